@@ -1,0 +1,199 @@
+"""Deterministic AUCs: AUC-Judd (MIT) and the exact AUCs over all thresholds.
+
+Neither sorts the whole map per threshold. Fixated values are sorted once
+(n of them, n << H*W) and every pixel is placed among them by binary search:
+O(H*W log n) for the whole curve.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from salbench._numba import njit
+from salbench.metrics._kernels import count_le, count_lt, masked_values, minmax
+from salbench.metrics._validate import as_fixation_mask, as_float_map
+
+
+@njit
+def _auc_judd_kernel(s, f):
+    n_pix = s.size
+    lo, hi = minmax(s)
+    pos = masked_values(s, f)
+    n_fix = pos.size
+    if n_fix == 0 or n_fix == n_pix:
+        return np.nan  # no positives, or no negatives for the FP rate
+    if hi == lo:
+        return 0.5  # constant map: every threshold keeps every pixel; chance level
+    rng = hi - lo
+    # MIT min-max normalises first; do the same so ties created by rounding match.
+    u = np.sort((pos - lo) / rng)
+    # hist[k] = number of pixels with exactly k thresholds <= value
+    hist = np.zeros(n_fix + 1, dtype=np.int64)
+    for i in range(n_pix):
+        hist[count_le(u, (s[i] - lo) / rng)] += 1
+    # above[j] = number of pixels >= u[j] = pixels with more than j thresholds below or at them
+    above = np.empty(n_fix, dtype=np.int64)
+    acc = hist[n_fix]
+    for j in range(n_fix - 1, -1, -1):
+        above[j] = acc
+        acc += hist[j]
+    n_neg = n_pix - n_fix
+    area = 0.0
+    tp_prev = 0.0
+    fp_prev = 0.0
+    for i in range(1, n_fix + 1):  # thresholds in descending order, as MIT
+        tp = i / n_fix
+        fp = (above[n_fix - i] - i) / n_neg
+        area += (fp - fp_prev) * (tp + tp_prev) / 2.0
+        tp_prev = tp
+        fp_prev = fp
+    area += (1.0 - fp_prev) * (1.0 + tp_prev) / 2.0
+    return area
+
+
+@njit
+def _auc_pairs_kernel(pos, neg):
+    """P(pos > neg) + P(pos == neg) / 2 over all pairs, from integer counts."""
+    n_pos = pos.size
+    n_neg = neg.size
+    if n_pos == 0 or n_neg == 0:
+        return np.nan
+    u = np.sort(pos)
+    greater = 0
+    equal = 0
+    for i in range(n_neg):
+        le = count_le(u, neg[i])
+        lt = count_lt(u, neg[i])
+        greater += n_pos - le
+        equal += le - lt
+    return (greater + 0.5 * equal) / (float(n_pos) * float(n_neg))
+
+
+@njit
+def _auc_exact_kernel(s, f):
+    return _auc_pairs_kernel(masked_values(s, f), s)
+
+
+@njit
+def _auc_shuffled_exact_kernel(s, f, other):
+    return _auc_pairs_kernel(masked_values(s, f), masked_values(s, other))
+
+
+def auc_judd(saliency, fixations, *, jitter=False, seed=None) -> float:
+    """AUC-Judd: ROC area with the fixated values as thresholds (MIT ``AUC_Judd``).
+
+    Parameters
+    ----------
+    saliency : array_like, shape (H, W)
+        Predicted saliency map.
+    fixations : array_like, shape (H, W)
+        Fixation map; nonzero pixels are fixated (positives).
+    jitter : bool, default False
+        Add ``uniform(0, 1) * 1e-7`` to every pixel before scoring, as MIT does by
+        default to break ties. Off by default so the metric is deterministic.
+    seed : int or numpy.random.Generator, optional
+        Seed of the jitter (ignored when ``jitter`` is False).
+
+    Returns
+    -------
+    float
+        Area under the ROC curve; higher is better, 0.5 is chance.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, empty maps, NaN/inf.
+
+    Notes
+    -----
+    ``S = mm(s)``; thresholds are the ``n`` fixated values of ``S`` in descending
+    order; ``TP_i = i / n``, ``FP_i = (#{S >= t_i} - i) / (N - n)``; the points
+    ``(0, 0)`` and ``(1, 1)`` are added and the curve integrated with the
+    trapezoid rule. Ties among fixated values follow MIT exactly.
+
+    Edge cases: no fixated pixel, or every pixel fixated (no negatives), returns
+    ``NaN``; a single fixated pixel is well defined and scored. A constant map
+    returns ``0.5`` (MIT divides by ``max - min = 0`` and returns NaN; with its
+    jitter on, the expected score is 0.5).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = np.array([[0.0, 0.2], [0.4, 1.0]])
+    >>> auc_judd(s, s == 1.0)
+    1.0
+    """
+    s = as_float_map(saliency, "saliency")
+    f = as_fixation_mask(fixations, s.shape, "fixations")
+    if jitter:
+        rng = np.random.default_rng(seed)
+        s = s + rng.random(s.shape) / 1e7
+    return float(_auc_judd_kernel(s.ravel(), f.ravel()))
+
+
+def auc_exact(saliency, fixations) -> float:
+    """Exact AUC against all pixels as negatives (pysaliency ``general_roc``, uniform).
+
+    Parameters
+    ----------
+    saliency : array_like, shape (H, W)
+        Predicted saliency map.
+    fixations : array_like, shape (H, W)
+        Fixation map; nonzero pixels are the positives (each pixel once).
+
+    Returns
+    -------
+    float
+        ``P(s[pos] > s[neg]) + P(s[pos] == s[neg]) / 2`` where ``neg`` ranges over
+        *all* pixels, fixated ones included (as pysaliency's uniform AUC); this is
+        the ROC area over every threshold, ties counting half.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, empty maps, NaN/inf.
+
+    Notes
+    -----
+    Also the expectation of the sampled AUC-Borji in the limit of a fine
+    threshold grid. Pair counts are exact integers, so the result does not
+    depend on summation order. Edge cases: no fixated pixel returns ``NaN``; a
+    constant map returns ``0.5``.
+    """
+    s = as_float_map(saliency, "saliency")
+    f = as_fixation_mask(fixations, s.shape, "fixations")
+    return float(_auc_exact_kernel(s.ravel(), f.ravel()))
+
+
+def auc_shuffled_exact(saliency, fixations, other) -> float:
+    """Exact shuffled AUC: negatives are the pixels fixated in ``other``.
+
+    Parameters
+    ----------
+    saliency : array_like, shape (H, W)
+        Predicted saliency map.
+    fixations : array_like, shape (H, W)
+        Fixation map of this image; nonzero pixels are the positives.
+    other : array_like, shape (H, W)
+        Fixation map of other images (e.g. their union); its nonzero pixels are
+        the negatives. Pixels fixated in both are kept on both sides, as MIT.
+
+    Returns
+    -------
+    float
+        ``P(s[pos] > s[neg]) + P(s[pos] == s[neg]) / 2``; higher is better.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, empty maps, NaN/inf.
+
+    Notes
+    -----
+    Edge cases: no fixated pixel in ``fixations`` or in ``other`` returns ``NaN``;
+    a constant map returns ``0.5``.
+    """
+    s = as_float_map(saliency, "saliency")
+    f = as_fixation_mask(fixations, s.shape, "fixations")
+    o = as_fixation_mask(other, s.shape, "other")
+    return float(_auc_shuffled_exact_kernel(s.ravel(), f.ravel(), o.ravel()))

@@ -1,0 +1,217 @@
+"""Linear metrics: CC (Pearson correlation) and NSS (normalised scanpath saliency)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from salbench._numba import njit
+from salbench.metrics._kernels import minmax
+from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
+
+
+@njit
+def _cc_kernel(s, g):
+    s_lo, s_hi = minmax(s)
+    g_lo, g_hi = minmax(g)
+    if g_hi == g_lo:
+        return np.nan  # correlation with a constant ground truth is undefined
+    if s_hi == s_lo:
+        return 0.0  # a constant prediction carries no information: chance level
+    n = s.size
+    ms = 0.0
+    mg = 0.0
+    for i in range(n):
+        ms += s[i]
+        mg += g[i]
+    ms /= n
+    mg /= n
+    sxy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    for i in range(n):
+        ds = s[i] - ms
+        dg = g[i] - mg
+        sxy += ds * dg
+        sxx += ds * ds
+        syy += dg * dg
+    return sxy / math.sqrt(sxx * syy)
+
+
+@njit
+def _nss_kernel(s, f):
+    n_fix = 0
+    for i in range(f.size):
+        if f[i]:
+            n_fix += 1
+    if n_fix == 0:
+        return np.nan
+    lo, hi = minmax(s)
+    if hi == lo:
+        return 0.0
+    n = s.size
+    mean = 0.0
+    for i in range(n):
+        mean += s[i]
+    mean /= n
+    ss = 0.0
+    for i in range(n):
+        d = s[i] - mean
+        ss += d * d
+    std = math.sqrt(ss / (n - 1))  # MATLAB std: N-1
+    acc = 0.0
+    for i in range(n):
+        if f[i]:
+            acc += (s[i] - mean) / std
+    return acc / n_fix
+
+
+def cc(saliency, density) -> float:
+    """Pearson correlation coefficient between a saliency map and a density map (MIT CC).
+
+    Parameters
+    ----------
+    saliency : array_like, shape (H, W)
+        Predicted saliency map, any real dtype (uint8, float32, bool, ...).
+    density : array_like, shape (H, W)
+        Continuous ground-truth density (e.g. blurred fixations).
+
+    Returns
+    -------
+    float
+        Correlation in [-1, 1]; higher is better.
+
+    Raises
+    ------
+    ValueError
+        If a map is not 2-D, is empty, contains NaN/inf, or the shapes differ.
+
+    Notes
+    -----
+    MIT z-scores both maps and calls ``corr2``; both steps reduce to Pearson's
+    correlation, computed here in one two-pass kernel.
+
+    Edge cases: a constant ``saliency`` returns ``0.0`` (no information, chance
+    level; MIT would return NaN, pysaliency returns 0.0); a constant ``density``
+    returns ``NaN`` (correlation with a degenerate ground truth is undefined, and
+    :func:`salbench.stats.mean_ci95` skips NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = np.arange(12.0).reshape(3, 4)
+    >>> round(cc(s, 2 * s + 1), 12)
+    1.0
+    """
+    s = as_float_map(saliency, "saliency")
+    g = as_float_map(density, "density")
+    check_same_shape(s, g, "saliency", "density")
+    return float(_cc_kernel(s.ravel(), g.ravel()))
+
+
+def nss(saliency, fixations) -> float:
+    """Normalised scanpath saliency: mean z-scored saliency at fixated pixels (MIT NSS).
+
+    Parameters
+    ----------
+    saliency : array_like, shape (H, W)
+        Predicted saliency map.
+    fixations : array_like, shape (H, W)
+        Fixation map; nonzero pixels are fixated. Each fixated *pixel* counts once.
+
+    Returns
+    -------
+    float
+        Higher is better; 0 is chance.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, empty maps, NaN/inf.
+
+    Notes
+    -----
+    ``z(s) = (s - mean(s)) / std(s)`` with MATLAB's ``N - 1`` std. For pysaliency's
+    variant (every fixation point, population std) see :func:`nss_points`.
+
+    Edge cases: no fixated pixel returns ``NaN``; a constant ``saliency`` returns
+    ``0.0`` (chance level; MIT would divide by zero and return NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> s = np.array([[0.0, 1.0], [0.0, 1.0]])
+    >>> round(nss(s, s > 0), 6)
+    0.866025
+    """
+    s = as_float_map(saliency, "saliency")
+    f = as_fixation_mask(fixations, s.shape, "fixations")
+    return float(_nss_kernel(s.ravel(), f.ravel()))
+
+
+@njit
+def _nss_points_kernel(s, idx):
+    lo, hi = minmax(s)
+    if idx.size == 0:
+        return np.nan
+    if hi == lo:
+        return 0.0
+    n = s.size
+    mean = 0.0
+    for i in range(n):
+        mean += s[i]
+    mean /= n
+    ss = 0.0
+    for i in range(n):
+        d = s[i] - mean
+        ss += d * d
+    std = math.sqrt(ss / n)  # population std, as pysaliency (numpy default)
+    acc = 0.0
+    for k in range(idx.size):
+        acc += (s[idx[k]] - mean) / std
+    return acc / idx.size
+
+
+def nss_points(saliency, rows, cols) -> float:
+    """NSS over fixation *points* (pysaliency ``NSS``): duplicates count every time.
+
+    Parameters
+    ----------
+    saliency : array_like, shape (H, W)
+        Predicted saliency map.
+    rows, cols : array_like of int, shape (K,)
+        0-based row (y) and column (x) of every fixation point.
+
+    Returns
+    -------
+    float
+        Mean of ``(s - mean(s)) / std(s)`` over the points, population std
+        (``ddof=0``) as in pysaliency.
+
+    Raises
+    ------
+    ValueError
+        Bad map, non-integer coordinates, ``rows``/``cols`` of different lengths,
+        or a point outside the map (negative indices are not wrapped).
+
+    Notes
+    -----
+    Edge cases: no points returns ``NaN``; a constant ``saliency`` returns ``0.0``
+    (pysaliency skips the division by a zero std, giving 0).
+    """
+    s = as_float_map(saliency, "saliency")
+    r = np.asarray(rows)
+    c = np.asarray(cols)
+    if r.ndim != 1 or c.ndim != 1 or r.shape != c.shape:
+        raise ValueError(f"rows and cols must be 1-D of equal length, got shapes {r.shape} and {c.shape}")
+    if r.size and not (np.issubdtype(r.dtype, np.integer) and np.issubdtype(c.dtype, np.integer)):
+        raise ValueError(f"rows and cols must be integers, got dtypes {r.dtype} and {c.dtype}")
+    h, w = s.shape
+    r = r.astype(np.int64)
+    c = c.astype(np.int64)
+    bad = (r < 0) | (r >= h) | (c < 0) | (c >= w)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"fixation point {k} at (row={r[k]}, col={c[k]}) is outside the {h}x{w} map")
+    return float(_nss_points_kernel(s.ravel(), r * w + c))

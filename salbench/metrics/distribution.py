@@ -1,0 +1,172 @@
+"""Metrics that treat maps as probability distributions: KLD, SIM, information gain."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from salbench._numba import njit
+from salbench.metrics._kernels import EPS, minmax, mm_distribution
+from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
+
+
+@njit
+def _sum_distribution(x):
+    """``x / sum(x)`` after shifting a negative minimum to 0; all-zero -> uniform (pysaliency)."""
+    lo, _ = minmax(x)
+    shift = lo if lo < 0.0 else 0.0
+    total = 0.0
+    for i in range(x.size):
+        total += x[i] - shift
+    out = np.empty(x.size)
+    if total == 0.0:
+        out[:] = 1.0 / x.size
+        return out
+    for i in range(x.size):
+        out[i] = (x[i] - shift) / total
+    return out
+
+
+@njit
+def _kld_kernel(s, g):
+    lo, _ = minmax(g)
+    total = 0.0
+    for i in range(g.size):
+        total += g[i] - min(lo, 0.0)
+    if total == 0.0:
+        return np.nan  # ground truth without mass
+    p = _sum_distribution(s)
+    q = _sum_distribution(g)
+    acc = 0.0
+    for i in range(s.size):
+        acc += q[i] * math.log(EPS + q[i] / (p[i] + EPS))
+    return acc
+
+
+@njit
+def _sim_kernel(s, g):
+    a = mm_distribution(s)
+    b = mm_distribution(g)
+    acc = 0.0
+    for i in range(a.size):
+        acc += min(a[i], b[i])
+    return acc
+
+
+@njit
+def _info_gain_kernel(s, f, base):
+    n_fix = 0
+    for i in range(f.size):
+        if f[i]:
+            n_fix += 1
+    if n_fix == 0:
+        return np.nan
+    p = mm_distribution(s)
+    b = mm_distribution(base)
+    acc = 0.0
+    for i in range(f.size):
+        if f[i]:
+            acc += math.log2(EPS + p[i]) - math.log2(EPS + b[i])
+    return acc / n_fix
+
+
+def kld(saliency, density) -> float:
+    """Kullback-Leibler divergence of the saliency distribution from the density (MIT KLdiv).
+
+    Parameters
+    ----------
+    saliency : array_like, shape (H, W)
+        Predicted saliency map (no min-max step: only divided by its sum).
+    density : array_like, shape (H, W)
+        Ground-truth density map.
+
+    Returns
+    -------
+    float
+        ``sum(g * log(eps + g / (p + eps)))`` with ``p = s / sum(s)``,
+        ``g = G / sum(G)``, ``eps`` = MATLAB's eps; lower is better.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, empty maps, NaN/inf.
+
+    Notes
+    -----
+    Edge cases (pysaliency's conventions, where MIT would produce NaN or complex
+    numbers): a map with negative values is first shifted so its minimum is 0; an
+    all-zero ``saliency`` is treated as uniform; a ``density`` without mass (all
+    zero) returns ``NaN``. A constant positive map is simply uniform.
+    """
+    s = as_float_map(saliency, "saliency")
+    g = as_float_map(density, "density")
+    check_same_shape(s, g, "saliency", "density")
+    return float(_kld_kernel(s.ravel(), g.ravel()))
+
+
+def sim(saliency, density) -> float:
+    """Similarity (histogram intersection) of two min-max normalised maps (MIT SIM).
+
+    Parameters
+    ----------
+    saliency, density : array_like, shape (H, W)
+        Predicted map and ground-truth density.
+
+    Returns
+    -------
+    float
+        ``sum(min(a, b))`` with ``a = mm(s) / sum``, ``b = mm(G) / sum``; in [0, 1],
+        higher is better.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, empty maps, NaN/inf.
+
+    Notes
+    -----
+    pysaliency's SIM skips the min-max step; the two agree whenever both maps
+    already have minimum 0. Edge case: a constant map (either one) is treated as
+    the uniform distribution rather than dividing by ``max - min = 0``.
+    """
+    s = as_float_map(saliency, "saliency")
+    g = as_float_map(density, "density")
+    check_same_shape(s, g, "saliency", "density")
+    return float(_sim_kernel(s.ravel(), g.ravel()))
+
+
+def info_gain(saliency, fixations, baseline) -> float:
+    """Information gain over a baseline at fixated pixels, in bits per fixation (MIT InfoGain).
+
+    Parameters
+    ----------
+    saliency : array_like, shape (H, W)
+        Predicted saliency map.
+    fixations : array_like, shape (H, W)
+        Fixation map; nonzero pixels are fixated (each pixel once).
+    baseline : array_like, shape (H, W)
+        Baseline map, typically a centre bias.
+
+    Returns
+    -------
+    float
+        Mean over fixated pixels of ``log2(eps + p) - log2(eps + b)`` with
+        ``p = mm(s) / sum`` and ``b = mm(baseline) / sum``; higher is better,
+        0 means no better than the baseline.
+
+    Raises
+    ------
+    ValueError
+        Bad shapes, empty maps, NaN/inf.
+
+    Notes
+    -----
+    Edge cases: no fixated pixel returns ``NaN``; a constant map (saliency or
+    baseline) is treated as uniform (MIT would divide by zero).
+    """
+    s = as_float_map(saliency, "saliency")
+    f = as_fixation_mask(fixations, s.shape, "fixations")
+    b = as_float_map(baseline, "baseline")
+    check_same_shape(s, b, "saliency", "baseline")
+    return float(_info_gain_kernel(s.ravel(), f.ravel(), b.ravel()))
