@@ -1,0 +1,76 @@
+"""``salbench plot``: prediction panels, loss curves, first-layer filters (PNG)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+EPILOG = """examples:
+  salbench plot panels --result results/synthetic__val__shallow_kl__mit.json --metric cc --n 2
+  salbench plot loss --log ~/.cache/salbench/checkpoints/shallow_kl/synthetic-quick/log.jsonl
+  salbench plot filters --checkpoint path/to/checkpoint
+"""
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser("plot", help="figures like the report's (PNG)", epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="figure", metavar="FIGURE", required=True)
+    panels = sub.add_parser("panels", help="image | ground truth | prediction for best and worst images")
+    panels.add_argument("--result", required=True, help="a results file written by salbench eval")
+    panels.add_argument("--metric", default="cc", help="metric that picks best/worst images (default cc)")
+    panels.add_argument("--n", type=int, default=2, help="how many best and how many worst (default 2)")
+    panels.add_argument("--data-dir", help="dataset directory, if not the one the results file records")
+    panels.add_argument("--out", default="figures", help="output directory (default figures/)")
+    panels.set_defaults(func=run_panels)
+    loss = sub.add_parser("loss", help="training and validation loss curves from a training log")
+    loss.add_argument("--log", required=True, help="training log (JSON lines or CSV)")
+    loss.add_argument("--out", default="figures/loss.png")
+    loss.set_defaults(func=run_loss)
+    filters = sub.add_parser("filters", help="first-layer filters of a checkpoint")
+    filters.add_argument("--checkpoint", required=True)
+    filters.add_argument("--out", default="figures/filters.png")
+    filters.set_defaults(func=run_filters)
+
+
+def run_panels(args) -> int:
+    from salbench.data import get_dataset
+    from salbench.leaderboard.check import _resolve_data_dir
+    from salbench.leaderboard.results import load_predictions_npz, load_result
+    from salbench.plotting import pick_images, plot_panels
+
+    result = load_result(args.result)
+    ds = result["dataset"]
+    data_dir = args.data_dir or _resolve_data_dir(ds.get("data_dir"), Path(args.result))
+    dataset = get_dataset(ds["name"], ds["split"], data_dir=data_dir, **(ds.get("options") or {}))
+    predictions, names = load_predictions_npz(Path(args.result).parent / result["predictions"]["file"])
+    best, worst = pick_images(result, args.metric, args.n)
+    index = {name: i for i, name in enumerate(dataset.names)}
+    out = Path(args.out)
+    stem = Path(args.result).stem
+    for kind, picks in (("best", best), ("worst", worst)):
+        rows = []
+        for i in picks:
+            rec = dataset[index[names[i]]]
+            value = result["metrics"][args.metric]["per_image"][i]
+            rows.append({"image": rec.image, "density": rec.density, "prediction": predictions[i],
+                         "label": f"{names[i]}, {args.metric} {value:.3f}"})
+        path = plot_panels(rows, out / f"{stem}.{kind}-{args.metric}.png",
+                           title=f"{result['model']['name']}: {kind} images by {args.metric} "
+                                 f"({ds['name']}/{ds['split']}, {result['protocol']['name']})")
+        print(path)
+    return 0
+
+
+def run_loss(args) -> int:
+    from salbench.plotting import plot_loss_curves, read_loss_log
+
+    print(plot_loss_curves(read_loss_log(args.log), args.out, title=Path(args.log).parent.name))
+    return 0
+
+
+def run_filters(args) -> int:
+    from salbench.plotting import first_conv_weights, plot_filters
+
+    print(plot_filters(first_conv_weights(args.checkpoint), args.out, title="first-layer filters"))
+    return 0
