@@ -41,27 +41,25 @@ class MetricInfo:
     description: str
 
 
-def _info(func, higher_is_better, needs, stochastic, description) -> MetricInfo:
-    # keyed by the public name even if a wrapper renames the function object
-    name = next(k for k, v in globals().items() if v is func and not k.startswith("_"))
+def _info(name, func, higher_is_better, needs, stochastic, description) -> MetricInfo:
     return MetricInfo(name, func, higher_is_better, tuple(needs), stochastic, description)
 
 
 METRICS: dict[str, MetricInfo] = {
     m.name: m
     for m in (
-        _info(cc, True, ["density"], False, "Pearson correlation with the density (MIT CC)"),
-        _info(nss, True, ["fixations"], False, "mean z-scored saliency at fixated pixels (MIT NSS)"),
-        _info(nss_points, True, ["points"], False, "NSS over every fixation point, population std (pysaliency)"),
-        _info(auc_judd, True, ["fixations"], False, "ROC area, fixated values as thresholds (MIT AUC-Judd)"),
-        _info(auc_borji, True, ["fixations"], True, "sampled ROC area, uniform negatives (MIT AUC-Borji)"),
-        _info(auc_shuffled, True, ["fixations", "other"], True, "sampled ROC area, other images' fixations as negatives (sAUC)"),
-        _info(auc_borji_expected, True, ["fixations"], False, "expected value of AUC-Borji over its draws"),
-        _info(auc_shuffled_expected, True, ["fixations", "other"], False, "expected value of sAUC over its draws"),
-        _info(auc_exact, True, ["fixations"], False, "exact ROC area, all pixels as negatives, ties half"),
-        _info(auc_shuffled_exact, True, ["fixations", "other"], False, "exact ROC area, other images' fixations as negatives"),
-        _info(kld, False, ["density"], False, "KL divergence of the prediction from the density (MIT KLdiv)"),
-        _info(sim, True, ["density"], False, "histogram intersection of min-max normalised maps (MIT SIM)"),
-        _info(info_gain, True, ["fixations", "baseline"], False, "bits per fixation over a baseline (MIT InfoGain)"),
+        _info("cc", cc, True, ["density"], False, "Pearson correlation with the density (MIT CC)"),
+        _info("nss", nss, True, ["fixations"], False, "mean z-scored saliency at fixated pixels (MIT NSS)"),
+        _info("nss_points", nss_points, True, ["points"], False, "NSS over every fixation point, population std (pysaliency)"),
+        _info("auc_judd", auc_judd, True, ["fixations"], False, "ROC area, fixated values as thresholds (MIT AUC-Judd)"),
+        _info("auc_borji", auc_borji, True, ["fixations"], True, "sampled ROC area, uniform negatives (MIT AUC-Borji)"),
+        _info("auc_shuffled", auc_shuffled, True, ["fixations", "other"], True, "sampled ROC area, other images' fixations as negatives (sAUC)"),
+        _info("auc_borji_expected", auc_borji_expected, True, ["fixations"], False, "expected value of AUC-Borji over its draws"),
+        _info("auc_shuffled_expected", auc_shuffled_expected, True, ["fixations", "other"], False, "expected value of sAUC over its draws"),
+        _info("auc_exact", auc_exact, True, ["fixations"], False, "exact ROC area, all pixels as negatives, ties half"),
+        _info("auc_shuffled_exact", auc_shuffled_exact, True, ["fixations", "other"], False, "exact ROC area, other images' fixations as negatives"),
+        _info("kld", kld, False, ["density"], False, "KL divergence of the prediction from the density (MIT KLdiv)"),
+        _info("sim", sim, True, ["density"], False, "histogram intersection of min-max normalised maps (MIT SIM)"),
+        _info("info_gain", info_gain, True, ["fixations", "baseline"], False, "bits per fixation over a baseline (MIT InfoGain)"),
     )
 }
