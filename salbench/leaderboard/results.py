@@ -145,19 +145,24 @@ def load_result(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_results(root: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every results file under ``root`` (recursively), sorted by path."""
+    """Every results file under ``root`` (recursively), sorted by path.
+
+    JSON files that are not salbench results (no ``schema`` key naming a
+    salbench result) are ignored; a file that claims to be one but is broken
+    raises ValueError.
+    """
     root = Path(root)
     if not root.exists():
         raise FileNotFoundError(f"{root}: no such results directory")
-    return [load_result(p) for p in sorted(root.rglob("*.json")) if _looks_like_result(p)]
-
-
-def _looks_like_result(path: Path) -> bool:
-    try:
-        head = path.read_text()[:200]
-    except OSError:
-        return False
-    return RESULT_SCHEMA in head or '"schema"' in head
+    found = []
+    for path in sorted(root.rglob("*.json")):
+        try:
+            head = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        if isinstance(head, dict) and str(head.get("schema", "")).startswith("salbench.result"):
+            found.append(load_result(path))
+    return found
 
 
 def results_to_dataframe(results: Iterable[Mapping[str, Any]]):
