@@ -1,17 +1,490 @@
-"""Sampled AUC-Borji and shuffled AUC (placeholder: being written, see docs/architecture.md)."""
+"""Sampled AUC-Borji and shuffled AUC (MIT definitions), and their expected values.
+
+The classic metrics draw negatives pixel by pixel. Only *how many* drawn
+negatives fall in each threshold bin matters, so the default ``method="binned"``
+draws those counts directly: multinomial (with replacement, AUC-Borji) or
+multivariate hypergeometric (without replacement, sAUC) over the bins' pixel
+counts. A split then costs O(bins) instead of O(fixations), with exactly the
+distribution of the per-pixel draws (``method="pixels"``, kept for tests).
+
+Bins ("cells") are finer than threshold intervals: value ``== t_k`` and
+``t_k < value < t_{k+1}`` are separate cells, because the threshold list
+``arange(0, max(P u Q), step)`` of the coursework script drops ``t_k`` exactly
+when ``max(P u Q) == t_k``; the highest non-empty cell tells whether it does.
+(Thresholds above ``max(P u Q)`` add the point (0, 0), which adds no area,
+so MIT's ``0:step:max`` equals "every threshold" and the max does not matter.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import prange
+
+from salbench._numba import njit
+from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
+
+__all__ = [
+    "auc_borji",
+    "auc_shuffled",
+    "auc_borji_expected",
+    "auc_shuffled_expected",
+    "thresholds_for",
+]
 
 
-def auc_borji(*args, **kwargs):  # replaced by the real implementation
-    raise NotImplementedError("auc_borji is being implemented")
+# ----------------------------------------------------------------------------- cells
+def thresholds_for(step: float) -> np.ndarray:
+    """Thresholds ``k * step`` (as ``arange`` / MATLAB's colon compute them) covering [0, 1]."""
+    if not (isinstance(step, (int, float, np.floating)) and 0 < step <= 1):
+        raise ValueError(f"step must be a number in (0, 1], got {step!r}")
+    n = int(math.floor(1.0 / step + 1e-9)) + 2  # one threshold above 1.0: its point is (0, 0)
+    return np.arange(n, dtype=np.float64) * float(step)
 
 
-def auc_shuffled(*args, **kwargs):  # replaced by the real implementation
-    raise NotImplementedError("auc_shuffled is being implemented")
+@njit
+def _cell_of(v, t):
+    """Cell of value ``v``: 2k if v == t[k], 2k+1 if t[k] < v < t[k+1]."""
+    k = int(v / (t[1] - t[0])) if t.size > 1 else 0
+    if k > t.size - 1:
+        k = t.size - 1
+    while k + 1 < t.size and t[k + 1] <= v:
+        k += 1
+    while k > 0 and t[k] > v:
+        k -= 1
+    return 2 * k if v == t[k] else 2 * k + 1
 
 
-def auc_borji_expected(*args, **kwargs):  # replaced by the real implementation
-    raise NotImplementedError
+@njit
+def _normalised(s):
+    """MIT's min-max normalisation; a constant map becomes all zeros (AUC 0.5)."""
+    lo = s[0]
+    hi = s[0]
+    for i in range(s.size):
+        if s[i] < lo:
+            lo = s[i]
+        if s[i] > hi:
+            hi = s[i]
+    out = np.zeros(s.size)
+    if hi > lo:
+        r = hi - lo
+        for i in range(s.size):
+            out[i] = (s[i] - lo) / r
+    return out
 
 
-def auc_shuffled_expected(*args, **kwargs):  # replaced by the real implementation
-    raise NotImplementedError
+@njit
+def _cell_hists(s, fix, other, t):
+    """Cell histograms of mm(s) over all pixels, fixated pixels and ``other`` pixels."""
+    u = _normalised(s)
+    n_cells = 2 * t.size
+    h_all = np.zeros(n_cells, dtype=np.int64)
+    h_pos = np.zeros(n_cells, dtype=np.int64)
+    h_oth = np.zeros(n_cells, dtype=np.int64)
+    for i in range(u.size):
+        c = _cell_of(u[i], t)
+        h_all[c] += 1
+        if fix[i]:
+            h_pos[c] += 1
+        if other[i]:
+            h_oth[c] += 1
+    return h_all, h_pos, h_oth
+
+
+# ----------------------------------------------------------------------------- sampling
+@njit
+def _hypergeometric(good, bad, sample):
+    """Number of good items in ``sample`` draws without replacement (NumPy's HRUA / direct)."""
+    total = good + bad
+    if sample <= 0 or good <= 0:
+        return 0
+    if bad <= 0:
+        return sample
+    if sample >= total:
+        return good
+    if sample > total - 10:  # complement sample is small: count the good ones left out
+        return good - _hypergeometric(good, bad, total - sample)
+    if sample < 10:
+        k = 0
+        g = good
+        tot = total
+        for _ in range(sample):
+            if np.random.random() * tot < g:
+                k += 1
+                g -= 1
+            tot -= 1
+        return k
+    # HRUA (Stadlober 1989), as NumPy's random_hypergeometric_hrua
+    d1 = 1.7155277699214135
+    d2 = 0.8989161620588988
+    computed = min(sample, total - sample)
+    mingb = min(good, bad)
+    maxgb = max(good, bad)
+    p = mingb / total
+    q = maxgb / total
+    mu = computed * p
+    a = mu + 0.5
+    var = (total - computed) * computed * p * q / (total - 1)
+    c = math.sqrt(var + 0.5)
+    h = d1 * c + d2
+    m = int(math.floor((computed + 1.0) * (mingb + 1.0) / (total + 2.0)))
+    g = (
+        math.lgamma(m + 1.0)
+        + math.lgamma(mingb - m + 1.0)
+        + math.lgamma(computed - m + 1.0)
+        + math.lgamma(maxgb - computed + m + 1.0)
+    )
+    b = min(min(computed, mingb) + 1.0, math.floor(a + 16.0 * c))
+    k = 0
+    while True:
+        u = np.random.random()
+        v = np.random.random()
+        if u == 0.0:
+            continue
+        x = a + h * (v - 0.5) / u
+        if x < 0.0 or x >= b:
+            continue
+        k = int(math.floor(x))
+        gp = (
+            math.lgamma(k + 1.0)
+            + math.lgamma(mingb - k + 1.0)
+            + math.lgamma(computed - k + 1.0)
+            + math.lgamma(maxgb - computed + k + 1.0)
+        )
+        tt = g - gp
+        if u * (4.0 - u) - 3.0 <= tt:
+            break
+        if u * (u - tt) >= 1.0:
+            continue
+        if 2.0 * math.log(u) <= tt:
+            break
+    if good > bad:
+        k = computed - k
+    if computed < sample:
+        k = good - k
+    return k
+
+
+@njit
+def _draw_counts(pop, n_draw, replace, out):
+    """Counts of ``n_draw`` negatives per cell: multinomial or multivariate hypergeometric."""
+    total = 0
+    for c in range(pop.size):
+        total += pop[c]
+    left = n_draw
+    rest = total
+    for c in range(pop.size - 1, -1, -1):  # top cells first: the max is settled early
+        out[c] = 0
+        if pop[c] == 0 or left == 0:
+            rest -= pop[c]
+            continue
+        if rest == pop[c]:
+            out[c] = left
+        elif replace:
+            out[c] = np.random.binomial(left, pop[c] / rest)
+        else:
+            out[c] = _hypergeometric(pop[c], rest - pop[c], left)
+        left -= out[c]
+        rest -= pop[c]
+
+
+@njit
+def _curve_area(pos, neg, n_pos, n_neg, skip):
+    """Trapezoid area of the ROC through thresholds t_k (descending), skipping t_skip.
+
+    ``pos`` / ``neg`` are cell counts (floats allowed: expected counts); the
+    point of threshold k counts cells >= 2k.
+    """
+    n_thr = pos.size // 2
+    cp = 0.0
+    cn = 0.0
+    tp_prev = 0.0
+    fp_prev = 0.0
+    area = 0.0
+    for k in range(n_thr - 1, -1, -1):
+        cp += pos[2 * k] + pos[2 * k + 1]
+        cn += neg[2 * k] + neg[2 * k + 1]
+        if k == skip:
+            continue
+        tp = cp / n_pos
+        fp = cn / n_neg
+        area += (fp - fp_prev) * (tp + tp_prev) / 2.0
+        tp_prev = tp
+        fp_prev = fp
+    area += (1.0 - fp_prev) * (1.0 + tp_prev) / 2.0
+    return area
+
+
+@njit
+def _top_cell(h):
+    for c in range(h.size - 1, -1, -1):
+        if h[c] > 0:
+            return c
+    return -1
+
+
+@njit
+def _skip_for(top, include_endpoint):
+    """Threshold index dropped by ``arange(0, max, step)``: the one equal to the max."""
+    if include_endpoint or top < 0 or top % 2 == 1:
+        return -1
+    return top // 2
+
+
+@njit
+def _sampled_auc(pos, pop, n_draw, replace, include_endpoint, splits, seed):
+    """Mean AUC over ``splits`` splits of binned draws; seeds Numba's per-thread RNG."""
+    np.random.seed(seed)
+    n_pos = 0
+    for c in range(pos.size):
+        n_pos += pos[c]
+    top_pos = _top_cell(pos)
+    top_pop = _top_cell(pop)
+    if replace and (include_endpoint or top_pos >= top_pop):
+        # The AUC of a split is affine in the counts (the skipped threshold is fixed),
+        # and a sum of independent multinomials is multinomial: one draw does all splits.
+        q = np.empty(pop.size, dtype=np.int64)
+        _draw_counts(pop, n_draw * splits, True, q)
+        return _curve_area(pos.astype(np.float64), q.astype(np.float64), n_pos, n_draw * splits,
+                           _skip_for(top_pos, include_endpoint))
+    q = np.empty(pop.size, dtype=np.int64)
+    acc = 0.0
+    for _ in range(splits):
+        _draw_counts(pop, n_draw, replace, q)
+        top = max(top_pos, _top_cell(q))
+        acc += _curve_area(pos.astype(np.float64), q.astype(np.float64), n_pos, n_draw,
+                           _skip_for(top, include_endpoint))
+    return acc / splits
+
+
+@njit(parallel=True)
+def _sampled_auc_batch(pos, pop, n_draw, replace, include_endpoint, splits, seeds):
+    """:func:`_sampled_auc` for many images (rows); NaN where ``n_draw`` is 0 or n < 2."""
+    out = np.empty(pos.shape[0])
+    for i in prange(pos.shape[0]):
+        if n_draw[i] < 1 or pos[i].sum() < 2:
+            out[i] = np.nan
+        else:
+            out[i] = _sampled_auc(pos[i], pop[i], n_draw[i], replace, include_endpoint, splits, seeds[i])
+    return out
+
+
+# ----------------------------------------------------------------------------- expectation
+@njit
+def _log_prob_all_within(inside, total, n_draw, replace):
+    """log P(all ``n_draw`` draws fall among ``inside`` of ``total`` items)."""
+    if inside <= 0:
+        return -np.inf
+    if replace:
+        return n_draw * math.log(inside / total)
+    if n_draw > inside:
+        return -np.inf
+    return (math.lgamma(inside + 1.0) - math.lgamma(inside - n_draw + 1.0)
+            - math.lgamma(total + 1.0) + math.lgamma(total - n_draw + 1.0))
+
+
+@njit
+def _expected_auc(pos, pop, n_draw, replace, include_endpoint):
+    """Exact E[sampled AUC] (per split), conditioning on the cell holding max(Q).
+
+    Given "all draws in cells <= j", the expected count in cell c <= j is
+    ``n_draw * pop[c] / pop[<= j]`` for both laws; the event "max(Q) is in
+    cell j" is the difference of two such events, and the AUC is affine in
+    the counts once the skipped threshold is fixed.
+    """
+    n_pos = 0
+    total = 0
+    for c in range(pos.size):
+        n_pos += pos[c]
+        total += pop[c]
+    posf = pos.astype(np.float64)
+    top_pos = _top_cell(pos)
+    if include_endpoint:
+        mean = pop * (n_draw / total)
+        return _curve_area(posf, mean, n_pos, n_draw, -1)
+    # a(q) = area with skip s is affine: a0_s + sum_c w_s[c] q[c]; compute E over the max cell
+    cum = np.cumsum(pop)  # cum[j] = items in cells <= j
+    result = 0.0
+    zero = np.zeros(pop.size)
+    prev_prob = 0.0
+    prev_mom = np.zeros(pop.size)  # E[q ; all draws in cells <= j-1]
+    for j in range(pop.size):
+        lp = _log_prob_all_within(cum[j], total, n_draw, replace)
+        prob = math.exp(lp) if lp > -np.inf else 0.0
+        mom = np.zeros(pop.size)
+        if prob > 0.0:
+            for c in range(j + 1):
+                mom[c] = prob * n_draw * pop[c] / cum[j]
+        p_j = prob - prev_prob  # P(max draw cell == j)
+        if p_j > 0.0:
+            skip = _skip_for(max(top_pos, j), include_endpoint)
+            a0 = _curve_area(posf, zero, n_pos, n_draw, skip)
+            m_j = mom - prev_mom  # E[q ; max cell == j]
+            # affine: E[a ; A_j] = a0 P(A_j) + (area(E[q;A_j]) - a0) where area is affine in q
+            result += a0 * p_j + (_curve_area(posf, m_j, n_pos, n_draw, skip) - a0)
+        prev_prob = prob
+        prev_mom = mom
+    return result
+
+
+# ----------------------------------------------------------------------------- pixels (classic)
+def _pixels_auc(u, fix, candidates, n_draw, replace, include_endpoint, splits, step, rng):
+    """The classic per-pixel loops (MIT / coursework script), for tests and reference."""
+    pos = u[fix]
+    n_pos = pos.size
+    aucs = np.empty(splits)
+    for s in range(splits):
+        if replace:
+            neg = u[rng.integers(0, u.size, n_draw)]
+        else:
+            neg = u[candidates[rng.permutation(candidates.size)[:n_draw]]]
+        top = max(pos.max(), neg.max())
+        if include_endpoint:  # MATLAB 0:step:top
+            thr = np.arange(int(math.floor(top / step + 1e-9)) + 1) * step
+        else:  # numpy arange(0, top, step)
+            thr = np.arange(0, top, step)
+        thr = thr[::-1]
+        tp = np.concatenate(([0.0], [(pos >= t).sum() / n_pos for t in thr], [1.0]))
+        fp = np.concatenate(([0.0], [(neg >= t).sum() / n_draw for t in thr], [1.0]))
+        aucs[s] = np.trapezoid(tp, fp)
+    return float(aucs.mean())
+
+
+# ----------------------------------------------------------------------------- public API
+def _prepare(saliency, fixations, other, step):
+    s = as_float_map(saliency, "saliency")
+    fix = as_fixation_mask(fixations, s.shape, "fixations")
+    if other is None:
+        oth = np.zeros(s.shape, dtype=np.bool_)
+    else:
+        oth = as_fixation_mask(other, s.shape, "other")
+    t = thresholds_for(step)
+    return s, fix, oth, t
+
+
+def _check_splits(splits):
+    if isinstance(splits, bool) or not isinstance(splits, (int, np.integer)) or splits < 1:
+        raise ValueError(f"splits must be a positive integer, got {splits!r}")
+    return int(splits)
+
+
+def _check_method(method):
+    if method not in ("binned", "pixels"):
+        raise ValueError(f"method must be 'binned' or 'pixels', got {method!r}")
+
+
+def _kernel_seed(seed) -> int:
+    return int(np.random.default_rng(seed).integers(0, 2**32 - 1))
+
+
+def auc_borji(saliency, fixations, *, splits=100, step=0.1, seed=None, include_endpoint=True,
+              method="binned") -> float:
+    """AUC-Borji (MIT ``AUC_Borji``): negatives drawn uniformly with replacement.
+
+    Parameters
+    ----------
+    saliency : array_like, (H, W)
+        Saliency map (any real dtype); min-max normalised first.
+    fixations : array_like, (H, W)
+        Nonzero at fixated pixels: the n positives.
+    splits : int
+        Number of random splits; each draws n negatives from all pixels.
+    step : float
+        Threshold spacing.
+    seed : int, numpy.random.Generator seed or None
+        Makes the draws reproducible.
+    include_endpoint : bool
+        True: thresholds ``0:step:max(P u Q)`` (MIT). False: ``np.arange(0, max, step)``
+        (the coursework script, last threshold excluded).
+    method : {"binned", "pixels"}
+        ``binned`` (default) draws per-bin counts; ``pixels`` draws every pixel as
+        the original code. Same distribution of results, different random streams.
+
+    Returns
+    -------
+    float
+        Mean AUC over splits; NaN with fewer than 2 fixated pixels. A constant
+        saliency map scores 0.5.
+
+    Raises
+    ------
+    ValueError
+        Shape mismatch, NaN/inf, bad ``splits`` / ``step`` / ``method``.
+    """
+    splits = _check_splits(splits)
+    _check_method(method)
+    s, fix, _, t = _prepare(saliency, fixations, None, step)
+    n = int(fix.sum())
+    if n < 2:
+        return float("nan")
+    if method == "pixels":
+        u = _normalised(s.ravel())
+        return _pixels_auc(u, fix.ravel(), None, n, True, include_endpoint, splits, float(step),
+                           np.random.default_rng(seed))
+    h_all, h_pos, _ = _cell_hists(s.ravel(), fix.ravel(), fix.ravel(), t)
+    return float(_sampled_auc(h_pos, h_all, n, True, bool(include_endpoint), splits, _kernel_seed(seed)))
+
+
+def auc_shuffled(saliency, fixations, other, *, splits=100, step=0.1, seed=None,
+                 include_endpoint=True, method="binned") -> float:
+    """Shuffled AUC (MIT ``AUC_shuffled``): negatives are other images' fixated pixels.
+
+    Per split, the negatives are the first ``m = min(n, #other)`` pixels of a
+    fresh random permutation of the pixels fixated in ``other`` (without
+    replacement; FP denominator m). The current image's fixated pixels are
+    not removed from ``other`` (MIT). Parameters as :func:`auc_borji`, plus
+    ``other`` (H, W): nonzero where other images are fixated.
+
+    Returns
+    -------
+    float
+        Mean AUC over splits; NaN with fewer than 2 fixated pixels or an empty
+        ``other`` map. A constant saliency map scores 0.5.
+    """
+    splits = _check_splits(splits)
+    _check_method(method)
+    s, fix, oth, t = _prepare(saliency, fixations, other, step)
+    n = int(fix.sum())
+    n_other = int(oth.sum())
+    if n < 2 or n_other == 0:
+        return float("nan")
+    m = min(n, n_other)
+    if method == "pixels":
+        u = _normalised(s.ravel())
+        return _pixels_auc(u, fix.ravel(), np.flatnonzero(oth.ravel()), m, False, include_endpoint,
+                           splits, float(step), np.random.default_rng(seed))
+    _, h_pos, h_oth = _cell_hists(s.ravel(), fix.ravel(), oth.ravel(), t)
+    return float(_sampled_auc(h_pos, h_oth, m, False, bool(include_endpoint), splits, _kernel_seed(seed)))
+
+
+def auc_borji_expected(saliency, fixations, *, step=0.1, include_endpoint=True) -> float:
+    """Expected value of :func:`auc_borji` over its random draws, computed without sampling.
+
+    With MIT's thresholds the split AUC is affine in the negatives' bin counts,
+    so the expectation uses the expected counts (FP(t) = fraction of all pixels
+    >= t). With ``include_endpoint=False`` the dropped threshold depends on
+    max(P u Q); the expectation conditions on the bin holding that max. Exact
+    up to rounding. NaN with fewer than 2 fixated pixels.
+    """
+    s, fix, _, t = _prepare(saliency, fixations, None, step)
+    n = int(fix.sum())
+    if n < 2:
+        return float("nan")
+    h_all, h_pos, _ = _cell_hists(s.ravel(), fix.ravel(), fix.ravel(), t)
+    return float(_expected_auc(h_pos, h_all, n, True, bool(include_endpoint)))
+
+
+def auc_shuffled_expected(saliency, fixations, other, *, step=0.1, include_endpoint=True) -> float:
+    """Expected value of :func:`auc_shuffled` over its random draws, without sampling.
+
+    See :func:`auc_borji_expected`; negatives are drawn without replacement
+    from the pixels of ``other``. NaN with fewer than 2 fixations or empty ``other``.
+    """
+    s, fix, oth, t = _prepare(saliency, fixations, other, step)
+    n = int(fix.sum())
+    n_other = int(oth.sum())
+    if n < 2 or n_other == 0:
+        return float("nan")
+    _, h_pos, h_oth = _cell_hists(s.ravel(), fix.ravel(), oth.ravel(), t)
+    return float(_expected_auc(h_pos, h_oth, min(n, n_other), False, bool(include_endpoint)))
