@@ -1,0 +1,154 @@
+"""The lazy dataset interface every loader implements, and the on-disk array cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+
+from salbench.data.record import Record
+from salbench.io import atomic_path
+
+#: Arrays ``SaliencyDataset.arrays`` can stack (same shape in every record).
+STACKABLE = ("x96", "y48")
+
+
+def cache_dir() -> Path:
+    """Where salbench caches generated data: ``$SALBENCH_CACHE`` or ``~/.cache/salbench``."""
+    env = os.environ.get("SALBENCH_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "salbench"
+
+
+def hash_file(path: str | os.PathLike, h=None, chunk: int = 1 << 20):
+    """Feed the bytes of ``path`` into ``h`` (a new sha256 if None) and return it."""
+    h = h or hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h
+
+
+def hash_json(obj: Any) -> str:
+    """sha256 of the canonical JSON of ``obj``."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
+class SaliencyDataset(Sequence):
+    """A lazy ``Sequence[Record]``: an image is decoded only in ``__getitem__``.
+
+    Subclasses set ``name``, ``split``, ``names`` and ``params`` and implement
+    ``_load(i)`` and ``_content_hash()``.
+
+    Attributes
+    ----------
+    name : str
+        Registered dataset name (``synthetic``, ``salicon``, ...).
+    split : str
+        Split name.
+    names : list of str
+        File name of every image, in dataset order.
+    params : dict
+        JSON-serialisable options that, with the content, define the dataset.
+    location : str or None
+        Where the files are (``None`` for generated data that is not cached yet).
+    """
+
+    name: str = ""
+    split: str = ""
+    location: str | None = None
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.params: dict[str, Any] = {}
+        self._hash: str | None = None
+
+    # -- Sequence -----------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        i = int(index)
+        if i < 0:
+            i += len(self)
+        if not 0 <= i < len(self):
+            raise IndexError(f"{self.name}/{self.split}: index {index} out of range (0..{len(self) - 1})")
+        return self._load(i)
+
+    @classmethod
+    def available_splits(cls, root: Path | None) -> list[str]:  # pragma: no cover - abstract
+        """Splits present (for file-based datasets, under ``root``)."""
+        raise NotImplementedError
+
+    def stats(self, i: int) -> dict[str, Any]:
+        """``{"shape", "n_fixations", "n_observers"}`` of image ``i`` (loaders may skip decoding)."""
+        rec = self[i]
+        n_obs = None if rec.observers is None else int(len(np.unique(rec.observers)))
+        return {"shape": rec.shape, "n_fixations": int(len(rec.fixations)), "n_observers": n_obs}
+
+    def _load(self, i: int) -> Record:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _content_hash(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- identity -----------------------------------------------------------
+    def identity(self) -> dict[str, Any]:
+        """``{"name", "split", "n_files", "content_hash", "params"}`` for results files.
+
+        ``content_hash`` is a sha256 of the file *contents* that define the split (or, for
+        generated data, of the generator parameters), so it agrees across clones and
+        changes when the data does.
+        """
+        if self._hash is None:
+            self._hash = self._content_hash()
+        return {"name": self.name, "split": self.split, "n_files": len(self),
+                "content_hash": self._hash, "params": dict(self.params)}
+
+    # -- training arrays ----------------------------------------------------
+    def arrays(self, keys: Iterable[str] = STACKABLE, *, cache: bool = True) -> tuple[np.ndarray, ...]:
+        """Stack per-record arrays (``x96``, ``y48``) over the whole split, in ``keys`` order.
+
+        The stack is cached as ``.npy`` under :func:`cache_dir`, keyed by the dataset's
+        content hash, written atomically (an interrupted build leaves nothing behind) and
+        memory-mapped read-only when loaded again.
+
+        Returns
+        -------
+        tuple of ndarray
+            One ``(N, ...)`` array per key.
+        """
+        keys = tuple(keys)
+        bad = [k for k in keys if k not in STACKABLE]
+        if bad:
+            raise ValueError(f"cannot stack {bad}: only {STACKABLE} have one shape across records")
+        if len(self) == 0:
+            raise ValueError(f"{self.name}/{self.split} has no images")
+        paths = {k: self._array_cache_path(k) for k in keys} if cache else {}
+        if paths and all(p.is_file() for p in paths.values()):
+            return tuple(np.load(paths[k], mmap_mode="r") for k in keys)
+        first = self[0]
+        out = {k: np.empty((len(self),) + getattr(first, k).shape, getattr(first, k).dtype) for k in keys}
+        for i in range(len(self)):
+            rec = first if i == 0 else self[i]
+            for k in keys:
+                out[k][i] = getattr(rec, k)
+        for k, p in paths.items():
+            with atomic_path(p) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, out[k])
+        return tuple(out[k] for k in keys)
+
+    def _array_cache_path(self, key: str) -> Path:
+        ident = self.identity()
+        tag = hash_json(ident)[:16]
+        return cache_dir() / "arrays" / f"{self.name}-{self.split}-{tag}-{key}.npy"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name}/{self.split}: {len(self)} images>"
