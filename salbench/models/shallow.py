@@ -1,0 +1,219 @@
+"""The shallow convnet of Pan et al. (2016), Table I of the report, in two variants.
+
+``shallow_mse`` is the replication (MSE on raw 48x48 outputs); ``shallow_kl``
+is the report's improvement (section X): batch normalisation, a softmax on the
+output and on the target, and ``KLDivLoss(log_softmax(pred), softmax(target))``.
+
+Layer sizes (Table I; the 5x5 convolution needs padding 2, not the table's 1x1,
+for its 96x96 output)::
+
+    input 3x96x96 -> conv5x5/32 p2 -> 32x96x96 -> pool2/2 -> 32x48x48
+    -> conv3x3/64 p1 -> 64x48x48 -> pool3/2 -> 64x23x23
+    -> conv3x3/128 p1 -> 128x23x23 -> pool3/2 -> 128x11x11 -> flatten 15488
+    -> FC 4608 -> maxout over adjacent pairs -> 2304 -> FC 2304 (= 48x48)
+
+ReLU is applied after each max-pool rather than before: ``max`` and ``ReLU``
+commute exactly (ReLU is monotone), so outputs and gradients are those of
+Table I's order while the ReLU touches 4x fewer values. The KL variant puts
+``BatchNorm2d`` between each convolution and its pool.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+
+from salbench.models.base import SaliencyModel, card_copy, check_records
+
+INPUT_SIZE = (96, 96)
+OUTPUT_SIZE = (48, 48)
+MSE_PARAMS = 76_778_816  # conv 2432 + 18496 + 73856, FC1 71373312, FC2 5310720
+
+_PROTOCOL_NOTE = "SALICON val (500 images), coursework evaluation protocol"
+_PAN = {"source": "Pan et al. 2016 (as quoted by the report)", "dataset": "SALICON val",
+        "protocol": "coursework", "CC": 0.58, "AUC_shuffled": 0.67, "AUC_Borji": 0.83}
+_BENCH = {"source": "report Table II: benchmark replicated results", "dataset": "SALICON val",
+          "protocol": "coursework", "CC": 0.65, "AUC_shuffled": 0.55, "AUC_Borji": 0.71}
+_OURS = {"source": "report Table II: our replication", "dataset": "SALICON val",
+         "protocol": "coursework", "CC": 0.67, "AUC_shuffled": 0.56, "AUC_Borji": 0.72}
+_KL = {"source": "report Table III: our improved replication", "dataset": "SALICON val",
+       "protocol": "coursework", "CC": 0.76, "AUC_shuffled": 0.60, "AUC_Borji": 0.74}
+
+_BASE_CARD = {
+    "input_size": list(INPUT_SIZE),
+    "output_size": list(OUTPUT_SIZE),
+    "architecture": "Pan et al. 2016 shallow convnet (report Table I)",
+    "trained_on": None,
+    "training_data_reported": "SALICON train, 20000 images (10000 and their mirror images), 96x96 -> 48x48",
+    "scores_protocol": _PROTOCOL_NOTE,
+}
+
+DEFAULT_CARDS = {
+    "shallow_mse": card_copy(
+        _BASE_CARD,
+        name="shallow_mse",
+        description="Shallow convnet trained with MSE on raw outputs (the report's replication).",
+        parameters=MSE_PARAMS,
+        loss="MSELoss(pred, target)",
+        published_scores=[_PAN, _BENCH, _OURS],
+    ),
+    "shallow_kl": card_copy(
+        _BASE_CARD,
+        name="shallow_kl",
+        description=(
+            "Shallow convnet with batch normalisation after each convolution, softmax output, "
+            "trained with KLDivLoss(log_softmax(pred), softmax(target), reduction='batchmean') "
+            "(the report's section X improvement)."
+        ),
+        parameters=MSE_PARAMS + 2 * (32 + 64 + 128),
+        loss="KLDivLoss(log_softmax(pred), softmax(target), reduction='batchmean')",
+        published_scores=[_KL],
+    ),
+}
+
+
+def build_network(batch_norm: bool = False):
+    """The Table I network as a ``torch.nn.Module`` (imports torch lazily)."""
+    import torch
+    from torch import nn
+
+    class ShallowNet(nn.Module):
+        """Table I; ``forward`` returns raw ``(N, 2304)`` scores (row-major 48x48)."""
+
+        def __init__(self, batch_norm: bool):
+            super().__init__()
+            self.batch_norm = batch_norm
+            self.conv1 = nn.Conv2d(3, 32, 5, padding=2)
+            self.conv2 = nn.Conv2d(32, 64, 3, padding=1)
+            self.conv3 = nn.Conv2d(64, 128, 3, padding=1)
+            norm = (lambda c: nn.BatchNorm2d(c)) if batch_norm else (lambda c: nn.Identity())
+            self.bn1, self.bn2, self.bn3 = norm(32), norm(64), norm(128)
+            self.pool1 = nn.MaxPool2d(2, 2)
+            self.pool2 = nn.MaxPool2d(3, 2)
+            self.pool3 = nn.MaxPool2d(3, 2)
+            self.fc1 = nn.Linear(128 * 11 * 11, 4608)
+            self.fc2 = nn.Linear(2304, 2304)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = torch.relu(self.pool1(self.bn1(self.conv1(x))))
+            x = torch.relu(self.pool2(self.bn2(self.conv2(x))))
+            x = torch.relu(self.pool3(self.bn3(self.conv3(x))))
+            x = self.fc1(x.flatten(1))
+            x = x.view(x.shape[0], 2304, 2).amax(dim=2)  # maxout over adjacent pairs (2i, 2i+1)
+            return self.fc2(x)
+
+    return ShallowNet(batch_norm)
+
+
+def init_weights(net, seed: int | None = None) -> None:
+    """The report's initialisation: weights ~ N(0, 0.01), biases 0.1 (BatchNorm left at 1 / 0)."""
+    import torch
+    from torch import nn
+
+    gen = torch.Generator().manual_seed(int(seed)) if seed is not None else None
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.normal_(0.0, 0.01, generator=gen)
+                m.bias.fill_(0.1)
+
+
+class ShallowModel(SaliencyModel):
+    """A shallow network (``variant`` ``"mse"`` or ``"kl"``) behind the model API.
+
+    Parameters
+    ----------
+    variant : {"mse", "kl"}
+    checkpoint : path, optional
+        Trained weights (see :func:`salbench.models._weights.resolve_checkpoint`);
+        without one the network is freshly initialised and ``needs_training`` is True.
+    seed : int
+        Seed of the initialisation (ignored with a checkpoint).
+    device : str
+        ``"cpu"``, ``"cuda"`` or ``"auto"`` for prediction.
+    batch_size : int
+        Images per forward pass in :meth:`predict`.
+    """
+
+    def __init__(self, variant: str, checkpoint=None, seed: int = 0, device: str = "cpu", batch_size: int = 256):
+        if variant not in ("mse", "kl"):
+            raise ValueError(f"shallow variant must be 'mse' or 'kl', got {variant!r}")
+        self.variant = variant
+        self.name = f"shallow_{variant}"
+        self.card = card_copy(DEFAULT_CARDS[self.name])
+        self.batch_size = int(batch_size)
+        self.device = _pick_device(device)
+        self.net = build_network(batch_norm=variant == "kl")
+        self.checkpoint = None
+        if checkpoint is None:
+            init_weights(self.net, seed)
+            self.needs_training = True
+        else:
+            self.load(checkpoint)
+        self.net.to(self.device)
+
+    def load(self, checkpoint) -> None:
+        """Load weights from ``checkpoint`` (strict: every tensor must match)."""
+        from salbench.models._weights import read_weights, resolve_checkpoint
+
+        state, meta = read_weights(checkpoint, expect_model=self.name)
+        missing, unexpected = set(self.net.state_dict()) - set(state), set(state) - set(self.net.state_dict())
+        if missing or unexpected:
+            raise ValueError(
+                f"{checkpoint} does not fit {self.name}: missing {sorted(missing)[:4]}, "
+                f"unexpected {sorted(unexpected)[:4]}"
+            )
+        self.net.load_state_dict(state)
+        self.checkpoint = str(resolve_checkpoint(checkpoint))
+        self.needs_training = False
+        self.card["trained_on"] = meta.get("trained_on", "unknown (checkpoint without metadata)")
+        self.card["checkpoint"] = self.checkpoint
+
+    def output_transform(self, scores):
+        """Raw FC2 scores -> saliency maps (softmax for the KL variant, identity for MSE)."""
+        import torch
+
+        return torch.softmax(scores.float(), dim=1) if self.variant == "kl" else scores.float()
+
+    def predict_arrays(self, x96: np.ndarray) -> np.ndarray:
+        """Predict from stacked inputs ``(N, 3, 96, 96)`` in [0, 1]: ``(N, 48, 48)`` float32."""
+        import torch
+
+        x96 = np.asarray(x96)
+        if x96.ndim != 4 or x96.shape[1:] != (3, *INPUT_SIZE):
+            raise ValueError(f"{self.name} expects inputs of shape (N, 3, 96, 96), got {x96.shape}")
+        self.net.eval()
+        out = np.empty((len(x96), *OUTPUT_SIZE), dtype=np.float32)
+        with torch.inference_mode():
+            for i in range(0, len(x96), self.batch_size):
+                xb = torch.from_numpy(np.ascontiguousarray(x96[i : i + self.batch_size], dtype=np.float32))
+                scores = self.net(xb.to(self.device))
+                out[i : i + len(xb)] = self.output_transform(scores).cpu().numpy().reshape(-1, *OUTPUT_SIZE)
+        return out
+
+    def predict(self, records: Sequence) -> np.ndarray:
+        recs = check_records(records)
+        return self.predict_arrays(np.stack([np.asarray(r.x96, dtype=np.float32) for r in recs]))
+
+
+def _pick_device(device: str) -> str:
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device 'cuda' requested but torch sees no CUDA device")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    return device
+
+
+def shallow_mse(**kwargs: Any) -> ShallowModel:
+    """Table I network trained with MSE (report sections V-VII)."""
+    return ShallowModel("mse", **kwargs)
+
+
+def shallow_kl(**kwargs: Any) -> ShallowModel:
+    """Table I network + batch norm + softmax, trained with KL divergence (report section X)."""
+    return ShallowModel("kl", **kwargs)
