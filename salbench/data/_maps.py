@@ -3,13 +3,14 @@
 Conventions (documented once, used by all loaders):
 
 * Fixation points are 0-based integer ``(row, col)``. A 1-based coordinate ``v`` (the
-  MATLAB / NUS / SALICON convention, pixel ``k`` covering ``[k - 0.5, k + 0.5)``) maps to
-  the 0-based pixel ``floor((v - 0.5) * scale)``; points outside the image are clipped to
-  the border and counted.
-* Density maps are the fixation *count* map blurred with a Gaussian (SALICON: sigma 19 at
-  480x640; scipy ``gaussian_filter`` defaults: reflect, truncate 4), then divided by the
-  maximum. :func:`blur_points` computes exactly that without building the full-size filter
-  when there are few points.
+  MATLAB / NUS / SALICON convention) maps to the 0-based pixel ``round((v - 1) * scale)``
+  (numpy rounding), the convention of the reference vectors in ``shared/refs`` (MIT code,
+  pysaliency); points outside the image are clipped to the border and counted.
+* Density maps are the binary fixation map (each fixated pixel once) blurred with a
+  Gaussian (SALICON: sigma 19 at 480x640; scipy ``gaussian_filter`` defaults: reflect,
+  truncate 4), then divided by the maximum, as the ``gt`` maps of ``shared/refs``.
+  :func:`blur_points` computes that without filtering the full image when there are few
+  points.
 * ``x96`` / ``y48`` are Pillow bilinear (antialiased) resizes of the uint8 image / uint8
   ``y_original`` map, divided by 255 as float32: exactly ``uint8 / 255``, so they survive a
   uint8 round trip.
@@ -54,8 +55,8 @@ def one_based_to_pixels(rows, cols, shape, scale=(1.0, 1.0)):
         raise ValueError(f"{rows.size} row coordinates but {cols.size} column coordinates")
     if not (np.all(np.isfinite(rows)) and np.all(np.isfinite(cols))):
         raise ValueError("fixation coordinates contain NaN or inf")
-    r = np.floor((rows - 0.5) * scale[0]).astype(np.int64)
-    c = np.floor((cols - 0.5) * scale[1]).astype(np.int64)
+    r = np.round((rows - 1.0) * scale[0]).astype(np.int64)
+    c = np.round((cols - 1.0) * scale[1]).astype(np.int64)
     h, w = shape
     outside = (r < 0) | (r >= h) | (c < 0) | (c >= w)
     pts = np.stack([np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)], axis=1) if r.size else np.zeros((0, 2), np.int64)
@@ -116,7 +117,10 @@ def blur_points(points: np.ndarray, shape, sigma: float = SALICON_SIGMA) -> np.n
 
 
 def density_from_points(points: np.ndarray, shape, sigma: float = SALICON_SIGMA) -> np.ndarray:
-    """Blurred fixation map divided by its maximum (all zeros when there are no points)."""
+    """Blurred binary fixation map divided by its maximum (all zeros when there are no points)."""
+    points = np.asarray(points, dtype=np.int64).reshape(-1, 2)
+    if len(points) > 1:
+        points = np.unique(points, axis=0)  # a pixel fixated twice counts once
     d = blur_points(points, shape, sigma)
     peak = d.max() if d.size else 0.0
     return d / peak if peak > 0 else d

@@ -1,0 +1,219 @@
+"""SALICON official release: ``images/``, ``maps/``, ``fixations/*.mat`` or the 2015 JSON.
+
+Layout under ``root`` (split ``s`` in train / val / test)::
+
+    images/{s}/ or images/{s}2014/      COCO_{s}2014_000000XXXXXX.jpg
+    maps/{s}/<stem>.png                 8-bit density maps (optional)
+    fixations/{s}/<stem>.mat            2015/2017 .mat: image, resolution, gaze(location, timestamp, fixations)
+    annotations/fixations_{s}2014*.json or fixations_{s}2014*.json   (2015 JSON edition, instead of .mat)
+
+Fixations: the ``.mat`` ``fixations`` field (``[x y]`` 1-based) by default,
+``fixations="location"`` for the raw mouse samples. JSON: integer pairs are 1-based
+``[row, col]`` (train examples), float pairs are 0-based ``[x, y]`` raw mouse samples (val
+examples: x in -0.67..639.5, y in 0..479); override with ``json_order="rowcol"|"xy"``.
+Points outside the image are clipped and counted (``meta["n_clipped"]``).
+Density: ``maps/*.png`` when present (``y_original`` = that uint8 map), else the
+fixations blurred with sigma 19 (``y_original = round(255 * density)``).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import numpy as np
+import scipy.io
+
+from salbench.data._maps import (SALICON_SIGMA, density_from_points, fixation_map, load_gray, load_image,
+                                 model_input, model_target, one_based_to_pixels, to_uint8_map)
+from salbench.data.base import SaliencyDataset, hash_file
+from salbench.data.record import Record
+
+SPLITS = ("train", "val", "test")
+_IMAGE_EXT = (".jpg", ".jpeg", ".png")
+
+
+def _image_dir(root: Path, split: str) -> Path | None:
+    for cand in (root / "images" / split, root / "images" / f"{split}2014", root / f"{split}2014"):
+        if cand.is_dir():
+            return cand
+    return None
+
+
+def _json_file(root: Path, split: str) -> Path | None:
+    for folder in (root / "annotations", root):
+        hits = sorted(folder.glob(f"fixations_{split}2014*.json")) if folder.is_dir() else []
+        if hits:
+            return hits[0]
+    return None
+
+
+@functools.lru_cache(maxsize=4)
+def _read_json(path: str, mtime_ns: int) -> dict:
+    """``{file_name: {"shape", "workers": [...], "pairs": [(K, 2) float arrays], "ints": bool}}``."""
+    try:
+        data = json.loads(Path(path).read_text())
+        images = {im["id"]: im for im in data["images"]}
+        anns = data["annotations"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not a SALICON 2015 fixations JSON (need images and annotations): {exc}") from None
+    out: dict[str, dict] = {}
+    for im in images.values():
+        out[im["file_name"]] = {"shape": (int(im["height"]), int(im["width"])), "workers": [], "pairs": [],
+                                "ints": True}
+    for k, ann in enumerate(anns):
+        try:
+            entry = out[images[ann["image_id"]]["file_name"]]
+            pairs = ann["fixations"]
+        except KeyError as exc:
+            raise ValueError(f"{path}: annotation {k} lacks or names an unknown {exc}") from None
+        entry["workers"].append(ann.get("worker_id", k))
+        entry["pairs"].append(np.asarray(pairs, dtype=np.float64).reshape(-1, 2))
+        entry["ints"] &= all(isinstance(v, int) for p in pairs for v in p)
+    return out
+
+
+def _mat_points(path: Path, field: str):
+    """``(shape or None, [(x, y) per observer])`` from a SALICON ``.mat``, 1-based coordinates."""
+    try:
+        mat = scipy.io.loadmat(path, squeeze_me=True, struct_as_record=False)
+    except Exception as exc:  # corrupt or not a .mat
+        raise ValueError(f"{path}: cannot read MATLAB file: {exc}") from None
+    if "gaze" not in mat:
+        raise ValueError(f"{path}: no 'gaze' struct (expected SALICON .mat fields image, resolution, gaze)")
+    shape = None
+    if "resolution" in mat:
+        res = np.atleast_1d(mat["resolution"]).astype(int).ravel()
+        if res.size == 2:
+            shape = (int(res[0]), int(res[1]))
+    observers = []
+    for j, g in enumerate(np.atleast_1d(mat["gaze"])):
+        fields = getattr(g, "_fieldnames", None) or []
+        if field not in fields:
+            raise ValueError(f"{path}: gaze[{j}] has no '{field}' field (has {fields})")
+        xy = np.asarray(getattr(g, field), dtype=np.float64)
+        xy = xy.reshape(-1, 2) if xy.size else np.zeros((0, 2))
+        observers.append((xy[:, 0], xy[:, 1]))
+    return shape, observers
+
+
+class SaliconDataset(SaliencyDataset):
+    """SALICON in its official layout (see the module docstring).
+
+    Parameters
+    ----------
+    root : Path
+    split : {"train", "val", "test"}
+    fixations : {"fixations", "location"}
+        ``.mat`` field to read: detected fixations (default) or raw mouse samples.
+    json_order : {"auto", "rowcol", "xy"}
+        How to read the pairs of the 2015 JSON edition.
+    """
+
+    name = "salicon"
+
+    def __init__(self, root, split: str = "val", *, fixations: str = "fixations", json_order: str = "auto"):
+        super().__init__()
+        if split not in SPLITS:
+            raise ValueError(f"salicon has splits {list(SPLITS)}, not {split!r}")
+        if fixations not in ("fixations", "location"):
+            raise ValueError(f"fixations must be 'fixations' or 'location', not {fixations!r}")
+        if json_order not in ("auto", "rowcol", "xy"):
+            raise ValueError(f"json_order must be auto, rowcol or xy, not {json_order!r}")
+        self.root, self.split, self.field, self.json_order = Path(root), split, fixations, json_order
+        self.image_dir = _image_dir(self.root, split)
+        if self.image_dir is None:
+            raise FileNotFoundError(f"{self.root}: no images/{split}/ directory (SALICON layout)")
+        self.map_dir = self.root / "maps" / split
+        self.mat_dir = self.root / "fixations" / split
+        self.json_path = None if self.mat_dir.is_dir() else _json_file(self.root, split)
+        images = sorted(p.name for p in self.image_dir.iterdir() if p.suffix.lower() in _IMAGE_EXT)
+        if self.json_path is not None:
+            st = self.json_path.stat()
+            self._json = _read_json(str(self.json_path), st.st_mtime_ns)
+            missing = sorted(set(self._json) - set(images))
+            if missing:
+                raise ValueError(f"{self.json_path}: image/fixation count mismatch: {len(self._json)} annotated "
+                                 f"images, {len(images)} in {self.image_dir}; no image for {missing[:3]}")
+            images = sorted(self._json)
+        elif self.mat_dir.is_dir():
+            mats = {p.stem for p in self.mat_dir.glob("*.mat")}
+            lacking = [n for n in images if Path(n).stem not in mats]
+            if lacking or len(mats) != len(images):
+                raise ValueError(f"{self.mat_dir}: image/fixation count mismatch: {len(images)} images in "
+                                 f"{self.image_dir}, {len(mats)} .mat files" +
+                                 (f"; no .mat for {lacking[:3]}" if lacking else ""))
+        elif not self.map_dir.is_dir() and split != "test":
+            raise FileNotFoundError(f"{self.root}: no fixations/{split}/, maps/{split}/ or fixations_{split}2014*.json")
+        self.names = images
+        self.location = str(self.root)
+        self.params = {"fixations": fixations, "json_order": json_order,
+                       "source": "json" if self.json_path else ("mat" if self.mat_dir.is_dir() else "maps")}
+
+    @classmethod
+    def available_splits(cls, root) -> list[str]:
+        root = Path(root)
+        return [s for s in SPLITS if _image_dir(root, s) is not None
+                and ((root / "fixations" / s).is_dir() or (root / "maps" / s).is_dir() or _json_file(root, s))]
+
+    def _content_hash(self) -> str:
+        h = hash_file(self.json_path) if self.json_path else None
+        if h is None:
+            import hashlib
+
+            h = hashlib.sha256()
+            for folder, ext in ((self.mat_dir, ".mat"), (self.map_dir, ".png")):
+                for n in self.names:
+                    p = folder / (Path(n).stem + ext)
+                    if p.is_file():
+                        hash_file(p, h)
+        h.update("\n".join(self.names).encode())
+        return h.hexdigest()
+
+    def _observers(self, name: str):
+        """``(shape or None, [(rows_1based, cols_1based)], order)`` for one image."""
+        if self.json_path is not None:
+            entry = self._json[name]
+            order = self.json_order if self.json_order != "auto" else ("rowcol" if entry["ints"] else "xy")
+            if order == "rowcol":
+                obs = [(p[:, 0], p[:, 1]) for p in entry["pairs"]]
+            else:  # 0-based [x, y] -> 1-based (row, col)
+                obs = [(p[:, 1] + 1.0, p[:, 0] + 1.0) for p in entry["pairs"]]
+            return entry["shape"], obs, order
+        path = self.mat_dir / (Path(name).stem + ".mat")
+        if not path.is_file():
+            return None, [], None
+        shape, xy = _mat_points(path, self.field)
+        return shape, [(y, x) for x, y in xy], "xy"
+
+    def stats(self, i: int) -> dict:
+        shape, obs, _ = self._observers(self.names[i])
+        if shape is None:
+            shape = self[i].shape
+        return {"shape": shape, "n_fixations": int(sum(len(r) for r, _ in obs)), "n_observers": len(obs) or None}
+
+    def _load(self, i: int) -> Record:
+        name = self.names[i]
+        image = load_image(self.image_dir / name)
+        shape = image.shape[:2]
+        _, obs, order = self._observers(name)
+        rows = np.concatenate([r for r, _ in obs]) if obs else np.zeros(0)
+        cols = np.concatenate([c for _, c in obs]) if obs else np.zeros(0)
+        pts, clipped = one_based_to_pixels(rows, cols, shape)
+        observers = np.concatenate([np.full(len(r), j, np.int64) for j, (r, _) in enumerate(obs)]) if obs else None
+        map_path = self.map_dir / (Path(name).stem + ".png")
+        if map_path.is_file():
+            y_original = load_gray(map_path)
+            if y_original.shape != shape:
+                raise ValueError(f"{map_path}: map is {y_original.shape}, image {self.image_dir / name} is {shape}")
+            peak = float(y_original.max())
+            density = y_original / peak if peak > 0 else y_original.astype(np.float64)
+        else:
+            density = density_from_points(pts, shape, SALICON_SIGMA)
+            y_original = to_uint8_map(density)
+        return Record(name=name, image=image, fixations=pts, observers=observers, fixation_map=fixation_map(pts, shape),
+                      density=density, x96=model_input(image), y48=model_target(y_original), y_original=y_original,
+                      meta={"source": str(self.image_dir / name), "n_clipped": clipped, "n_observers": len(obs),
+                            "pair_order": order, "field": self.field if self.json_path is None else "json",
+                            "density_from": "png" if map_path.is_file() else "fixations"})
