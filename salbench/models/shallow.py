@@ -31,8 +31,8 @@ OUTPUT_SIZE = (48, 48)
 MSE_PARAMS = 76_778_816  # conv 2432 + 18496 + 73856, FC1 71373312, FC2 5310720
 
 _PROTOCOL_NOTE = "SALICON val (500 images), coursework evaluation protocol"
-_PAN = {"source": "Pan et al. 2016 (as quoted by the report)", "dataset": "SALICON val",
-        "protocol": "coursework", "CC": 0.58, "AUC_shuffled": 0.67, "AUC_Borji": 0.83}
+_PAN = {"source": "Pan et al. 2016, as quoted in report Table II", "dataset": "SALICON val",
+        "protocol": "the paper's own evaluation (not the coursework script)", "CC": 0.58, "AUC_shuffled": 0.67, "AUC_Borji": 0.83}
 _BENCH = {"source": "report Table II: benchmark replicated results", "dataset": "SALICON val",
           "protocol": "coursework", "CC": 0.65, "AUC_shuffled": 0.55, "AUC_Borji": 0.71}
 _OURS = {"source": "report Table II: our replication", "dataset": "SALICON val",
@@ -73,8 +73,12 @@ DEFAULT_CARDS = {
 }
 
 
-def build_network(batch_norm: bool = False):
-    """The Table I network as a ``torch.nn.Module`` (imports torch lazily)."""
+def build_network(batch_norm: bool = False, seed: int | None = 0):
+    """The Table I network as a ``torch.nn.Module``, initialised by :func:`init_weights`.
+
+    Built on the ``meta`` device and materialised once, so that torch's default
+    initialisation of 76M parameters is not paid before ours replaces it.
+    """
     import torch
     from torch import nn
 
@@ -103,11 +107,18 @@ def build_network(batch_norm: bool = False):
             x = x.view(x.shape[0], 2304, 2).amax(dim=2)  # maxout over adjacent pairs (2i, 2i+1)
             return self.fc2(x)
 
-    return ShallowNet(batch_norm)
+    with torch.device("meta"):
+        net = ShallowNet(batch_norm)
+    net = net.to_empty(device="cpu")
+    init_weights(net, seed)
+    return net
 
 
 def init_weights(net, seed: int | None = None) -> None:
-    """The report's initialisation: weights ~ N(0, 0.01), biases 0.1 (BatchNorm left at 1 / 0)."""
+    """The report's initialisation: weights ~ N(0, 0.01), biases 0.1; BatchNorm weight 1, bias 0.
+
+    ``seed`` makes it reproducible (a private generator; the global RNG is untouched).
+    """
     import torch
     from torch import nn
 
@@ -117,6 +128,8 @@ def init_weights(net, seed: int | None = None) -> None:
             if isinstance(m, (nn.Conv2d, nn.Linear)):
                 m.weight.normal_(0.0, 0.01, generator=gen)
                 m.bias.fill_(0.1)
+            elif isinstance(m, nn.BatchNorm2d):
+                m.reset_parameters()  # weight 1, bias 0, running mean 0 / var 1, count 0
 
 
 class ShallowModel(SaliencyModel):
@@ -144,10 +157,9 @@ class ShallowModel(SaliencyModel):
         self.card = card_copy(DEFAULT_CARDS[self.name])
         self.batch_size = int(batch_size)
         self.device = _pick_device(device)
-        self.net = build_network(batch_norm=variant == "kl")
+        self.net = build_network(batch_norm=variant == "kl", seed=seed)
         self.checkpoint = None
         if checkpoint is None:
-            init_weights(self.net, seed)
             self.needs_training = True
         else:
             self.load(checkpoint)

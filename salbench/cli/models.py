@@ -1,0 +1,50 @@
+"""``salbench models``: list registered models, their cards, and plugins that failed to load."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "models",
+        help="list models (built-in and plugins)",
+        description="List registered saliency models and report plugins that failed to import.",
+        epilog="Examples: salbench models | salbench models 'shallow_*' | salbench models --card shallow_kl",
+    )
+    p.add_argument("pattern", nargs="?", default="*", help="shell-style name filter (default: all)")
+    p.add_argument("--card", metavar="NAME", help="print one model's card as JSON")
+    p.add_argument("--json", action="store_true", help="machine-readable listing")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from salbench.models import create_model, default_registry, list_models, plugin_failures
+
+    if args.card:
+        print(json.dumps(create_model(args.card).card, indent=2, sort_keys=True, default=str))
+        return 0
+    failures = plugin_failures()  # imports every entry point so broken plugins surface now
+    reg = default_registry()
+    rows = []
+    for name in list_models(args.pattern):
+        rows.append({"name": name, "origin": reg.origin(name), "doc": _first_line(reg.get(name).__doc__)})
+    if args.json:
+        print(json.dumps({"models": rows, "failed": failures}, indent=2, sort_keys=True))
+        return 0
+    from tabulate import tabulate
+
+    if not rows:
+        print(f"no model matches {args.pattern!r}; known: {', '.join(list_models())}")
+    else:
+        print(tabulate([[r["name"], r["origin"], r["doc"]] for r in rows], headers=["model", "from", "description"]))
+    if failures:
+        print(f"\n{len(failures)} plugin(s) failed to load:")
+        for name, err in sorted(failures.items()):
+            print(f"  {name}: {err}")
+    return 0
+
+
+def _first_line(doc: str | None) -> str:
+    return (doc or "").strip().splitlines()[0] if (doc or "").strip() else ""

@@ -1,0 +1,27 @@
+"""Training the shallow networks: recipes, a fast resumable loop, safetensors checkpoints.
+
+Examples
+--------
+>>> from salbench.training import get_recipe
+>>> get_recipe("shallow_mse", "full").epochs
+1000
+"""
+
+from salbench.training.api import TRAINABLE, TrainResult, cache_dir, default_checkpoint_path, default_run_dir, train
+from salbench.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from salbench.training.recipes import PRESETS, Recipe, get_recipe
+
+__all__ = [
+    "PRESETS",
+    "Recipe",
+    "TRAINABLE",
+    "TrainResult",
+    "cache_dir",
+    "default_checkpoint_path",
+    "default_run_dir",
+    "get_recipe",
+    "latest_checkpoint",
+    "load_checkpoint",
+    "save_checkpoint",
+    "train",
+]
