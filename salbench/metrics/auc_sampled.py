@@ -103,18 +103,19 @@ def _hypergeometric(good, bad, sample):
         return sample
     if sample >= total:
         return good
-    if sample > total - 10:  # complement sample is small: count the good ones left out
-        return good - _hypergeometric(good, bad, total - sample)
-    if sample < 10:
+    if sample < 10 or sample > total - 10:
+        # direct draws; for a large sample, draw the small complement and count what is left
+        comp = sample > total - 10
+        draws = total - sample if comp else sample
         k = 0
         g = good
         tot = total
-        for _ in range(sample):
+        for _ in range(draws):
             if np.random.random() * tot < g:
                 k += 1
                 g -= 1
             tot -= 1
-        return k
+        return good - k if comp else k
     # HRUA (Stadlober 1989), as NumPy's random_hypergeometric_hrua
     d1 = 1.7155277699214135
     d2 = 0.8989161620588988
