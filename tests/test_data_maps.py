@@ -1,0 +1,48 @@
+"""Map helpers against scipy / obvious NumPy twins."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings, strategies as st
+from scipy.ndimage import gaussian_filter
+
+from salbench.data._maps import blur_points, density_from_points, model_input, model_target, one_based_to_pixels
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 40), st.integers(0, 2**32 - 1), st.sampled_from([(40, 50), (30, 64)]), st.floats(1.0, 6.0))
+def test_blur_points_equals_gaussian_filter(n, seed, shape, sigma):
+    rng = np.random.default_rng(seed)
+    pts = np.stack([rng.integers(0, shape[0], n), rng.integers(0, shape[1], n)], 1)
+    pts[0] = [0, shape[1] - 1]  # a corner: reflections on both axes
+    counts = np.zeros(shape)
+    np.add.at(counts, (pts[:, 0], pts[:, 1]), 1.0)
+    np.testing.assert_allclose(blur_points(pts, shape, sigma), gaussian_filter(counts, sigma), atol=1e-12)
+
+
+def test_density_counts_each_pixel_once():
+    pts = np.array([[5, 5], [5, 5], [10, 12]])
+    fmap = np.zeros((40, 40))
+    fmap[5, 5] = fmap[10, 12] = 1
+    ref = gaussian_filter(fmap, 3.0)
+    np.testing.assert_allclose(density_from_points(pts, (40, 40), 3.0), ref / ref.max(), atol=1e-12)
+
+
+def test_one_based_conversion_clips_and_counts():
+    pts, clipped = one_based_to_pixels([1, 480, 481.0, -3], [1, 640, 2, 700], (480, 640))
+    assert pts.tolist() == [[0, 0], [479, 639], [479, 1], [0, 639]]
+    assert clipped == 2
+
+
+def test_one_based_conversion_rejects_nan():
+    with pytest.raises(ValueError, match="NaN"):
+        one_based_to_pixels([np.nan], [1.0], (10, 10))
+
+
+def test_downscales_are_uint8_over_255():
+    rng = np.random.default_rng(0)
+    x = model_input(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8))
+    y = model_target(rng.integers(0, 256, (480, 640), dtype=np.uint8))
+    assert x.shape == (3, 96, 96) and x.dtype == np.float32 and y.shape == (48, 48) and y.dtype == np.float32
+    for a in (x, y):
+        q = a * np.float32(255)
+        np.testing.assert_array_equal(np.rint(q) / np.float32(255), a)
