@@ -7,7 +7,7 @@ comparisons.
 
 from numba import njit as _njit
 
-NJIT_OPTIONS = {"cache": True, "nogil": True, "fastmath": False}
+NJIT_OPTIONS = {"cache": True, "nogil": True, "fastmath": False, "error_model": "numpy"}
 
 
 def njit(*args, **kwargs):

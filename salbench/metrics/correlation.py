@@ -36,7 +36,13 @@ def _cc_kernel(s, g):
         sxy += ds * dg
         sxx += ds * ds
         syy += dg * dg
-    return sxy / math.sqrt(sxx * syy)
+    # Spreads that underflow to zero (denormal maps) mean "constant" as above.
+    if syy == 0.0:
+        return np.nan
+    if sxx == 0.0:
+        return 0.0
+    r = sxy / (math.sqrt(sxx) * math.sqrt(syy))
+    return min(1.0, max(-1.0, r))
 
 
 @njit
