@@ -26,7 +26,7 @@ import numpy as np
 
 from salbench.data.base import SaliencyDataset, hash_file
 from salbench.data.record import Record
-from salbench.io import safe_load_pickle
+from salbench.io import UnsafePickleError, safe_load_pickle
 
 SPLITS = ("train", "val")
 REQUIRED = {"train": ("X", "y", "file_name"), "val": ("X", "y", "y_original", "X_original", "file_name")}
@@ -63,7 +63,10 @@ def to_uint8(a: np.ndarray, fmt: str) -> np.ndarray:
 
 @functools.lru_cache(maxsize=2)
 def _load(path: str, mtime_ns: int, size: int, split: str):
-    items = safe_load_pickle(path)
+    try:
+        items = safe_load_pickle(path)
+    except UnsafePickleError as exc:  # a ValueError, so the CLI reports it in one line (exit 2)
+        raise ValueError(f"unsafe pickle refused (nothing was executed): {exc}") from None
     if not isinstance(items, list) or not items:
         raise ValueError(f"{path}: expected a non-empty list of dicts, got {type(items).__name__}")
     for k, it in enumerate(items):
