@@ -55,11 +55,13 @@ def _arrays(ds, split: str | None, data_dir, options: dict, limit: int | None):
     if isinstance(ds, str):
         from salbench.data import get_dataset
 
-        obj = get_dataset(ds, split, data_dir=data_dir, **options)
-        x, y = obj.arrays(("x96", "y48"))
-        identity, name = obj.identity(), ds
-    elif hasattr(ds, "arrays"):
-        x, y = ds.arrays(("x96", "y48"))
+        ds = get_dataset(ds, split, data_dir=data_dir, **options)
+    if hasattr(ds, "arrays"):
+        if limit is not None and len(ds) > limit:  # decode only what is used (a split may be 20000 images)
+            recs = [ds[i] for i in range(limit)]
+            x, y = np.stack([r.x96 for r in recs]), np.stack([r.y48 for r in recs])
+        else:
+            x, y = ds.arrays(("x96", "y48"))
         identity = ds.identity() if hasattr(ds, "identity") else {"name": getattr(ds, "name", "dataset")}
         name = identity.get("name", "dataset")
     elif isinstance(ds, (tuple, list)) and len(ds) == 2 and hasattr(ds[0], "shape"):
