@@ -84,7 +84,7 @@ def _fold(canvas: np.ndarray, radius: int, axis: int) -> np.ndarray:
     # n - 0.5): padded position -1 - j lands on j, position n + j on n - 1 - j.
     c = np.moveaxis(canvas, axis, 0)
     n = c.shape[0] - 2 * radius
-    out = c[radius:radius + n].copy()
+    out = c[radius:radius + n]  # a view: padding and centre do not overlap, so add in place
     out[:radius] += c[:radius][::-1]
     out[n - radius:] += c[radius + n:][::-1]
     return np.moveaxis(out, 0, axis)
@@ -113,7 +113,7 @@ def blur_points(points: np.ndarray, shape, sigma: float = SALICON_SIGMA) -> np.n
     size = 2 * radius + 1
     for r, c in points.tolist():  # canvas offset +radius cancels the patch's -radius
         canvas[r:r + size, c:c + size] += patch
-    return _fold(_fold(canvas, radius, 0), radius, 1)
+    return np.ascontiguousarray(_fold(_fold(canvas, radius, 0), radius, 1))
 
 
 def density_from_points(points: np.ndarray, shape, sigma: float = SALICON_SIGMA) -> np.ndarray:

@@ -28,7 +28,7 @@ from salbench.data._maps import (SALICON_SHAPE, SALICON_SIGMA, density_from_poin
 from salbench.data.base import SaliencyDataset, hash_json
 from salbench.data.record import Record
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 1  # bump when generated images change
 
 # --- Calibration against OSIE (shared/data/osie/fixations.mat: 700 images 800x600,
 # 15 observers, 98,321 fixations). Measured by pooling every fixation of every observer,
@@ -165,7 +165,7 @@ def generate_scene(seed: int, split: str, index: int, shape=SALICON_SHAPE) -> di
         objects.append({"center": [r, c], "half_size": [hr, wr], "shape": shape_kind,
                         "contrast": round(contrast, 4), "salience": float(salience)})
 
-    noise = np.rint(rng.standard_normal((h, w, 1), dtype=np.float32) * 4.0).astype(np.int16)  # sensor noise
+    noise = rng.integers(-6, 7, (h, w, 1), dtype=np.int16)  # sensor noise (grey, uniform)
     image = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
     # True density: mixture of separable Gaussians plus a uniform floor.
