@@ -102,7 +102,10 @@ def _pillow_resize_batch(src, hb, hk, vb, vk, out):
 
 
 def pillow_bicubic_u8(images, size_hw):
-    """Resize uint8 images ``(N, h, w)`` or ``(h, w)`` to ``size_hw`` exactly as Pillow's bicubic."""
+    """Upsample uint8 images ``(N, h, w)`` or ``(h, w)`` to ``size_hw`` exactly as Pillow's bicubic.
+
+    Bit-exact for upsampling (tested); Pillow's downsizing takes other code paths.
+    """
     a = np.ascontiguousarray(images, dtype=np.uint8)
     single = a.ndim == 2
     if single:
