@@ -32,14 +32,19 @@ def _upsample_to_float(src, hb, hk, vb, vk, tmp, out):
             for x in range(hb[xx, 1]):
                 acc += np.int64(src[y, x0 + x]) * hk[xx, x]
             tmp[y, xx] = _clip8(acc)
-    for yy in range(H):
+    acc = np.empty(W, dtype=np.int64)
+    for yy in range(H):  # taps outside, columns inside: the inner loop vectorises
         y0 = vb[yy, 0]
-        n = vb[yy, 1]
         for xx in range(W):
-            acc = half
-            for y in range(n):
-                acc += tmp[y0 + y, xx] * vk[yy, y]
-            out[yy, xx] = _clip8(acc) / 255.0
+            acc[xx] = half
+        for y in range(vb[yy, 1]):
+            k = vk[yy, y]
+            src_row = tmp[y0 + y]
+            for xx in range(W):
+                acc[xx] += src_row[xx] * k
+        o = out[yy]
+        for xx in range(W):
+            o[xx] = _clip8(acc[xx]) / 255.0
 
 
 @njit(parallel=True)

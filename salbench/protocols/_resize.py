@@ -147,36 +147,41 @@ def blur_rows_cols(a, w, tmp, out, truncate_passes=False):
     """
     H, W = a.shape
     r = w.size // 2
-    # axis 0: tmp[y, :] = sum_k w[k] * a[reflect(y + k - r), :]
+    w0 = w[r]
+    # axis 0, row by row (1-D row views let LLVM vectorise the inner loops)
     for y in range(H):
+        t = tmp[y]
+        c = a[y]
         for x in range(W):
-            tmp[y, x] = a[y, x] * w[r]
+            t[x] = c[x] * w0
         for k in range(r, 0, -1):  # scipy's order: outermost pair first
-            ya = _reflect(y - k, H)
-            yb = _reflect(y + k, H)
+            ra = a[_reflect(y - k, H)]
+            rb = a[_reflect(y + k, H)]
             wk = w[r + k]
             for x in range(W):
-                tmp[y, x] += (a[ya, x] + a[yb, x]) * wk
+                t[x] += (ra[x] + rb[x]) * wk
         if truncate_passes:
             for x in range(W):
-                tmp[y, x] = math.trunc(tmp[y, x])
+                t[x] = math.trunc(t[x])
     # axis 1, through a padded row buffer
     row = np.empty(W + 2 * r)
     for y in range(H):
+        t = tmp[y]
+        o = out[y]
         for x in range(W):
-            row[r + x] = tmp[y, x]
+            row[r + x] = t[x]
         for k in range(1, r + 1):
-            row[r - k] = tmp[y, _reflect(-k, W)]
-            row[r + W - 1 + k] = tmp[y, _reflect(W - 1 + k, W)]
+            row[r - k] = t[_reflect(-k, W)]
+            row[r + W - 1 + k] = t[_reflect(W - 1 + k, W)]
         for x in range(W):
-            out[y, x] = row[r + x] * w[r]
+            o[x] = row[r + x] * w0
         for k in range(r, 0, -1):
             wk = w[r + k]
             for x in range(W):
-                out[y, x] += (row[r + x - k] + row[r + x + k]) * wk
+                o[x] += (row[r + x - k] + row[r + x + k]) * wk
         if truncate_passes:
             for x in range(W):
-                out[y, x] = math.trunc(out[y, x])
+                o[x] = math.trunc(o[x])
 
 
 @njit(parallel=True)
