@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import pickle
 import sys
 
 # Subcommand modules, in the order ``--help`` lists them.
@@ -59,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except (CLIError, FileNotFoundError, ValueError, NotADirectoryError, PermissionError) as exc:
+    except (CLIError, FileNotFoundError, ValueError, NotADirectoryError, PermissionError,
+            pickle.UnpicklingError) as exc:
         print(f"salbench: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
