@@ -73,8 +73,10 @@ DEFAULT_CARDS = {
 }
 
 
-def build_network(batch_norm: bool = False, seed: int | None = 0):
+def build_network(batch_norm: bool = False, seed: int | None | bool = 0):
     """The Table I network as a ``torch.nn.Module``, initialised by :func:`init_weights`.
+
+    ``seed=False`` leaves the tensors uninitialised, for a checkpoint to fill.
 
     Built on the ``meta`` device and materialised once, so that torch's default
     initialisation of 76M parameters is not paid before ours replaces it.
@@ -110,7 +112,8 @@ def build_network(batch_norm: bool = False, seed: int | None = 0):
     with torch.device("meta"):
         net = ShallowNet(batch_norm)
     net = net.to_empty(device="cpu")
-    init_weights(net, seed)
+    if seed is not False:  # False: the caller loads every tensor from a checkpoint next
+        init_weights(net, seed)
     return net
 
 
@@ -157,11 +160,12 @@ class ShallowModel(SaliencyModel):
         self.card = card_copy(DEFAULT_CARDS[self.name])
         self.batch_size = int(batch_size)
         self.device = _pick_device(device)
-        self.net = build_network(batch_norm=variant == "kl", seed=seed)
         self.checkpoint = None
         if checkpoint is None:
+            self.net = build_network(batch_norm=variant == "kl", seed=seed)
             self.needs_training = True
         else:
+            self.net = build_network(batch_norm=variant == "kl", seed=False)
             self.load(checkpoint)
         self.net.to(self.device)
 
@@ -170,7 +174,8 @@ class ShallowModel(SaliencyModel):
         from salbench.models._weights import read_weights, resolve_checkpoint
 
         state, meta = read_weights(checkpoint, expect_model=self.name)
-        missing, unexpected = set(self.net.state_dict()) - set(state), set(state) - set(self.net.state_dict())
+        own = self.net.state_dict()
+        missing, unexpected = set(own) - set(state), set(state) - set(own)
         if missing or unexpected:
             raise ValueError(
                 f"{checkpoint} does not fit {self.name}: missing {sorted(missing)[:4]}, "

@@ -149,6 +149,8 @@ def train(
     variant = model.split("_", 1)[1]
     recipe = get_recipe(model, preset, epochs=epochs, **recipe_overrides)
     options = dict(dataset_options or {})
+    if out is not None and not resume and latest_checkpoint(Path(out) / "checkpoints") is not None:
+        raise ValueError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     x, y, ds_name, ident = _arrays(dataset, split, data_dir, options, recipe.max_train)
     if val is None and isinstance(dataset, str) and val_split is not None:
         val = dataset

@@ -136,6 +136,13 @@ def load_checkpoint(path, net, optimizer=None) -> dict[str, Any]:
             idx, name = key.split(".", 1)
             opt_state.setdefault(int(idx), {})[name] = val
         optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+        # Give each buffer its parameter's memory format (channels-last convs): the fused
+        # step's rounding may depend on strides, and resume must be bit-for-bit.
+        for group in optimizer.param_groups:
+            for p in group["params"]:
+                for key, val in optimizer.state.get(p, {}).items():
+                    if torch.is_tensor(val) and val.shape == p.shape:
+                        optimizer.state[p][key] = torch.empty_like(p).copy_(val)
         torch.set_rng_state(tensors["rng.torch"])
         if "rng.cuda" in tensors and torch.cuda.is_available():
             torch.cuda.set_rng_state(tensors["rng.cuda"])
