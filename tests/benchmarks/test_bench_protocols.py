@@ -1,0 +1,105 @@
+"""Coursework and MIT protocols side by side with pysaliency and a plain NumPy script.
+
+Run:  python -m pytest tests/benchmarks -p no:cacheprovider --benchmark-only -o addopts=""
+``SALBENCH_BENCH_N`` (default 500) sets the number of 480x640 images; the slow peers
+run on ``SALBENCH_BENCH_PEER_N`` (default 5) images and report per-image time, so
+compare per-image means (``extra_info["per_image_s"]``).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+
+import numpy as np
+import pytest
+from scipy.ndimage import gaussian_filter
+
+from salbench.data.record import Record
+from salbench.protocols import get_protocol
+from tests.naive_sampled import coursework_script
+
+N = int(os.environ.get("SALBENCH_BENCH_N", "500"))
+PEER_N = int(os.environ.get("SALBENCH_BENCH_PEER_N", "5"))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    maps = []
+    for _ in range(20):  # 20 distinct SALICON-like ground truths, reused
+        m = np.zeros((480, 640))
+        m[rng.integers(40, 440, 25), rng.integers(40, 600, 25)] = 1
+        g = gaussian_filter(m, 19)
+        maps.append(np.round(255 * g / g.max()).astype(np.uint8))
+    recs = [Record(name=f"im{i}", image=None, fixations=np.zeros((0, 2), np.int64), observers=None,
+                   fixation_map=maps[i % 20] > 0, density=maps[i % 20] / 255.0, x96=None, y48=None,
+                   y_original=maps[i % 20]) for i in range(N)]
+    preds = np.clip(rng.random((N, 48, 48)) * 0.3 + gaussian_filter(rng.random((N, 48, 48)), 3), 0, 0.99)
+    return recs, preds
+
+
+def test_coursework_salbench(benchmark, data):
+    recs, preds = data
+    p = get_protocol("coursework")
+    p.evaluate(preds[:2], recs[:2], seed=0)  # compile
+    import time
+
+    t = time.perf_counter()
+    p.prepare(recs)
+    benchmark.extra_info["prepare_s"] = time.perf_counter() - t
+    benchmark.extra_info["n_images"] = N
+    result = benchmark.pedantic(p.evaluate, args=(preds, recs), kwargs={"seed": 0}, rounds=3, iterations=1)
+    benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / N
+    assert np.isfinite(result.scores["cc"]).all()
+
+
+def test_coursework_plain_numpy(benchmark, data):
+    recs, preds = data
+
+    def run():
+        rng = np.random.default_rng(0)
+        return [coursework_script(preds[i], recs[i].y_original, [recs[(i + k) % N].y_original for k in range(10)],
+                                  100, rng) for i in range(PEER_N)]
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["n_images"] = PEER_N
+    benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / PEER_N
+
+
+def test_pysaliency_cc_exact_auc(benchmark, data):
+    np.trapz = getattr(np, "trapz", np.trapezoid)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pysaliency.metrics as pm
+        from pysaliency.roc import general_roc
+    recs, preds = data
+    from PIL import Image
+
+    def run():
+        out = []
+        for i in range(PEER_N):
+            q = (preds[i] * 255).astype(np.uint8)
+            s = gaussian_filter(np.asarray(Image.fromarray(q).resize((640, 480)), float) / 255, 2)
+            g = gaussian_filter(recs[i].y_original, 19).astype(float)
+            f = recs[i].y_original > 0
+            other = np.zeros_like(f)
+            for k in range(10):
+                other |= recs[(i + k) % N].y_original > 0
+            out.append((pm.CC(s, g), general_roc(s[f].astype(float), s.ravel().astype(float))[0],
+                        general_roc(s[f].astype(float), s[other].astype(float))[0]))
+        return out
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
+    benchmark.extra_info["n_images"] = PEER_N
+    benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / PEER_N
+
+
+def test_mit_protocol_eight_metrics(benchmark, data):
+    recs, preds = data
+    n = min(N, 20)
+    p = get_protocol("mit")
+    p.evaluate(preds[:2], recs[:2], seed=0)
+    benchmark.pedantic(p.evaluate, args=(preds[:n], recs[:n]), kwargs={"seed": 0}, rounds=1, iterations=1)
+    benchmark.extra_info["n_images"] = n
+    benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / n
