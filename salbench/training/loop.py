@@ -19,14 +19,13 @@ from __future__ import annotations
 
 import json
 import math
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
-from salbench.io import atomic_path, atomic_write_json, atomic_write_text
+from salbench.io import atomic_path, atomic_write_text
 from salbench.training.recipes import Recipe
 
 
@@ -232,10 +231,6 @@ def save_predictions(path: Path, maps: np.ndarray) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, maps.astype(np.float32))
-
-
-def now() -> float:
-    return time.perf_counter()
 
 
 def images_per_second(images: int, seconds: float) -> float:
