@@ -203,7 +203,9 @@ def _to_tensor(a, device: str, ndim: int):
         raise ValueError(f"inputs must be (N, 3, 96, 96), got {a.shape}")
     if not np.isfinite(a).all():
         raise ValueError("training arrays contain NaN or inf")
-    return torch.from_numpy(np.ascontiguousarray(a)).to(device)
+    if not a.flags.writeable or not a.flags.c_contiguous:  # e.g. a memory-mapped dataset cache
+        a = np.array(a, order="C")  # read once into RAM; torch refuses read-only buffers
+    return torch.from_numpy(a).to(device)
 
 
 class JsonlLog:
