@@ -57,3 +57,16 @@ def check_records(records: Sequence, what: str = "records") -> list:
     if not recs:
         raise ValueError(f"no {what} to predict on (got an empty sequence)")
     return recs
+
+
+def scale_to_max1(maps) -> np.ndarray:
+    """Divide each map by its maximum (float32): same ranking, coursework-safe scale.
+
+    Exact metrics do not care about a positive per-image scale, but the coursework
+    protocol quantises ``p * 255`` to uint8, which turns a probability map
+    (values ~1/2304) into zeros; so salbench's distribution-valued models return
+    maps whose maximum is 1.
+    """
+    m = np.asarray(maps, dtype=np.float64)
+    peak = m.max(axis=(-2, -1), keepdims=True)
+    return (m / np.where(peak > 0, peak, 1.0)).astype(np.float32)

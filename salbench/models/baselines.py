@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from salbench.models.base import SaliencyModel, card_copy, check_records
+from salbench.models.base import SaliencyModel, card_copy, check_records, scale_to_max1
 
 # Fixation statistics of OSIE (700 images, 98,321 fixations of 15 observers; shared/data/osie),
 # in image-normalised (row, col) coordinates: the unfitted center_bias default.
@@ -51,8 +51,8 @@ DEFAULT_CARDS = {
         name="gold",
         output_size=None,
         description=(
-            "The synthetic dataset's generating density (record.true_density): the best any "
-            "model can do; refuses datasets that do not carry it."
+            "The synthetic dataset's generating density (record.true_density, scaled to maximum 1): "
+            "the best any model can do; refuses datasets that do not carry it."
         ),
         trained_on="nothing (reads the ground-truth generating density)",
     ),
@@ -67,7 +67,7 @@ def _resolve_size(output_size) -> tuple[int, int]:
 
 
 class UniformModel(SaliencyModel):
-    """Every pixel equally salient (a constant density summing to 1)."""
+    """Every pixel equally salient (a constant map of ones)."""
 
     name = "uniform"
 
@@ -77,7 +77,7 @@ class UniformModel(SaliencyModel):
     def predict(self, records: Sequence) -> np.ndarray:
         n = len(check_records(records))
         h, w = self.output_size
-        return np.full((n, h, w), 1.0 / (h * w), dtype=np.float32)
+        return np.ones((n, h, w), dtype=np.float32)
 
 
 class CenterBiasModel(SaliencyModel):
@@ -158,14 +158,14 @@ class CenterBiasModel(SaliencyModel):
         )
 
     def map(self) -> np.ndarray:
-        """The ``output_size`` Gaussian map (sums to 1), float32."""
+        """The ``output_size`` Gaussian map, scaled to maximum 1 (see :func:`scale_to_max1`), float32."""
         h, w = self.output_size
         r = (np.arange(h) + 0.5) / h
         c = (np.arange(w) + 0.5) / w
         g = np.exp(-0.5 * ((r[:, None] - self.mean[0]) / self.std[0]) ** 2) * np.exp(
             -0.5 * ((c[None, :] - self.mean[1]) / self.std[1]) ** 2
         )
-        return (g / g.sum()).astype(np.float32)
+        return (g / g.max()).astype(np.float32)
 
     def predict(self, records: Sequence) -> np.ndarray:
         n = len(check_records(records))
@@ -190,7 +190,7 @@ class GoldModel(SaliencyModel):
                     f"gold model: record {rec.name!r} has no true_density; only the synthetic "
                     "dataset knows its generating density (use --dataset synthetic)"
                 )
-            maps.append(np.asarray(td, dtype=np.float32))
+            maps.append(scale_to_max1(td))
         shapes = {m.shape for m in maps}
         if len(shapes) > 1:
             raise ValueError(f"gold model: records have different shapes {sorted(shapes)}; predict them one at a time")

@@ -62,7 +62,8 @@ DEFAULT_CARDS = {
         _BASE_CARD,
         name="shallow_kl",
         description=(
-            "Shallow convnet with batch normalisation after each convolution, softmax output, "
+            "Shallow convnet with batch normalisation after each convolution, softmax output "
+            "(predict() returns it divided by its per-image maximum), "
             "trained with KLDivLoss(log_softmax(pred), softmax(target), reduction='batchmean') "
             "(the report's section X improvement)."
         ),
@@ -188,10 +189,18 @@ class ShallowModel(SaliencyModel):
         self.card["checkpoint"] = self.checkpoint
 
     def output_transform(self, scores):
-        """Raw FC2 scores -> saliency maps (softmax for the KL variant, identity for MSE)."""
+        """Raw FC2 scores -> saliency maps: MSE as is; KL the softmax divided by its maximum.
+
+        The softmax is a distribution (values ~1/2304) that the coursework protocol's
+        ``(p * 255).astype(uint8)`` would zero; dividing by the per-image maximum keeps
+        the map's ranking and ratios (the distribution is ``map / map.sum()``).
+        """
         import torch
 
-        return torch.softmax(scores.float(), dim=1) if self.variant == "kl" else scores.float()
+        if self.variant == "mse":
+            return scores.float()
+        p = torch.softmax(scores.float(), dim=1)
+        return p / p.amax(dim=1, keepdim=True)
 
     def predict_arrays(self, x96: np.ndarray) -> np.ndarray:
         """Predict from stacked inputs ``(N, 3, 96, 96)`` in [0, 1]: ``(N, 48, 48)`` float32."""

@@ -221,6 +221,8 @@ def train(
             if recipe.predict_every and xv is not None and (e + 1) % recipe.predict_every == 0:
                 scores = trainer.outputs(trainer.Xv)
                 maps = torch.softmax(scores, 1) if variant == "kl" else scores
+                if variant == "kl":  # as ShallowModel.predict: distribution / its maximum
+                    maps = maps / maps.amax(1, keepdim=True)
                 save_predictions(out / "predictions" / f"epoch-{e + 1:04d}.npy",
                                  maps.cpu().numpy().reshape(-1, 48, 48))
             log.write(entries)
