@@ -3,11 +3,19 @@
 Each results file names its stored predictions, its dataset (with the options
 needed to reload it) and its protocol with every parameter and the seed, so an
 entry can be recomputed from scratch and compared value by value.
+
+A check has four outcomes per entry: ``ok``; ``drift`` (a value moved more
+than its tolerance); ``skipped`` (the entry's dataset is not available on this
+machine, e.g. ``../shared`` absent: not a failure); ``error`` (the entry cannot
+be recomputed as recorded: predictions missing or changed, dataset content
+changed, unknown protocol).
 """
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -29,8 +37,12 @@ class Drift:
     tolerance: float
 
     def __str__(self) -> str:
-        return (f"{self.entry}: {self.metric} ({self.where}) was {self.old!r}, now {self.new!r} "
+        return (f"{self.entry}: {self.metric} ({self.where}) was {_num(self.old)}, now {_num(self.new)} "
                 f"(tolerance {self.tolerance:g})")
+
+
+def _num(x: float | None) -> str:
+    return "undefined" if x is None or not np.isfinite(x) else repr(float(x))
 
 
 @dataclass
@@ -44,31 +56,87 @@ class CheckReport:
     new_scores: dict[str, np.ndarray] = field(default_factory=dict)
 
 
+class _Unavailable(Exception):
+    """The entry's dataset cannot be opened on this machine."""
+
+
 def _resolve_data_dir(data_dir: str | None, results_path: Path) -> str | None:
-    """Data directories are stored relative to the repository holding the results."""
+    """Data directories are stored relative to the repository holding the results.
+
+    A relative ``data_dir`` is tried against the results file's folder and every
+    folder above it (so ``../shared/data/osie`` recorded from the repository root
+    resolves from ``leaderboards/``), then against the working directory.
+    """
     if data_dir is None or os.path.isabs(data_dir):
         return data_dir
-    for base in [results_path.parent, *results_path.parents]:
+    for base in [results_path.parent, *results_path.parents, Path.cwd()]:
         candidate = base / data_dir
         if candidate.exists():
             return str(candidate)
     return data_dir
 
 
+def _open_dataset(ds_info: Mapping[str, Any], path: Path):
+    """Open the dataset a results file names, or raise ``_Unavailable`` saying why."""
+    from salbench.data import get_dataset
+
+    recorded = ds_info.get("data_dir")
+    data_dir = _resolve_data_dir(recorded, path)
+    if data_dir is not None and not Path(data_dir).exists():
+        raise _Unavailable(f"dataset {ds_info['name']} not available here ({recorded} not found)")
+    try:
+        return get_dataset(ds_info["name"], ds_info["split"], data_dir=data_dir, **(ds_info.get("options") or {}))
+    except FileNotFoundError as exc:
+        raise _Unavailable(f"dataset {ds_info['name']} not available here ({exc})") from None
+    except ValueError as exc:
+        if data_dir is None and "data" in str(exc).lower():  # a file dataset recorded without its folder
+            raise _Unavailable(f"dataset {ds_info['name']} not available here ({exc})") from None
+        raise
+
+
 def _close(old: float | None, new: float, tol: float) -> bool:
+    """Equal within ``tol``; an undefined value (stored as None) must stay undefined."""
     if old is None:
         return not np.isfinite(new)
     return bool(np.isfinite(new) and abs(new - old) <= tol)
 
 
-def check_result(result: Mapping[str, Any], *, tolerance: float | None = None) -> CheckReport:
-    """Recompute one results record (as loaded by ``load_result``) and compare."""
-    from salbench.data import get_dataset
+def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
+                 cache: dict | None = None) -> CheckReport:
+    """Recompute one results record (as loaded by ``load_result``) and compare.
+
+    Parameters
+    ----------
+    result : mapping
+        A results record with its ``_path`` (set by :func:`load_result`).
+    tolerance : float, optional
+        Overrides every metric's tolerance (default: the file's ``tolerances``
+        entry for the metric, else :data:`DEFAULT_TOLERANCE`).
+    cache : dict, optional
+        Shared between calls so that consecutive entries on the same dataset
+        (several models and protocols) decode its records once; it holds one
+        dataset at a time.
+
+    Returns
+    -------
+    CheckReport
+        ``status`` is ``ok``, ``drift``, ``skipped`` or ``error``; drifts name
+        the metric, where it moved (mean or first image that moved), old and new value.
+    """
+    path = Path(result["_path"])
+    entry = path.name
+    try:
+        return _check(result, path, entry, tolerance, {} if cache is None else cache)
+    except _Unavailable as exc:
+        return CheckReport(entry, "skipped", str(exc))
+    except (ValueError, KeyError, TypeError, OSError) as exc:
+        return CheckReport(entry, "error", f"cannot recompute: {type(exc).__name__}: {exc}")
+
+
+def _check(result: Mapping[str, Any], path: Path, entry: str, tolerance: float | None, cache: dict) -> CheckReport:
     from salbench.leaderboard.results import file_sha256, load_predictions_npz
     from salbench.protocols import get_protocol
 
-    path = Path(result["_path"])
-    entry = path.name
     pred = result.get("predictions") or {}
     if not pred.get("file"):
         return CheckReport(entry, "error", "no stored predictions to recompute from")
@@ -76,23 +144,36 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None) -
     if not pred_path.is_file():
         return CheckReport(entry, "error", f"stored predictions {pred_path} are missing")
     if pred.get("sha256") and file_sha256(pred_path) != pred["sha256"]:
-        return CheckReport(entry, "error", f"stored predictions {pred_path} changed (sha256 differs)")
+        return CheckReport(entry, "error", f"stored predictions {pred_path} changed (sha256 differs from the "
+                                           "results file; re-run salbench eval to make a new entry)")
 
     ds_info = result["dataset"]
-    data_dir = _resolve_data_dir(ds_info.get("data_dir"), path)
-    if data_dir is not None and not Path(data_dir).exists():
-        return CheckReport(entry, "skipped", f"dataset directory {ds_info.get('data_dir')} not found here")
-    dataset = get_dataset(ds_info["name"], ds_info["split"], data_dir=data_dir, **(ds_info.get("options") or {}))
+    key = json.dumps([ds_info["name"], ds_info["split"], _resolve_data_dir(ds_info.get("data_dir"), path),
+                      ds_info.get("options") or {}], sort_keys=True)
+    if key not in cache:
+        cache.clear()  # one dataset's records at a time: entries are grouped by dataset
+        dataset = _open_dataset(ds_info, path)
+        cache[key] = (dataset, dataset.identity().get("content_hash"), {})
+    dataset, now_hash, decoded = cache[key]
     stored_hash = ds_info.get("content_hash")
-    if stored_hash and dataset.identity().get("content_hash") != stored_hash:
+    if stored_hash and now_hash != stored_hash:
         return CheckReport(entry, "error", f"dataset {ds_info['name']}/{ds_info['split']} content changed "
-                                           f"(hash {dataset.identity().get('content_hash')} != {stored_hash})")
+                                           f"(hash {now_hash} != {stored_hash})")
 
     predictions, names = load_predictions_npz(pred_path)
-    records = [dataset[i] for i in range(len(dataset))]
-    if [r.name for r in records] != list(result["image_names"]):
-        return CheckReport(entry, "error", "dataset image order differs from the results file")
-    proto = get_protocol(result["protocol"]["name"], **result["protocol"]["params"])
+    if names != list(result["image_names"]):
+        return CheckReport(entry, "error", "stored predictions are for other images than the results file")
+    index = {name: i for i, name in enumerate(dataset.names)}
+    missing = [n for n in names if n not in index]
+    if missing:
+        return CheckReport(entry, "error", f"images {missing[:3]} are not in dataset {ds_info['name']}/{ds_info['split']}")
+    for n in names:
+        if n not in decoded:
+            decoded[n] = dataset[index[n]]
+    records = [decoded[n] for n in names]
+    # ``name`` is part of the recorded parameters but chooses the protocol, it is not an override.
+    params = {k: v for k, v in result["protocol"]["params"].items() if k != "name"}
+    proto = get_protocol(result["protocol"]["name"], **params)
     scored = proto.evaluate(list(predictions), records, seed=result["seed"])
 
     tolerances = result.get("tolerances") or {}
@@ -117,9 +198,18 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None) -
 
 
 def update_result(result: Mapping[str, Any], report: CheckReport) -> dict[str, Any]:
-    """Return ``result`` with its metric values replaced by the recomputed ones."""
+    """Return ``result`` with its metric values replaced by the recomputed ones.
+
+    Only the metrics block changes (plus ``updated`` and the salbench version
+    that recomputed it); the dataset, protocol, seed and predictions stay as recorded.
+    """
+    from salbench import __version__
     from salbench.leaderboard.results import metrics_block
 
+    if report.status not in ("ok", "drift"):
+        raise ValueError(f"{report.entry}: cannot update an entry that was not recomputed ({report.message})")
     updated = {k: v for k, v in result.items() if k != "_path"}
     updated["metrics"] = metrics_block(report.new_scores)
+    updated["salbench_version"] = __version__
+    updated["updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     return updated

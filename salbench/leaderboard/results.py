@@ -190,24 +190,73 @@ def results_to_dataframe(results: Iterable[Mapping[str, Any]]):
     return pd.DataFrame(rows)
 
 
-def save_predictions(path: str | os.PathLike, predictions: np.ndarray, names: list[str]) -> dict[str, Any]:
-    """Store predictions compactly (float16 ``.npz``) and describe them for a results file.
+def quantize_predictions(predictions) -> list[np.ndarray] | np.ndarray:
+    """Round predictions to float16, the compact form a results file stores.
 
-    Float16 keeps about three significant digits, plenty for a saliency map;
-    ``salbench check`` recomputes scores from exactly these stored values, so
-    the stored file, not the float32 model output, defines the entry.
+    Score ``quantize_predictions(p)`` rather than ``p`` and :func:`save_predictions`
+    keeps float16 (about three significant digits, plenty for a saliency map)
+    while ``salbench check`` recomputes exactly the scored values.
+    """
+    maps = _as_maps(predictions)
+    out = [m.astype(np.float16).astype(np.float32) for m in maps]
+    if any(not np.isfinite(m).all() for m in out):
+        raise ValueError("predictions overflow float16 (values beyond 65504) or contain NaN")
+    return np.stack(out) if len({m.shape for m in out}) == 1 else out
+
+
+def _as_maps(predictions) -> list[np.ndarray]:
+    """A stack (N, h, w) or a sequence of 2-D maps (sizes may differ) as a list of arrays."""
+    maps = [np.asarray(m) for m in predictions]
+    for i, m in enumerate(maps):
+        if m.ndim != 2:
+            raise ValueError(f"prediction {i} has shape {m.shape}; expected a 2-D map")
+    if not maps:
+        raise ValueError("no predictions to store")
+    return maps
+
+
+def save_predictions(path: str | os.PathLike, predictions, names: list[str]) -> dict[str, Any]:
+    """Store predictions losslessly and compactly (``.npz``); describe them for a results file.
+
+    ``salbench check`` recomputes an entry from exactly these stored values, so
+    they must be the values that were scored: maps that float16 represents
+    exactly (see :func:`quantize_predictions`) are stored as float16, anything
+    else as float32 (a model's output type). Maps of different sizes are stored
+    one array per image.
+
+    Returns
+    -------
+    dict
+        ``{"file", "sha256", "shape", "dtype"}`` (``shape`` is None for ragged maps).
     """
     path = Path(path)
-    arr = np.asarray(predictions, dtype=np.float16)
-    if not np.isfinite(arr).all():
-        raise ValueError("predictions overflow float16 (values beyond 65504) or contain NaN")
+    maps = _as_maps(predictions)
+    if len(maps) != len(names):
+        raise ValueError(f"{len(maps)} predictions for {len(names)} image names")
+    if any(not np.isfinite(m).all() for m in maps):
+        raise ValueError("predictions contain NaN or infinity")
+    as32 = [m.astype(np.float32) for m in maps]
+    if any(not np.array_equal(a, m) for a, m in zip(as32, maps)):
+        raise ValueError("predictions are not representable in float32 without loss; round them first")
+    lossless16 = all(np.array_equal(a.astype(np.float16).astype(np.float32), a) for a in as32)
+    dtype = np.float16 if lossless16 else np.float32
+    ragged = len({m.shape for m in maps}) > 1
+    arrays = ({f"prediction_{i:05d}": a.astype(dtype) for i, a in enumerate(as32)} if ragged
+              else {"predictions": np.stack(as32).astype(dtype)})
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, predictions=arr, names=np.asarray(names))
-    return {"file": path.name, "sha256": file_sha256(path), "shape": list(arr.shape), "dtype": "float16"}
+            np.savez_compressed(fh, names=np.asarray(names), **arrays)
+    shape = None if ragged else [len(maps), *maps[0].shape]
+    return {"file": path.name, "sha256": file_sha256(path), "shape": shape, "dtype": np.dtype(dtype).name}
 
 
-def load_predictions_npz(path: str | os.PathLike) -> tuple[np.ndarray, list[str]]:
-    """Read predictions written by :func:`save_predictions` (as float64)."""
+def load_predictions_npz(path: str | os.PathLike) -> tuple[list[np.ndarray] | np.ndarray, list[str]]:
+    """Read predictions written by :func:`save_predictions` as float32.
+
+    Returns an (N, h, w) array, or a list of 2-D arrays when the sizes differ.
+    """
     with np.load(path, allow_pickle=False) as z:
-        return z["predictions"].astype(np.float64), [str(n) for n in z["names"]]
+        names = [str(n) for n in z["names"]]
+        if "predictions" in z.files:
+            return z["predictions"].astype(np.float32), names
+        return [z[f"prediction_{i:05d}"].astype(np.float32) for i in range(len(names))], names
