@@ -8,7 +8,9 @@ import pytest
 from salbench.leaderboard.results import (
     build_result, load_result, load_results, result_filename, results_to_dataframe, write_result,
 )
-from salbench.leaderboard.tables import leaderboard_table, protocol_comparison_table, report_table
+from salbench.leaderboard.tables import (
+    leaderboard_table, leaderboards, protocol_comparison_table, published_rows_from_cards, report_table,
+)
 
 PUBLISHED = {
     "shallow_mse": [
@@ -69,15 +71,26 @@ def test_invalid_results_file_is_rejected(tmp_path):
     assert not (tmp_path / "x.json").exists()
 
 
+def _csv(text):
+    import csv
+    import io
+
+    return list(csv.reader(io.StringIO(text)))
+
+
 def test_table_2_has_published_then_measured_rows(results_dir):
-    text = report_table(2, load_results(results_dir), PUBLISHED)
-    lines = [line for line in text.splitlines() if line.startswith("|")]
-    assert "Pan et al. [2016]" in lines[2] and "0.58" in lines[2] and "0.83" in lines[2]
-    assert "Benchmark replicated results" in lines[3]
-    measured = [line for line in lines if "salbench shallow_mse" in line]
+    rows = _csv(report_table(2, load_results(results_dir), PUBLISHED, fmt="csv"))
+    assert rows[0] == ["Row", "Source", "Dataset", "Protocol", "Checkpoint", "CC", "AUC Shuffled", "AUC Borji"]
+    assert rows[1][0] == "Pan et al. [2016]" and rows[1][1] == "published" and rows[1][5:] == ["0.58", "0.67", "0.83"]
+    assert rows[2][0] == "Benchmark replicated results"
+    measured = [r for r in rows if r[0].startswith("salbench shallow_mse")]
     assert len(measured) == 1
-    assert "synthetic/val, coursework, ckpt abababab" in measured[0]
-    assert "| 0.65 |" in measured[0].replace("  ", " ")  # mean CC of 0.6 and 0.7
+    m = measured[0]
+    assert "synthetic/val, coursework, ckpt abababab" in m[0]
+    assert m[1] == "measured: synthetic__val__shallow_mse__coursework.json"
+    assert m[2:5] == ["synthetic/val", "coursework", "ckpt abababab"]
+    assert m[5:] == ["0.65", "0.55", "0.72"]  # means of (0.6, 0.7), (0.5, 0.6), (0.7, 0.74)
+    text = "".join(",".join(r) for r in rows)
     assert "shallow_kl" not in text and "Our improved" not in text
 
 
@@ -87,23 +100,81 @@ def test_table_3_adds_the_kl_rows_and_filters(results_dir):
     assert "Our improved replication" in text
     assert "salbench shallow_kl (synthetic/val, coursework" in text
     assert ", mit," not in text
+    with_mit = report_table(3, load_results(results_dir), PUBLISHED)
+    assert "salbench shallow_kl (synthetic/val, mit, ckpt abababab)" in with_mit
+    with pytest.raises(ValueError, match="2 or 3"):
+        report_table(4, [], PUBLISHED)
 
 
-@pytest.mark.parametrize("fmt, marker", [("latex", "\\toprule"), ("csv", "Model,Source,CC"), ("github", "|--")])
+@pytest.mark.parametrize("fmt, marker", [("latex", "\\toprule"), ("csv", "Row,Source,Dataset"), ("github", "|--")])
 def test_table_formats(results_dir, fmt, marker):
     assert marker in report_table(2, load_results(results_dir), PUBLISHED, fmt=fmt)
+
+
+def test_published_rows_from_the_model_cards():
+    """The cards reproduce the report's Tables II and III (values typed from the report)."""
+    from salbench.models.cards import builtin_cards
+
+    published = published_rows_from_cards(builtin_cards())
+    report = {  # docs/REPORT.md, Tables II and III: CC, AUC Shuffled, AUC Borji
+        "Pan et al. 2016": ("0.58", "0.67", "0.83"),
+        "Benchmark replicated results": ("0.65", "0.55", "0.71"),
+        "Our replication": ("0.67", "0.56", "0.72"),
+        "Our improved replication": ("0.76", "0.60", "0.74"),
+    }
+    t2 = _csv(report_table(2, [], published, fmt="csv"))[1:]
+    t3 = _csv(report_table(3, [], published, fmt="csv"))[1:]
+    assert [r[0] for r in t2] == list(report)[:3]
+    assert [r[0] for r in t3] == list(report)
+    for row in t3:
+        assert tuple(row[5:]) == report[row[0]] and row[1] == "published" and row[2] == "SALICON val"
+    assert t3[0][3] == "the paper's own evaluation" and t3[1][3] == "coursework"
 
 
 def test_leaderboard_sorts_best_first_with_arrows(results_dir):
     results = load_results(results_dir)
     text = leaderboard_table(results, dataset="synthetic", protocol="mit", sort_by="cc", fmt="csv")
-    rows = [line.split(",") for line in text.strip().splitlines()]
-    assert rows[0][5:] == ["CC ↑", "KLD ↓", "AUC-Borji", "sAUC"] or rows[0][5].startswith("CC")
+    rows = _csv(text)
+    assert rows[0][:5] == ["#", "Model", "Protocol", "Checkpoint", "N"]
+    assert rows[0][5:] == ["CC ↑", "AUC-Borji ↑", "sAUC ↑", "KLD ↓"]
     assert [r[1] for r in rows[1:]] == ["gold", "shallow_kl", "center_bias", "uniform"]
-    by_kld = leaderboard_table(results, dataset="synthetic", protocol="mit", sort_by="kld", fmt="csv")
-    assert [line.split(",")[1] for line in by_kld.strip().splitlines()[1:4]] == ["gold", "center_bias", "uniform"]
+    by_kld = _csv(leaderboard_table(results, dataset="synthetic", protocol="mit", sort_by="kld", fmt="csv"))
+    # lower is better; shallow_kl has no KLD (undefined goes last)
+    assert [r[1] for r in by_kld[1:]] == ["gold", "center_bias", "uniform", "shallow_kl"]
+    assert by_kld[2][8] == "1.000"  # center_bias: the NaN image is left out of the mean
+    assert "KLD $\\downarrow$" in leaderboard_table(results, dataset="synthetic", protocol="mit", fmt="latex")
     with pytest.raises(ValueError, match="no results"):
         leaderboard_table(results, dataset="osie")
+    with pytest.raises(ValueError, match="cannot sort by 'nss'"):
+        leaderboard_table(results, dataset="synthetic", sort_by="nss")
+
+
+def test_leaderboards_every_group(results_dir):
+    results = load_results(results_dir)
+    text = leaderboards(results)
+    assert text.index("## synthetic/val, protocol coursework") < text.index("## synthetic/val, protocol mit")
+    rows = _csv(leaderboards(results, fmt="csv"))
+    assert rows[0][:7] == ["dataset", "split", "protocol", "rank", "model", "checkpoint", "n_images"]
+    assert [(r[2], r[3], r[4]) for r in rows[1:3]] == [("coursework", "1", "shallow_kl"), ("coursework", "2", "shallow_mse")]
+    assert len(rows) == 1 + 6
+    with pytest.raises(ValueError, match="no results"):
+        leaderboards(results, protocol="salicon")
+
+
+@pytest.mark.parametrize("fmt", ["github", "latex", "csv", "plain"])
+def test_cli_leaderboard_end_to_end(results_dir, fmt, capsys):
+    from salbench.cli import main
+
+    assert main(["leaderboard", "--results", str(results_dir), "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert "gold" in out and "center" in out and ("↑" in out or "uparrow" in out)
+    for table, expected in ((2, "Benchmark replicated results"), (3, "Our improved replication")):
+        assert main(["leaderboard", "--results", str(results_dir), "--table", str(table), "--format", fmt]) == 0
+        out = capsys.readouterr().out
+        assert expected in out and "SALICON val" in out
+        assert "salbench shallow_mse (synthetic/val, coursework, ckpt abababab)" in out.replace("\\_", "_")
+    assert main(["leaderboard", "--results", str(results_dir), "--dataset", "nus"]) == 2
+    assert "no results for dataset=nus" in capsys.readouterr().err
 
 
 def test_protocol_comparison(results_dir):

@@ -7,78 +7,84 @@ from pathlib import Path
 
 DEFAULT_RESULTS = "leaderboards"
 
-EPILOG = """examples:
+EPILOG = """Tables are built only from results files (written by salbench eval); the
+published rows of Tables II and III come from the model cards (models/*.json).
+
+examples:
+  salbench leaderboard                                  every dataset/split/protocol, best first
+  salbench leaderboard --dataset synthetic --protocol mit --sort kld
   salbench leaderboard --table 2
   salbench leaderboard --table 3 --format latex
-  salbench leaderboard --dataset synthetic --protocol mit
   salbench leaderboard --compare-protocols --model shallow_kl --dataset nus
+
+The results directory defaults to ./leaderboards, else ./results (salbench eval's
+default output), else the leaderboards/ folder of the salbench source checkout.
 """
 
 
 def register(subparsers) -> None:
     p = subparsers.add_parser("leaderboard", help="print leaderboards built from results files",
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", default=None,
-                   help=f"results directory (default: ./{DEFAULT_RESULTS} if it exists, else ./results)")
+    p.add_argument("--results", default=None, metavar="DIR",
+                   help="results directory (default: ./leaderboards, ./results, the checkout's leaderboards/)")
     p.add_argument("--table", type=int, choices=(2, 3), help="the report's Table II or III")
-    p.add_argument("--dataset", help="dataset to rank models on")
-    p.add_argument("--split", help="split to rank models on")
+    p.add_argument("--dataset", help="only this dataset")
+    p.add_argument("--split", help="only this split")
     p.add_argument("--protocol", help="only results under this protocol")
-    p.add_argument("--sort", help="metric to sort by (default: the first one)")
+    p.add_argument("--sort", help="metric to rank by (default: the protocol's first, cc)")
     p.add_argument("--compare-protocols", action="store_true",
                    help="one model's predictions scored under every protocol")
     p.add_argument("--model", help="model for --compare-protocols")
+    p.add_argument("--digits", type=int, default=None, help="decimals (default 2 for --table, else 3)")
     p.add_argument("--format", default="github", choices=("github", "latex", "csv", "plain"))
     p.set_defaults(func=run)
 
 
-def _results_dir(arg: str | None) -> Path:
+def results_dir(arg: str | None) -> Path:
+    """The directory to read: the argument, else the first default that exists."""
     if arg:
         return Path(arg)
-    for candidate in (DEFAULT_RESULTS, "results"):
-        if Path(candidate).is_dir():
-            return Path(candidate)
+    import salbench
+
+    checkout = Path(salbench.__file__).resolve().parents[1] / DEFAULT_RESULTS
+    for candidate in (Path(DEFAULT_RESULTS), Path("results"), checkout):
+        if candidate.is_dir():
+            return candidate
     raise FileNotFoundError("no results directory: pass --results DIR (or run salbench eval first)")
 
 
 def published_rows() -> dict[str, list[dict]]:
-    """Published rows of every model card, keyed by model name."""
-    from salbench.models import list_models, model_card
+    """Published rows of the built-in model cards (the source of models/*.json), by model name.
 
-    rows = {}
-    for name in list_models():
-        try:
-            card = model_card(name)
-        except Exception:  # a broken plugin must not hide the built-in rows
-            continue
-        rows[name] = list(card.get("published", []))
-    return rows
+    Tables II and III show only the built-in shallow models, so plugin cards
+    (which would mean building each plugin model) are not read.
+    """
+    from salbench.leaderboard.tables import published_rows_from_cards
+    from salbench.models.cards import builtin_cards
+
+    return published_rows_from_cards(builtin_cards())
 
 
 def run(args) -> int:
     from salbench.leaderboard.results import load_results
-    from salbench.leaderboard.tables import leaderboard_table, protocol_comparison_table, report_table
+    from salbench.leaderboard.tables import leaderboards, protocol_comparison_table, report_table
 
-    results = load_results(_results_dir(args.results))
+    root = results_dir(args.results)
+    results = load_results(root)
     if args.table:
         print(report_table(args.table, results, published_rows(), fmt=args.format,
+                           digits=2 if args.digits is None else args.digits,
                            dataset=args.dataset, protocol=args.protocol))
-    elif args.compare_protocols:
+        return 0
+    if not results:
+        raise ValueError(f"{root}: no results files (run salbench eval first)")
+    digits = 3 if args.digits is None else args.digits
+    if args.compare_protocols:
         if not (args.model and args.dataset):
             raise ValueError("--compare-protocols needs --model and --dataset")
         print(protocol_comparison_table(results, model=args.model, dataset=args.dataset,
-                                        split=args.split, fmt=args.format))
-    else:
-        datasets = [args.dataset] if args.dataset else sorted({r["dataset"]["name"] for r in results})
-        if not datasets:
-            raise ValueError("no results files found")
-        for i, name in enumerate(datasets):
-            protocols = [args.protocol] if args.protocol else sorted(
-                {r["protocol"]["name"] for r in results if r["dataset"]["name"] == name})
-            for proto in protocols:
-                if args.format != "csv":
-                    print(f"{'' if i == 0 and proto == protocols[0] else chr(10)}## {name}"
-                          f"{'/' + args.split if args.split else ''} — protocol {proto}\n")
-                print(leaderboard_table(results, dataset=name, split=args.split, protocol=proto,
-                                        sort_by=args.sort, fmt=args.format))
+                                        split=args.split, fmt=args.format, digits=digits))
+        return 0
+    print(leaderboards(results, dataset=args.dataset, split=args.split, protocol=args.protocol,
+                       sort_by=args.sort, fmt=args.format, digits=digits), end="" if args.format == "csv" else "\n")
     return 0

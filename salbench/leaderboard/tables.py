@@ -4,13 +4,16 @@
 published rows from the model cards, then one measured row per results file
 of the table's models, labelled with dataset, split, protocol and checkpoint.
 ``leaderboard_table(results, ...)`` ranks every model on one
-(dataset, split, protocol).
+(dataset, split, protocol); ``leaderboards(results)`` does so for every group.
+``protocol_comparison_table`` puts one model's scores under every protocol side by side.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import re
+from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Sequence
 
 from tabulate import tabulate
@@ -20,8 +23,8 @@ REPORT_COLUMNS = (("cc", "CC"), ("auc_shuffled", "AUC Shuffled"), ("auc_borji", 
 # Which models each report table shows.
 REPORT_TABLE_MODELS = {2: ("shallow_mse",), 3: ("shallow_mse", "shallow_kl")}
 REPORT_TABLE_TITLES = {
-    2: "Table II: replicated quantitative results (SALICON val in the report)",
-    3: "Table III: improved quantitative results (SALICON val in the report)",
+    2: "Table II: replicated quantitative results (published rows: SALICON val)",
+    3: "Table III: improved quantitative results (published rows: SALICON val)",
 }
 FORMATS = ("github", "latex", "csv", "plain")
 
@@ -29,32 +32,93 @@ _METRIC_LABELS = {
     "cc": "CC", "nss": "NSS", "auc_judd": "AUC-Judd", "auc_borji": "AUC-Borji",
     "auc_shuffled": "sAUC", "kld": "KLD", "sim": "SIM", "info_gain": "IG",
     "auc_exact": "AUC (exact)", "auc_shuffled_exact": "sAUC (exact)",
+    "auc": "AUC (SALICON)", "sauc": "sAUC (SALICON)",
 }
+# Column order of leaderboards (the MIT benchmark's, then the other protocols' metrics).
+METRIC_ORDER = ("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "auc_exact", "auc_shuffled_exact",
+                "auc", "sauc", "kld", "sim", "info_gain")
+# Metrics outside salbench.metrics.METRICS (the salicon protocol's names) carry no
+# higher_is_better in results files; both are areas under a ROC curve.
+_HIGHER_IS_BETTER = {"auc": True, "sauc": True}
+# Model-card score keys (as printed in the report) -> salbench metric names.
+_CARD_SCORE_KEYS = {"CC": "cc", "AUC_shuffled": "auc_shuffled", "AUC_Borji": "auc_borji"}
 
 
 def metric_label(name: str, higher_is_better: bool | None = None) -> str:
     """Column header for a metric, with an arrow saying which way is better."""
     label = _METRIC_LABELS.get(name, name)
     if higher_is_better is None:
+        higher_is_better = _HIGHER_IS_BETTER.get(name)
+    if higher_is_better is None:
         return label
     return f"{label} {'↑' if higher_is_better else '↓'}"
 
 
+def checkpoint_label(result: Mapping[str, Any]) -> str:
+    """Short checkpoint identity of a measured row: ``ckpt <sha256[:8]>`` or ``no checkpoint``."""
+    ckpt = (result["model"].get("checkpoint") or {}).get("sha256")
+    return f"ckpt {ckpt[:8]}" if ckpt else "no checkpoint"
+
+
 def measured_label(result: Mapping[str, Any]) -> str:
     """How a measured row is labelled: model, dataset/split, protocol, checkpoint."""
-    ckpt = (result["model"].get("checkpoint") or {}).get("sha256")
-    ckpt_text = f"ckpt {ckpt[:8]}" if ckpt else "no checkpoint"
     ds = result["dataset"]
     return (f"salbench {result['model']['name']} ({ds['name']}/{ds.get('split')}, "
-            f"{result['protocol']['name']}, {ckpt_text})")
+            f"{result['protocol']['name']}, {checkpoint_label(result)})")
+
+
+def published_rows_from_cards(cards: Mapping[str, Mapping[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The report's published rows from model cards, keyed by model name.
+
+    A card's ``published_scores`` entries (``{"CC", "AUC_shuffled", "AUC_Borji",
+    "dataset", "protocol", "source"}``) become ``{"label", "scores", "tables",
+    "dataset", "protocol"}``: the label is the part of ``source`` after
+    ``"report Table ...:"`` (or before its first comma), and a row quoted in
+    Table II is shown in Tables II and III (Table III repeats Table II's rows),
+    a Table III row only in Table III. Entries may give ``label`` and ``tables``
+    themselves (plugins).
+    """
+    out: dict[str, list[dict[str, Any]]] = {}
+    for name, card in cards.items():
+        rows = []
+        for entry in card.get("published_scores") or ():
+            source = str(entry.get("source", ""))
+            label = entry.get("label") or _label_from_source(source)
+            tables = entry.get("tables")
+            if tables is None:
+                found = {2 if m == "II" else 3 for m in re.findall(r"Table (II|III)\b", source)}
+                tables = sorted({3} if found == {3} else {2, 3}) if found else [2, 3]
+            scores = {key: entry[k] for k, key in _CARD_SCORE_KEYS.items() if entry.get(k) is not None}
+            scores.update(entry.get("scores") or {})
+            rows.append({"label": label, "scores": scores, "tables": list(tables),
+                         "dataset": entry.get("dataset", ""), "protocol": _short(entry.get("protocol", ""))})
+        out[name] = rows
+    return out
+
+
+def _label_from_source(source: str) -> str:
+    if ":" in source:
+        text = source.split(":", 1)[1].strip()
+    else:
+        text = source.split(",", 1)[0].strip()
+    return text[:1].upper() + text[1:]
+
+
+def _short(text: str) -> str:
+    """A protocol description without its parenthesised aside."""
+    return re.sub(r"\s*\(.*\)\s*$", "", str(text))
 
 
 def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> str:
-    """Render a table as GitHub markdown, LaTeX (booktabs), CSV or plain text."""
+def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, numeric_from: int | None = None) -> str:
+    """Render a table as GitHub markdown, LaTeX (booktabs), CSV or plain text.
+
+    Columns from index ``numeric_from`` on are right-aligned (numbers); LaTeX
+    gets ``$\\uparrow$`` / ``$\\downarrow$`` for the arrows.
+    """
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt == "csv":
@@ -64,7 +128,21 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str) -> s
         writer.writerows(rows)
         return buf.getvalue()
     tablefmt = {"github": "github", "latex": "latex_booktabs", "plain": "simple"}[fmt]
-    return tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True)
+    colalign = None
+    if numeric_from is not None:
+        colalign = ["left"] * numeric_from + ["right"] * (len(headers) - numeric_from)
+    text = tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True, colalign=colalign)
+    if fmt == "latex":
+        text = text.replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$")
+    return text
+
+
+def _titled(title: str, body: str, fmt: str) -> str:
+    if fmt == "csv":
+        return body
+    if fmt == "latex":
+        return f"% {title}\n{body}"
+    return f"{title}\n\n{body}"
 
 
 def report_table(
@@ -77,23 +155,27 @@ def report_table(
     dataset: str | None = None,
     protocol: str | None = None,
 ) -> str:
-    """Render Table II or III.
+    """Render Table II or III: published rows, then measured rows.
 
     Parameters
     ----------
     table : {2, 3}
     results : iterable of results records
         Measured rows come only from these (filtered to the table's models and,
-        optionally, to one dataset / protocol).
+        optionally, to one dataset / protocol), one per results file, labelled
+        with model, dataset/split, protocol and checkpoint.
     published : mapping
         Model name -> its card's published rows, each ``{"label", "scores",
-        "tables"}``; rows are shown for the tables they list, in card order,
-        without repeating a label.
+        "tables"}`` (see :func:`published_rows_from_cards`); rows are shown for
+        the tables they list, in card order, without repeating a label.
+    fmt : {"github", "latex", "csv", "plain"}
+    digits : int
+        Decimals, 2 as in the report.
     """
     if table not in REPORT_TABLE_MODELS:
         raise ValueError(f"--table must be 2 or 3, got {table}")
     models = REPORT_TABLE_MODELS[table]
-    headers = ["Model", "Source"] + [label for _, label in REPORT_COLUMNS]
+    headers = ["Row", "Source", "Dataset", "Protocol", "Checkpoint"] + [label for _, label in REPORT_COLUMNS]
     rows: list[list[str]] = []
     seen: set[str] = set()
     for model in models:
@@ -101,23 +183,45 @@ def report_table(
             if table not in row.get("tables", (table,)) or row["label"] in seen:
                 continue
             seen.add(row["label"])
-            rows.append([row["label"], "published"] +
+            rows.append([row["label"], "published", row.get("dataset") or "-", row.get("protocol") or "-", "-"] +
                         [_fmt(row["scores"].get(key), digits) for key, _ in REPORT_COLUMNS])
     measured = [r for r in results if r["model"]["name"] in models
                 and (dataset is None or r["dataset"]["name"] == dataset)
                 and (protocol is None or r["protocol"]["name"] == protocol)
                 and any(key in r["metrics"] for key, _ in REPORT_COLUMNS)]
-    measured.sort(key=lambda r: (models.index(r["model"]["name"]), r["dataset"]["name"], r["protocol"]["name"]))
+    measured.sort(key=lambda r: (models.index(r["model"]["name"]), r["dataset"]["name"],
+                                 str(r["dataset"].get("split")), r["protocol"]["name"], r.get("_path", "")))
     for r in measured:
-        rows.append([measured_label(r), r.get("_path", "measured")] +
+        ds = r["dataset"]
+        source = "measured: " + (PurePath(r["_path"]).name if r.get("_path") else "results file")
+        rows.append([measured_label(r), source, f"{ds['name']}/{ds.get('split')}", r["protocol"]["name"],
+                     checkpoint_label(r)] +
                     [_fmt(r["metrics"].get(key, {}).get("mean"), digits) for key, _ in REPORT_COLUMNS])
-    title = REPORT_TABLE_TITLES[table]
-    body = render(headers, rows, fmt)
-    if fmt == "csv":
-        return body
-    if fmt == "latex":
-        return f"% {title}\n{body}"
-    return f"{title}\n\n{body}"
+    return _titled(REPORT_TABLE_TITLES[table], render(headers, rows, fmt, numeric_from=5), fmt)
+
+
+def _metric_order(chosen: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[str, bool | None]]:
+    """Metrics measured in ``chosen`` in a fixed order (results files store them sorted by name)."""
+    better: dict[str, bool | None] = {}
+    for r in chosen:
+        for name, block in r["metrics"].items():
+            if name not in better:
+                hib = block.get("higher_is_better")
+                better[name] = _HIGHER_IS_BETTER.get(name) if hib is None else hib
+    rank = {m: i for i, m in enumerate(METRIC_ORDER)}
+    metrics = sorted(better, key=lambda m: (rank.get(m, len(rank)), m))
+    return metrics, better
+
+
+def _ranked(chosen: Sequence[Mapping[str, Any]], key: str, higher_is_better: bool | None) -> list:
+    """Best first by the mean of ``key``; undefined means last; ties by model name."""
+    sign = 1.0 if higher_is_better is False else -1.0
+
+    def sort_key(r):
+        value = r["metrics"].get(key, {}).get("mean")
+        return (value is None, sign * (value if value is not None else 0.0), r["model"]["name"], r.get("_path", ""))
+
+    return sorted(chosen, key=sort_key)
 
 
 def leaderboard_table(
@@ -132,38 +236,92 @@ def leaderboard_table(
 ) -> str:
     """Every model measured on one dataset (and split / protocol), best first.
 
-    Rows are sorted by ``sort_by`` (default: the protocol's first metric),
-    respecting whether higher or lower is better.
+    Rows are sorted by ``sort_by`` (default: ``cc``, else the first column
+    in :data:`METRIC_ORDER`), respecting whether higher or lower is better;
+    headers carry ↑ / ↓. A model with several entries (checkpoints,
+    protocols when ``protocol`` is None) gets one row per results file.
     """
     chosen = [r for r in results if r["dataset"]["name"] == dataset
               and (split is None or r["dataset"].get("split") == split)
               and (protocol is None or r["protocol"]["name"] == protocol)]
     if not chosen:
         raise ValueError(f"no results for dataset={dataset} split={split} protocol={protocol}")
-    metrics: list[str] = []
-    better: dict[str, bool | None] = {}
-    for r in chosen:
-        for name, block in r["metrics"].items():
-            if name not in metrics:
-                metrics.append(name)
-                better[name] = block.get("higher_is_better")
+    metrics, better = _metric_order(chosen)
     key = sort_by or metrics[0]
     if key not in metrics:
         raise ValueError(f"cannot sort by {key!r}: measured metrics are {', '.join(metrics)}")
-    sign = -1.0 if better.get(key, True) is not False else 1.0
-
-    def sort_key(r):
-        value = r["metrics"].get(key, {}).get("mean")
-        return (value is None, sign * (value if value is not None else 0.0), r["model"]["name"])
-
     headers = ["#", "Model", "Protocol", "Checkpoint", "N"] + [metric_label(m, better[m]) for m in metrics]
     rows = []
-    for rank, r in enumerate(sorted(chosen, key=sort_key), start=1):
+    for rank, r in enumerate(_ranked(chosen, key, better.get(key)), start=1):
         ckpt = (r["model"].get("checkpoint") or {}).get("sha256")
         rows.append([str(rank), r["model"]["name"], r["protocol"]["name"], ckpt[:8] if ckpt else "-",
                      str(r["n_images"])] +
                     [_fmt(r["metrics"].get(m, {}).get("mean"), digits) for m in metrics])
-    return render(headers, rows, fmt)
+    return render(headers, rows, fmt, numeric_from=4)
+
+
+def leaderboards(
+    results: Iterable[Mapping[str, Any]],
+    *,
+    dataset: str | None = None,
+    split: str | None = None,
+    protocol: str | None = None,
+    sort_by: str | None = None,
+    fmt: str = "github",
+    digits: int = 3,
+) -> str:
+    """One ranking per (dataset, split, protocol) found in ``results``, optionally filtered.
+
+    Text formats give one titled table per group; ``csv`` gives a single table
+    with ``dataset``, ``split``, ``protocol`` and ``rank`` columns and the union
+    of the groups' metrics (``-`` where a protocol does not measure one).
+    """
+    results = list(results)
+    groups = sorted({(r["dataset"]["name"], str(r["dataset"].get("split")), r["protocol"]["name"])
+                     for r in results
+                     if (dataset is None or r["dataset"]["name"] == dataset)
+                     and (split is None or r["dataset"].get("split") == split)
+                     and (protocol is None or r["protocol"]["name"] == protocol)})
+    if not groups:
+        raise ValueError(f"no results for dataset={dataset or 'any'} split={split or 'any'} "
+                         f"protocol={protocol or 'any'}")
+    if fmt == "csv":
+        return _leaderboards_csv(results, groups, sort_by, digits)
+    parts = []
+    for ds, sp, proto in groups:
+        body = leaderboard_table(results, dataset=ds, split=sp, protocol=proto, sort_by=sort_by, fmt=fmt, digits=digits)
+        title = f"{ds}/{sp}, protocol {proto}"
+        parts.append(f"% {title}\n{body}" if fmt == "latex" else
+                     f"## {title}\n\n{body}" if fmt == "github" else f"{title}\n\n{body}")
+    return "\n\n".join(parts)
+
+
+def _leaderboards_csv(results, groups, sort_by, digits) -> str:
+    per_group = []
+    for ds, sp, proto in groups:
+        chosen = [r for r in results if (r["dataset"]["name"], str(r["dataset"].get("split")),
+                                         r["protocol"]["name"]) == (ds, sp, proto)]
+        metrics, better = _metric_order(chosen)
+        key = sort_by or metrics[0]
+        if key not in metrics:
+            raise ValueError(f"cannot sort {ds}/{sp} {proto} by {key!r}: measured metrics are {', '.join(metrics)}")
+        per_group.append((ds, sp, proto, _ranked(chosen, key, better.get(key)), metrics, better))
+    columns: list[str] = []
+    better_all: dict[str, bool | None] = {}
+    for *_, metrics, better in per_group:
+        for m in metrics:
+            if m not in columns:
+                columns.append(m)
+                better_all[m] = better[m]
+    headers = ["dataset", "split", "protocol", "rank", "model", "checkpoint", "n_images"] + [
+        metric_label(m, better_all[m]) for m in columns]
+    rows = []
+    for ds, sp, proto, ranked, _, _ in per_group:
+        for rank, r in enumerate(ranked, start=1):
+            ckpt = (r["model"].get("checkpoint") or {}).get("sha256")
+            rows.append([ds, sp, proto, rank, r["model"]["name"], ckpt[:8] if ckpt else "-", r["n_images"]] +
+                        [_fmt(r["metrics"].get(m, {}).get("mean"), digits) for m in columns])
+    return render(headers, rows, "csv")
 
 
 def protocol_comparison_table(
@@ -192,4 +350,4 @@ def protocol_comparison_table(
         pred = (r.get("predictions") or {}).get("sha256")
         rows.append([r["protocol"]["name"], pred[:8] if pred else "-"] +
                     [_fmt(r["metrics"].get(m, {}).get("mean"), digits) for m in metrics])
-    return render(headers, rows, fmt)
+    return render(headers, rows, fmt, numeric_from=2)
