@@ -94,22 +94,54 @@ def evaluate_model(
     protocol_overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
     checkpoint: str | None = None,
+    predictions=None,
+    model_info: Mapping[str, Any] | None = None,
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
     batch_size: int = 32,
+    fit_limit: int = 1000,
     progress: bool = True,
     train_if_needed: bool = True,
     log: Callable[[str], None] = print,
 ) -> tuple[dict[str, Any], Path]:
-    """Evaluate ``model_name`` and write its results file; returns ``(result, path)``.
+    """Evaluate ``model_name`` on a dataset split and write its results file.
+
+    Parameters
+    ----------
+    model_name : str
+        A registered model (built-in or plugin).
+    dataset, data_dir, dataset_options
+        Which data (see :func:`choose_dataset`); ``split`` is the split scored.
+    protocol : str, optional
+        Default: :func:`salbench.protocols.default_protocol_for` the dataset.
+    seed : int
+        Seed of the protocol's random draws (and of an implicit quick training).
+    checkpoint : path, optional
+        Weights for the model. Without one, a shallow network gets a cached quick
+        checkpoint on the built-in dataset (elsewhere :class:`NeedsTrainingError`),
+        and a model with ``fit(records)`` (``center_bias``) is fitted to the first
+        ``fit_limit`` records of the dataset's ``train`` split.
+    predictions : array, optional
+        Maps already predicted for this split (in its order), e.g. by a GPU run;
+        the model is then not run, and ``model_info`` describes where they came from.
+    results_dir : path
+        Where ``<dataset>__<split>__<model>__<protocol>.json`` and its
+        ``.predictions.npz`` are written (atomically).
+
+    Returns
+    -------
+    (dict, Path)
+        The results record and the path of its JSON file.
 
     Raises
     ------
     NeedsTrainingError
-        If the model needs weights and the dataset is not the built-in one
-        (the message says which command trains them).
+        The model needs weights and the dataset is not the built-in one (the
+        message gives the command that trains them).
     """
     from salbench.data import get_dataset
-    from salbench.leaderboard.results import build_result, file_sha256, result_filename, save_predictions, write_result
+    from salbench.leaderboard.results import (
+        build_result, file_sha256, quantize_predictions, result_filename, save_predictions, write_result,
+    )
     from salbench.models import create_model
     from salbench.protocols import default_protocol_for, get_protocol
 
@@ -117,28 +149,43 @@ def evaluate_model(
     choice = choose_dataset(dataset, data_dir, dataset_options)
     log(f"salbench: {choice.reason}, split {split}")
     ds = get_dataset(choice.name, split, data_dir=choice.data_dir, **choice.options)
+    proto = get_protocol(protocol or default_protocol_for(choice.name), **dict(protocol_overrides or {}))
+    model_record: dict[str, Any] = {"name": model_name, **dict(model_info or {})}
 
-    model = create_model(model_name, checkpoint=checkpoint)
-    if getattr(model, "needs_training", False):
-        checkpoint = _quick_checkpoint(model_name, choice, train_if_needed=train_if_needed, seed=seed, log=log)
+    if predictions is None:
         model = create_model(model_name, checkpoint=checkpoint)
-    t_model = time.perf_counter()
-
-    predictions, records = predict_all(model, ds, batch_size=batch_size, progress=progress)
+        if getattr(model, "needs_training", False):
+            checkpoint = _quick_checkpoint(model_name, choice, train_if_needed=train_if_needed, seed=seed, log=log)
+            model = create_model(model_name, checkpoint=checkpoint)
+        elif checkpoint is None and callable(getattr(model, "fit", None)):
+            checkpoint = _fit_checkpoint(model, choice, Path(results_dir), fit_limit, log)
+        model_record["card_trained_on"] = getattr(model, "card", {}).get("trained_on")
+        t_model = time.perf_counter()
+        predictions, records = predict_all(model, ds, batch_size=batch_size, progress=progress)
+    else:
+        t_model = time.perf_counter()
+        records = [ds[i] for i in range(len(ds))]
+        if len(predictions) != len(records):
+            raise ValueError(f"{len(predictions)} predictions for {len(records)} images of {choice.name}/{split}")
+    # Score the float16-rounded maps: exactly what the results file stores and `check` recomputes.
+    predictions = quantize_predictions(predictions)
     t_pred = time.perf_counter()
 
-    proto = get_protocol(protocol or default_protocol_for(choice.name), **dict(protocol_overrides or {}))
+    log(f"salbench: scoring {len(records)} images with protocol {proto.name} (seed {seed})")
     scored = proto.evaluate(list(predictions), records, seed=seed)
     t_eval = time.perf_counter()
 
     results_dir = Path(results_dir)
     stem = result_filename(model_name, choice.name, split, proto.name)[: -len(".json")]
-    pred_info = save_predictions(results_dir / f"{stem}.predictions.npz", predictions, scored.names)
-    ckpt_info = None
+    pred_info = save_predictions(results_dir / f"{stem}.predictions.npz", predictions, list(scored.names))
+    pred_info["file"] = f"{stem}.predictions.npz"  # relative: results directories move
     if checkpoint:
-        ckpt_info = {"path": str(checkpoint), "sha256": file_sha256(_weights_file(checkpoint))}
+        model_record["checkpoint"] = {"path": str(checkpoint), "sha256": file_sha256(_weights_file(checkpoint))}
+    model_record.setdefault("checkpoint", None)
+    shapes = {tuple(np.shape(m)) for m in predictions}
+    model_record["output_size"] = list(shapes.pop()) if len(shapes) == 1 else None
     result = build_result(
-        model={"name": model_name, "checkpoint": ckpt_info, "output_size": list(predictions.shape[1:])},
+        model=model_record,
         dataset=dataset_record(ds, choice),
         protocol=proto.name,
         params=proto.params,
@@ -157,6 +204,9 @@ def _weights_file(checkpoint: str | os.PathLike) -> Path:
     """The file whose hash identifies a checkpoint (the weights, if a directory is given)."""
     p = Path(checkpoint)
     if p.is_dir():
+        for candidate in (p / "model.safetensors", p / "checkpoints" / "final" / "model.safetensors"):
+            if candidate.is_file():
+                return candidate
         candidates = sorted(p.glob("*.safetensors"))
         if not candidates:
             raise FileNotFoundError(f"{p}: no .safetensors weights in checkpoint directory")
@@ -164,9 +214,23 @@ def _weights_file(checkpoint: str | os.PathLike) -> Path:
     return p
 
 
+def _fit_checkpoint(model, choice: DatasetChoice, results_dir: Path, limit: int, log: Callable[[str], None]) -> str:
+    """Fit a ``fit(records)`` model (center_bias) on the train split; save its parameters beside the results."""
+    from salbench.data import get_dataset
+
+    train = get_dataset(choice.name, "train", data_dir=choice.data_dir, **choice.options)
+    n = min(len(train), limit)
+    log(f"salbench: fitting {model.name} to the fixations of {n} {choice.name}/train images")
+    model.fit([train[i] for i in range(n)])
+    return str(model.save(results_dir / f"{choice.name}__train__{model.name}.fit.json"))
+
+
 def _quick_checkpoint(model_name: str, choice: DatasetChoice, *, train_if_needed: bool, seed: int,
                       log: Callable[[str], None]) -> str:
-    """Return a cached quick checkpoint for the built-in dataset, training it once if needed."""
+    """Return the cached quick checkpoint on the built-in dataset, training it once if needed.
+
+    An interrupted quick training resumes where it stopped.
+    """
     from salbench import training
 
     train_cmd = f"salbench train {model_name} --dataset {choice.name}" + (
@@ -174,11 +238,17 @@ def _quick_checkpoint(model_name: str, choice: DatasetChoice, *, train_if_needed
     if choice.name != BUILTIN_DATASET or not train_if_needed:
         raise NeedsTrainingError(
             f"model {model_name} has no trained weights; train them with `{train_cmd}` "
-            f"and pass --checkpoint PATH")
-    path = training.default_checkpoint_path(model_name, BUILTIN_DATASET, preset="quick")
-    if Path(path).exists():
-        log(f"salbench: using cached quick checkpoint {path}")
+            f"and pass --checkpoint PATH (the path it prints)")
+    run_dir = training.default_run_dir(model_name, BUILTIN_DATASET, preset="quick")
+    if choice.options:  # e.g. preset=small: a run of its own, never mixed with the default one
+        tag = "-".join(f"{k}={v}" for k, v in sorted(choice.options.items()))
+        run_dir = run_dir.with_name(f"{BUILTIN_DATASET}-{tag}-quick")
+    path = run_dir / "checkpoints" / "final"
+    if Path(path).is_dir():
+        log(f"salbench: using the cached quick checkpoint {path}")
         return str(path)
     log(f"salbench: {model_name} has no trained weights; training a quick checkpoint on the built-in "
-        f"synthetic dataset (preset quick, seed {seed}), cached at {path}")
-    return str(training.train(model_name, dataset=BUILTIN_DATASET, preset="quick", seed=seed, out=path))
+        f"synthetic dataset (preset quick, seed {seed}; cached at {path})")
+    result = training.train(model_name, BUILTIN_DATASET, preset="quick", seed=seed, resume=True,
+                            dataset_options=choice.options or None, out=run_dir)
+    return str(result.checkpoint)

@@ -77,3 +77,78 @@ def test_eval_errors(pkl_dir, preds, message, capsys):
     assert _eval(pkl_dir, preds) == 2
     err = capsys.readouterr().err.strip()
     assert message in err and len(err.splitlines()) == 1
+
+
+# --- eval --model: end to end on the small synthetic preset -------------------------------
+
+SMALL = ["--option", "preset=small"]
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SALBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SALBENCH_DATA", raising=False)
+    return tmp_path
+
+
+def test_eval_model_baseline_writes_results(cache, capsys):
+    from salbench.leaderboard.results import load_predictions_npz, load_result
+    from salbench.protocols import get_protocol
+    from salbench.data import get_dataset
+
+    res = cache / "res"
+    assert main(["eval", "--model", "center_bias", *SMALL, "--results-dir", str(res)]) == 0
+    out = capsys.readouterr().out
+    first = out.splitlines()[0]
+    assert "dataset synthetic" in first and "built-in" in first
+    assert "fitting center_bias" in out and "auc_shuffled" in out
+    path = res / "synthetic__val__center_bias__mit.json"
+    result = load_result(path)
+    assert result["protocol"]["name"] == "mit" and result["seed"] == 0
+    assert result["dataset"]["name"] == "synthetic" and result["dataset"]["n_files"] == result["n_images"]
+    assert result["model"]["checkpoint"]["sha256"]  # the fitted parameters file is hashed
+    # Stored predictions rescore to the stored values (independently of the eval code path).
+    preds, names = load_predictions_npz(res / result["predictions"]["file"])
+    assert names == result["image_names"]
+    recs = list(get_dataset("synthetic", "val", preset="small"))
+    again = get_protocol("mit").evaluate(list(preds), recs, seed=0)
+    for metric in ("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled"):
+        stored = np.array(result["metrics"][metric]["per_image"], dtype=float)
+        np.testing.assert_allclose(again.scores[metric], stored, rtol=1e-12, atol=0)
+
+
+def test_eval_model_trains_quick_checkpoint_once(cache, capsys):
+    res = cache / "res"
+    args = ["eval", "--model", "shallow_kl", *SMALL, "--results-dir", str(res), "--protocol", "coursework"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "training a quick checkpoint" in out
+    assert main(args) == 0  # second run: the cached checkpoint, no training
+    out = capsys.readouterr().out
+    assert "using the cached quick checkpoint" in out and "training a quick" not in out
+    result = json.loads((res / "synthetic__val__shallow_kl__coursework.json").read_text())
+    assert result["model"]["checkpoint"]["sha256"] and result["model"]["output_size"] == [48, 48]
+
+
+def test_eval_model_without_weights_elsewhere_names_the_command(cache, capsys, pkl_dir):
+    code = main(["eval", "--model", "shallow_mse", "--dataset", "salicon-pkl", "--data-dir", str(pkl_dir),
+                 "--results-dir", str(cache / "res")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "salbench train shallow_mse --dataset salicon-pkl" in err
+
+
+def test_eval_model_no_train_flag(cache, capsys):
+    assert main(["eval", "--model", "shallow_kl", *SMALL, "--no-train", "--results-dir", str(cache / "r")]) == 2
+    assert "no trained weights" in capsys.readouterr().err
+
+
+def test_eval_unknown_model_suggests(cache, capsys):
+    assert main(["eval", "--model", "shallow_k", *SMALL]) == 2
+    assert "shallow_kl" in capsys.readouterr().err
+
+
+def test_eval_model_json_keeps_stdout_clean(cache, capsys):
+    assert main(["eval", "--model", "uniform", *SMALL, "--format", "json", "--results-dir", str(cache / "r")]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["model"]["name"] == "uniform" and set(doc["metrics"]) >= {"cc", "auc_borji", "auc_shuffled"}
