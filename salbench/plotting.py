@@ -53,24 +53,33 @@ def upsample_for_display(pred: np.ndarray, shape: tuple[int, int]) -> np.ndarray
     return np.asarray(img.resize((shape[1], shape[0]), Image.BILINEAR))
 
 
-def plot_panels(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, title: str = "") -> Path:
-    """Image | ground truth | prediction, one row per image.
+def plot_panels(rows: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, title: str = "",
+                prediction_title: str = "prediction") -> Path:
+    """Image | ground truth | prediction, one row per image (Fig. 4, 5, 7).
 
-    Each row is ``{"image", "density", "prediction", "label"}``.
+    Each row is ``{"image", "density", "prediction", "label"}``; ``label``
+    (image name and score) is written beside the row. Ground truth and
+    prediction are grey-scale, each scaled to its own range (as the report's
+    figures), the prediction resized to the image for display only.
     """
     plt = _pyplot()
-    fig, axes = plt.subplots(len(rows), 3, figsize=(9.6, 2.6 * len(rows)), squeeze=False)
-    for ax_row, row in zip(axes, rows):
+    if not rows:
+        raise ValueError("no images to plot")
+    fig, axes = plt.subplots(len(rows), 3, figsize=(9.6, 2.5 * len(rows) + 0.5), squeeze=False)
+    for r, (ax_row, row) in enumerate(zip(axes, rows)):
         shape = row["density"].shape
-        panels = [row["image"] if row["image"] is not None else np.zeros(shape),
-                  row["density"], upsample_for_display(row["prediction"], shape)]
-        for ax, panel, name in zip(ax_row, panels, ("image", "ground truth", "prediction")):
-            ax.imshow(panel, cmap=None if panel.ndim == 3 else "gray")
+        image = row["image"] if row["image"] is not None else np.zeros((*shape, 3), np.uint8)
+        panels = [image, row["density"], upsample_for_display(row["prediction"], shape)]
+        for c, (ax, panel) in enumerate(zip(ax_row, panels)):
+            ax.imshow(panel, cmap=None if panel.ndim == 3 else "gray", interpolation="bilinear")
             ax.set_xticks([])
             ax.set_yticks([])
-            ax.set_title(name if name != "prediction" else f"prediction ({row['label']})", fontsize=8)
+            if r == 0:
+                ax.set_title(("image", "ground truth", prediction_title)[c], fontsize=9)
+        ax_row[0].set_ylabel(row.get("label", ""), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 
@@ -96,44 +105,78 @@ def plot_loss_curves(log: Sequence[Mapping[str, Any]], path: str | os.PathLike, 
                      smooth: int = 20) -> Path:
     """Training and validation loss against training step, raw and smoothed (Fig. 2 / 6).
 
-    Entries need ``split`` (``train`` / ``val``), ``loss`` and a step
-    (``step``, ``batch`` or ``epoch``).
+    Entries are those of ``salbench train``'s ``log.jsonl``: ``kind`` (or
+    ``split``) ``train`` / ``val``, ``loss`` and ``step`` (batches seen; else
+    ``batch`` or ``epoch``). Validation points are plotted as markers: there
+    are few of them. The smoothed panel is a centred moving average over
+    ``smooth`` logged training points (at most a quarter of them).
     """
     plt = _pyplot()
 
-    def series(split):
-        pts = [(float(r.get("step", r.get("batch", r.get("epoch", i)))), float(r["loss"]))
-               for i, r in enumerate(log) if r.get("split") == split and r.get("loss") not in (None, "")]
-        return np.array(pts, dtype=np.float64).reshape(-1, 2)
+    def series(kind):
+        pts = []
+        for i, r in enumerate(log):
+            if (r.get("kind") or r.get("split")) != kind or r.get("loss") in (None, ""):
+                continue
+            step = next((r[k] for k in ("step", "batch", "epoch") if r.get(k) not in (None, "")), i)
+            pts.append((float(step), float(r["loss"])))
+        return np.array(sorted(pts), dtype=np.float64).reshape(-1, 2)
 
     train, val = series("train"), series("val")
     if train.size == 0 and val.size == 0:
-        raise ValueError("training log has no entries with split 'train' or 'val' and a loss")
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-    for ax, k in zip(axes, (1, max(1, smooth))):
-        for pts, label, colour in ((train, "train", "tab:orange"), (val, "validation", "tab:blue")):
-            if pts.size:
-                y = pts[:, 1] if k == 1 or len(pts) < k else np.convolve(pts[:, 1], np.ones(k) / k, mode="same")
-                ax.plot(pts[:, 0], y, label=label, color=colour, lw=1)
+        raise ValueError("training log has no 'train' or 'val' entries with a loss")
+    window = max(1, min(int(smooth), len(train) // 4))  # a short log is barely smoothed
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
+    for ax, k in zip(axes, (1, window)):
+        if train.size:
+            ax.plot(train[:, 0], _moving_average(train[:, 1], k), label="training", color="tab:orange", lw=1)
+        if val.size:
+            ax.plot(val[:, 0], val[:, 1], label="validation", color="tab:blue", lw=1.2,
+                    marker="o" if len(val) <= 50 else None, ms=3)
         ax.set_xlabel("training step (batches)")
-        ax.set_ylabel("loss")
-        ax.set_title("raw" if k == 1 else f"smoothed (window {k})", fontsize=9)
+        ax.set_title(("raw" if ax is axes[0] else "smoothed (too few points)") if k == 1
+                     else f"smoothed (moving average of {k} logged points)", fontsize=9)
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    axes[0].set_ylabel("loss")
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)
 
 
+def loss_title(log_path: str | os.PathLike) -> str:
+    """A title for a run's loss curves: model, preset and run folder (from ``config.json`` beside the log)."""
+    log_path = Path(log_path)
+    run = log_path.parent.name or str(log_path.parent)
+    try:
+        config = json.loads((log_path.parent / "config.json").read_text())
+    except (OSError, ValueError):
+        return f"training and validation loss ({run})"
+    return f"{config.get('model', '?')} training and validation loss (preset {config.get('preset', '?')}, run {run})"
+
+
+def _moving_average(y: np.ndarray, k: int) -> np.ndarray:
+    """Centred moving average that shrinks its window at the ends (no edge dip to zero)."""
+    if k <= 1:
+        return y
+    kernel = np.ones(k)
+    return np.convolve(y, kernel, mode="same") / np.convolve(np.ones_like(y), kernel, mode="same")
+
+
 def plot_filters(weights: np.ndarray, path: str | os.PathLike, *, title: str = "") -> Path:
-    """First-layer filters as small RGB tiles (Fig. 3); ``weights`` is (out, 3, k, k)."""
+    """First-layer filters as small RGB tiles (Fig. 3); ``weights`` is (out, 3, k, k).
+
+    Each filter is min-max scaled to [0, 1] on its own (the colours show the
+    filter's pattern, not its magnitude relative to the others).
+    """
     w = np.asarray(weights, dtype=np.float64)
     if w.ndim != 4 or w.shape[1] != 3:
         raise ValueError(f"expected first-layer weights of shape (out, 3, k, k), got {w.shape}")
     plt = _pyplot()
     n = w.shape[0]
-    cols = int(np.ceil(np.sqrt(n)))
+    cols = min(n, 8)  # 32 filters -> 4 rows of 8
     rows = int(np.ceil(n / cols))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.1 * cols, 1.1 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.0 * cols, 1.0 * rows + 0.5), squeeze=False)
     for i, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if i < n:
@@ -142,23 +185,46 @@ def plot_filters(weights: np.ndarray, path: str | os.PathLike, *, title: str = "
             ax.imshow((f - f.min()) / span if span > 0 else np.zeros_like(f), interpolation="nearest")
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout(pad=0.3)
     return _save(fig, path)
 
 
-def first_conv_weights(checkpoint: str | os.PathLike) -> np.ndarray:
-    """The first convolution's weights (out, 3, k, k) from a safetensors checkpoint."""
-    from safetensors.numpy import load_file
+def first_conv_weights(checkpoint: str | os.PathLike | Mapping[str, Any]) -> np.ndarray:
+    """The first convolution's weights ``(out, 3, k, k)``.
 
-    p = Path(checkpoint)
-    if p.is_dir():
-        files = sorted(p.glob("*.safetensors"))
-        if not files:
-            raise FileNotFoundError(f"{p}: no .safetensors file in checkpoint directory")
-        p = files[-1]
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no such checkpoint")
-    tensors = load_file(str(p))
-    convs = [(k, v) for k, v in tensors.items() if v.ndim == 4 and v.shape[1] == 3]
+    Parameters
+    ----------
+    checkpoint : path or mapping
+        Anything :func:`salbench.models._weights.resolve_checkpoint` accepts (a
+        ``model.safetensors`` file, a checkpoint directory, a training run
+        directory), or a state dict (name -> tensor / array). ``conv1.weight``
+        is used when present, else the first (by name) 4-D tensor with 3 input
+        channels. Only that tensor is read from the file, not the whole network.
+    """
+    if isinstance(checkpoint, Mapping):
+        names = {k: tuple(np.shape(v)) for k, v in checkpoint.items()}
+        key = _first_conv_key(names, "state dict")
+        value = checkpoint[key]
+        return np.asarray(value.detach().cpu().numpy() if hasattr(value, "detach") else value, dtype=np.float64)
+
+    from safetensors import SafetensorError, safe_open
+
+    from salbench.models._weights import resolve_checkpoint
+
+    path = resolve_checkpoint(checkpoint)
+    try:
+        with safe_open(str(path), framework="numpy") as fh:
+            names = {k: tuple(fh.get_slice(k).get_shape()) for k in fh.keys()}
+            key = _first_conv_key(names, str(path))
+            return fh.get_tensor(key).astype(np.float64)
+    except (SafetensorError, OSError) as exc:
+        raise ValueError(f"{path} is not a readable safetensors weights file: {exc}") from None
+
+
+def _first_conv_key(shapes: Mapping[str, tuple], source: str) -> str:
+    if len(shapes.get("conv1.weight", ())) == 4 and shapes["conv1.weight"][1] == 3:
+        return "conv1.weight"
+    convs = sorted(k for k, shape in shapes.items() if len(shape) == 4 and shape[1] == 3)
     if not convs:
-        raise ValueError(f"{p}: no convolution with 3 input channels found")
-    return sorted(convs)[0][1].astype(np.float64)
+        raise ValueError(f"{source}: no convolution with 3 input channels found")
+    return convs[0]
