@@ -180,7 +180,10 @@ def evaluate_model(
     pred_info = save_predictions(results_dir / f"{stem}.predictions.npz", predictions, list(scored.names))
     pred_info["file"] = f"{stem}.predictions.npz"  # relative: results directories move
     if checkpoint:
-        model_record["checkpoint"] = {"path": str(checkpoint), "sha256": file_sha256(_weights_file(checkpoint))}
+        shown = Path(checkpoint)
+        if shown.resolve().is_relative_to(results_dir.resolve()):  # e.g. a fitted center_bias beside the results
+            shown = shown.resolve().relative_to(results_dir.resolve())
+        model_record["checkpoint"] = {"path": str(shown), "sha256": file_sha256(_weights_file(checkpoint))}
     model_record.setdefault("checkpoint", None)
     shapes = {tuple(np.shape(m)) for m in predictions}
     model_record["output_size"] = list(shapes.pop()) if len(shapes) == 1 else None
