@@ -20,15 +20,18 @@ Splits: ``train`` holds ``n`` base images followed by their horizontal mirrors (
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from PIL import Image
 
+from salbench._numba import njit
 from salbench.data._maps import (SALICON_SHAPE, SALICON_SIGMA, density_from_points, model_input,
                                  model_target, to_uint8_map)
 from salbench.data.base import SaliencyDataset, hash_json
 from salbench.data.record import Record
 
-GENERATOR_VERSION = 1  # bump when generated images change
+GENERATOR_VERSION = 2  # bump when generated data change (2: compiled renderer, mixture sampling)
 
 # --- Calibration against OSIE (shared/data/osie/fixations.mat: 700 images 800x600,
 # 15 observers, 98,321 fixations). Measured by pooling every fixation of every observer,
@@ -67,15 +70,30 @@ def generator_params() -> dict:
     }
 
 
-def _gauss_1d(n: int, mu: float, sigma: float) -> np.ndarray:
+def _gauss_1d(n: int, mu, sigma) -> np.ndarray:
+    """``exp(-(x - mu)^2 / 2 sigma^2)`` for x = 0..n-1; one row per (mu, sigma) if arrays."""
     x = np.arange(n, dtype=np.float64)
+    mu, sigma = np.asarray(mu, dtype=np.float64)[..., None], np.asarray(sigma, dtype=np.float64)[..., None]
     return np.exp(-0.5 * ((x - mu) / sigma) ** 2)
 
 
-def _background(rng, kind: str, shape) -> np.ndarray:
-    """Base colour + large smooth variations + mid-frequency texture, uint8 HxWx3.
+def _rng(seed: int, split: str, index: int, stream: int) -> np.random.Generator:
+    # Independent streams per image: 0 = scene, 1 = observers. Observer counts come first
+    # in stream 1, so fixation statistics need no scene at all.
+    return np.random.default_rng([GENERATOR_VERSION, int(seed), _SPLIT_CODE[split], int(index), stream])
 
-    Built at 1/8 resolution and upsampled once (bicubic): the texture's grain is ~8 px.
+
+def _fixation_counts(rng) -> np.ndarray:
+    """Fixations per simulated observer (OSIE's mean and spread, at least one)."""
+    per_obs = np.rint(rng.normal(*FIXATIONS_PER_OBSERVER, OBSERVERS_PER_IMAGE))
+    return np.maximum(1, per_obs).astype(np.int64)
+
+
+def _background_lowres(rng, kind: str, shape) -> np.ndarray:
+    """The background at 1/8 resolution, float64 ``(H/8, W/8, 3)`` in [0, 255].
+
+    Base colour + large smooth variations (6x8 grid, bicubic) + mid-frequency texture;
+    :func:`_render` upsamples it bilinearly, so the texture's grain is ~8 px.
     """
     h, w = shape
     lh, lw = h // 8, w // 8
@@ -84,43 +102,240 @@ def _background(rng, kind: str, shape) -> np.ndarray:
     else:
         base, (coarse_amp, fine_amp) = rng.uniform(40, 200, 3), (30.0, 14.0)
     coarse = np.clip(128 + rng.normal(0.0, coarse_amp, (6, 8, 3)), 0, 255).astype(np.uint8)
-    coarse = np.asarray(Image.fromarray(coarse).resize((lw, lh), Image.BICUBIC), dtype=np.float32) - 128.0
-    low = base + coarse + rng.normal(0.0, fine_amp, (lh, lw, 3))
-    low = np.clip(np.rint(low), 0, 255).astype(np.uint8)
-    return np.array(Image.fromarray(low).resize((w, h), Image.BICUBIC))
+    coarse = np.asarray(Image.fromarray(coarse).resize((lw, lh), Image.BICUBIC), dtype=np.float64) - 128.0
+    return np.clip(base + coarse + rng.normal(0.0, fine_amp, (lh, lw, 3)), 0.0, 255.0)
 
 
-def _shape_mask(kind: str, hr: int, wr: int, angle: float) -> np.ndarray:
-    """Boolean mask of an ellipse or a rotated rectangle with half-sizes (hr, wr)."""
-    ext = int(np.ceil(np.hypot(hr, wr)))
-    y, x = np.ogrid[-ext:ext + 1, -ext:ext + 1]
-    ca, sa = np.cos(angle), np.sin(angle)
+@functools.lru_cache(maxsize=16)
+def _bilinear_axis(n_out: int, n_in: int):
+    """Source indices and weights of a half-pixel-centred bilinear upsampling along one axis."""
+    pos = np.clip((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0, n_in - 1.0)
+    i0 = np.floor(pos).astype(np.int64)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    out = i0, i1, pos - i0
+    for a in out:
+        a.flags.writeable = False  # shared by every caller (cached)
+    return out
+
+
+def _background_at(low: np.ndarray, shape, rows, cols) -> np.ndarray:
+    """The rendered (pre-noise) background colour at pixels ``(rows, cols)``, float64 ``(n, 3)``."""
+    h, w = shape
+    r0, r1, fr = (a[rows] for a in _bilinear_axis(h, low.shape[0]))
+    c0, c1, fc = (a[cols] for a in _bilinear_axis(w, low.shape[1]))
+    fr, fc = fr[:, None], fc[:, None]
+    top = low[r0, c0] * (1 - fc) + low[r0, c1] * fc
+    bottom = low[r1, c0] * (1 - fc) + low[r1, c1] * fc
+    return np.rint(top * (1 - fr) + bottom * fr)
+
+
+@njit
+def _render(low, r0, r1, fr, c0, c1, fc, shapes, colours, noise, out):  # pragma: no cover - compiled
+    """Background, shapes painted in order, grey sensor noise, into ``out`` (H, W, 3) uint8.
+
+    The background is ``low`` upsampled bilinearly (columns, then rows; index and weight
+    arrays from :func:`_bilinear_axis`). ``shapes`` rows: centre row, centre col, half-height,
+    half-width, cos, sin, kind (0 ellipse, 1 rectangle); ``colours`` rows: RGB;
+    ``noise`` (H*W,) int8 is added to every channel of each pixel and the sum clipped.
+    """
+    h, w = out.shape[0], out.shape[1]
+    horiz = np.empty((low.shape[0], w * 3))
+    for a in range(low.shape[0]):
+        for j in range(w):
+            for ch in range(3):
+                horiz[a, 3 * j + ch] = low[a, c0[j], ch] * (1 - fc[j]) + low[a, c1[j], ch] * fc[j]
+    flat = out.reshape(h, w * 3)
+    for i in range(h):
+        top, bottom, f = horiz[r0[i]], horiz[r1[i]], fr[i]
+        g = 1 - f
+        row = flat[i]
+        for k in range(w * 3):
+            row[k] = np.uint8(np.rint(top[k] * g + bottom[k] * f))
+    for s in range(shapes.shape[0]):
+        rc, cc = int(shapes[s, 0]), int(shapes[s, 1])
+        hr, wr, ca, sa = shapes[s, 2], shapes[s, 3], shapes[s, 4], shapes[s, 5]
+        ellipse = shapes[s, 6] == 0
+        ext = int(np.ceil(np.hypot(hr, wr)))
+        for y in range(max(-ext, -rc), min(ext, h - 1 - rc) + 1):
+            for x in range(max(-ext, -cc), min(ext, w - 1 - cc) + 1):
+                u = (x * ca + y * sa) / wr
+                v = (-x * sa + y * ca) / hr
+                inside = (u * u + v * v <= 1.0) if ellipse else (abs(u) <= 1.0 and abs(v) <= 1.0)
+                if inside:
+                    for ch in range(3):
+                        out[rc + y, cc + x, ch] = np.uint8(colours[s, ch])
+    for i in range(h):
+        row = flat[i]
+        for j in range(w):
+            n = np.int16(noise[i * w + j])
+            for ch in range(3):
+                v = np.int16(row[3 * j + ch]) + n
+                row[3 * j + ch] = np.uint8(min(max(v, 0), 255))
+
+
+@functools.lru_cache(maxsize=4)
+def _noise_table(shape) -> np.ndarray:
+    """Fixed grey sensor noise, uniform in -6..6, twice the image size: an image uses a
+    window at a random offset (no per-pixel random draws per image)."""
+    h, w = shape
+    table = np.random.default_rng([GENERATOR_VERSION, h, w]).integers(-6, 7, 2 * h * w, dtype=np.int8)
+    table.flags.writeable = False
+    return table
+
+
+def _inside(shapes: np.ndarray, rows, cols) -> np.ndarray:
+    """``(n_shapes, n_points)`` bool: which shapes cover which pixels (the mask of :func:`_render`)."""
+    y = np.asarray(rows, dtype=np.float64)[None, :] - shapes[:, :1]
+    x = np.asarray(cols, dtype=np.float64)[None, :] - shapes[:, 1:2]
+    hr, wr, ca, sa = (shapes[:, k:k + 1] for k in (2, 3, 4, 5))
     u = (x * ca + y * sa) / wr
     v = (-x * sa + y * ca) / hr
-    if kind == "ellipse":
-        return u * u + v * v <= 1.0
-    return (np.abs(u) <= 1.0) & (np.abs(v) <= 1.0)
+    ext = np.ceil(np.hypot(hr, wr))
+    ell = np.where(shapes[:, 6:7] == 0, u * u + v * v <= 1.0, (np.abs(u) <= 1.0) & (np.abs(v) <= 1.0))
+    return ell & (np.abs(y) <= ext) & (np.abs(x) <= ext)
 
 
-def _paste(image, mask, r, c, colour) -> None:
-    """Paint ``colour`` where ``mask`` (centred at (r, c)) falls inside ``image``."""
-    h, w = image.shape[:2]
-    ext = mask.shape[0] // 2
-    r0, c0 = r - ext, c - ext
-    rs, cs = max(r0, 0), max(c0, 0)
-    re, ce = min(r0 + mask.shape[0], h), min(c0 + mask.shape[1], w)
-    if rs >= re or cs >= ce:
-        return
-    m = mask[rs - r0:re - r0, cs - c0:ce - c0]
-    image[rs:re, cs:ce][m] = np.rint(colour).astype(image.dtype)
+def _colours_at_contrast(rng, base: np.ndarray, contrast: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Colours ~``contrast`` (RGB distance / (255 sqrt 3)) away from ``base`` rows; actual contrasts.
+
+    Colours are rounded to integers (they are painted as uint8), and the contrast is measured
+    after rounding.
+    """
+    direction = rng.normal(size=base.shape)
+    direction /= np.linalg.norm(direction, axis=1, keepdims=True) + 1e-12
+    colour = np.rint(np.clip(base + direction * (contrast * 255.0 * np.sqrt(3.0))[:, None], 0, 255))
+    return colour, np.linalg.norm(colour - base, axis=1) / (255.0 * np.sqrt(3.0))
 
 
-def _colour_at_contrast(rng, base: np.ndarray, contrast: float) -> tuple[np.ndarray, float]:
-    """A colour ~``contrast`` (RGB distance / (255 sqrt 3)) away from ``base``; actual contrast."""
-    direction = rng.normal(size=3)
-    direction /= np.linalg.norm(direction) + 1e-12
-    colour = np.clip(base + direction * contrast * 255.0 * np.sqrt(3.0), 0, 255)
-    return colour, float(np.linalg.norm(colour - base) / (255.0 * np.sqrt(3.0)))
+def _shape_rows(r, c, hr, wr, angle, kind) -> np.ndarray:
+    return np.stack([r, c, hr, wr, np.cos(angle), np.sin(angle), kind], axis=1).astype(np.float64)
+
+
+def _scene_plan(seed: int, split: str, index: int, shape) -> dict:
+    """Every random choice of a scene (no pixels): background, shapes, colours, objects, density components."""
+    rng = _rng(seed, split, index, 0)
+    h, w = shape
+    kind = SCENE_KINDS[rng.choice(len(SCENE_KINDS), p=SCENE_PROBS)]
+    low = _background_lowres(rng, kind, shape)
+
+    # Clutter: many small low-contrast shapes (below the salience threshold); their colour
+    # is set against the background under their centre.
+    n_clutter = int(rng.integers(30, 80)) if kind == "cluttered" else 0
+    cr, cc = rng.integers(0, h, n_clutter), rng.integers(0, w, n_clutter)
+    c_contrast = rng.uniform(0.03, 0.09, n_clutter)
+    c_half = rng.integers(4, 22, (n_clutter, 2))
+    c_kind, c_angle = rng.integers(0, 2, n_clutter), rng.uniform(0, np.pi, n_clutter)
+    c_colour, _ = _colours_at_contrast(rng, _background_at(low, shape, cr, cc), c_contrast)
+    clutter = _shape_rows(cr, cc, c_half[:, 0], c_half[:, 1], c_angle, c_kind)
+
+    # Salient objects, placed with a photographer's center bias; each one's contrast is
+    # measured against what is painted under its centre (background, clutter, earlier objects).
+    n_obj = int(rng.integers(OBJECTS_PER_IMAGE[0], OBJECTS_PER_IMAGE[1] + 1))
+    half = rng.integers(14, 80, (n_obj, 2))
+    o_r = np.clip(rng.normal(0.5 * h, 0.22 * h, n_obj), half[:, 0] * 0.5, h - 1 - half[:, 0] * 0.5).astype(np.int64)
+    o_c = np.clip(rng.normal(0.5 * w, 0.22 * w, n_obj), half[:, 1] * 0.5, w - 1 - half[:, 1] * 0.5).astype(np.int64)
+    o_target = rng.uniform(0.1, 0.7, n_obj)
+    o_kind, o_angle = rng.integers(0, 2, n_obj), rng.uniform(0, np.pi, n_obj)
+    shapes, colours = clutter, c_colour
+    objects = []
+    for k in range(n_obj):
+        base = _background_at(low, shape, o_r[k:k + 1], o_c[k:k + 1])[0]
+        if len(shapes):
+            cover = np.flatnonzero(_inside(shapes, o_r[k:k + 1], o_c[k:k + 1])[:, 0])
+            if cover.size:
+                base = colours[cover[-1]]
+        colour, contrast = _colours_at_contrast(rng, base[None], o_target[k:k + 1])
+        hr, wr = int(half[k, 0]), int(half[k, 1])
+        shapes = np.concatenate([shapes, _shape_rows(o_r[k:k + 1], o_c[k:k + 1], half[k:k + 1, 0],
+                                                     half[k:k + 1, 1], o_angle[k:k + 1], o_kind[k:k + 1])])
+        colours = np.concatenate([colours, colour])
+        contrast = float(contrast[0])
+        area = np.pi * hr * wr if o_kind[k] == 0 else 4.0 * hr * wr
+        salience = contrast ** 2 * np.sqrt(area / AREA_REF) if contrast >= MIN_SALIENT_CONTRAST else 0.0
+        objects.append({"center": [int(o_r[k]), int(o_c[k])], "half_size": [hr, wr],
+                        "shape": ("ellipse", "rect")[int(o_kind[k])], "contrast": round(contrast, 4),
+                        "salience": float(salience)})
+    noise_offset = int(rng.integers(0, h * w))
+
+    # Density components: (weight, row mean, row sigma, col mean, col sigma); the center
+    # bias, then each salient object (isotropic: objects are rotated; ~half its radius).
+    comps = [(CENTER_WEIGHT, CENTER_MEAN[0] * h, CENTER_STD[0] * h, CENTER_MEAN[1] * w, CENTER_STD[1] * w)]
+    for ob in objects:
+        if ob["salience"] > 0:
+            sigma = max(0.5 * np.sqrt(ob["half_size"][0] * ob["half_size"][1]), 8.0)
+            comps.append((ob["salience"], ob["center"][0], sigma, ob["center"][1], sigma))
+    total = sum(cw for cw, *_ in comps)
+    return {"kind": kind, "low": low, "shapes": shapes, "colours": colours, "noise_offset": noise_offset,
+            "objects": objects, "components": np.array(comps), "center_weight_share": CENTER_WEIGHT / total}
+
+
+def _render_image(plan: dict, shape) -> np.ndarray:
+    h, w = shape
+    low = plan["low"]
+    off = plan["noise_offset"]
+    out = np.empty((h, w, 3), dtype=np.uint8)
+    _render(low, *_bilinear_axis(h, low.shape[0]), *_bilinear_axis(w, low.shape[1]), np.ascontiguousarray(plan["shapes"].reshape(-1, 7)),
+            np.ascontiguousarray(plan["colours"].reshape(-1, 3)), _noise_table(tuple(shape))[off:off + h * w], out)
+    return out
+
+
+def _component_profiles(components: np.ndarray, shape):
+    """Per component, its row and column profiles, each normalised to sum 1 over the image."""
+    h, w = shape
+    rows = _gauss_1d(h, components[:, 1], components[:, 2])
+    cols = _gauss_1d(w, components[:, 3], components[:, 4])
+    return rows / rows.sum(1, keepdims=True), cols / cols.sum(1, keepdims=True)
+
+
+@njit
+def _mixture(rows, cols, floor):  # pragma: no cover - compiled
+    """``floor + sum_k rows[k] (outer) cols[k]``, normalised to sum 1."""
+    h, w = rows.shape[1], cols.shape[1]
+    out = np.empty((h, w))
+    total = 0.0
+    for i in range(h):
+        line = out[i]
+        line[:] = floor
+        for k in range(rows.shape[0]):
+            a = rows[k, i]
+            ck = cols[k]
+            for j in range(w):
+                line[j] += a * ck[j]
+        total += line.sum()
+    out /= total
+    return out
+
+
+def _true_density(components: np.ndarray, shape) -> np.ndarray:
+    """Mixture of the separable components (mass = weight in the image) plus a uniform floor."""
+    rows, cols = _component_profiles(components, shape)
+    weights = components[:, 0] / components[:, 0].sum()
+    rows *= (weights * (1.0 - UNIFORM_FRACTION))[:, None]
+    return _mixture(rows, cols, UNIFORM_FRACTION / (shape[0] * shape[1]))
+
+
+def _sample_fixations(rng, per_obs: np.ndarray, components: np.ndarray, shape) -> np.ndarray:
+    """Draw ``per_obs.sum()`` pixels from the true density, exactly, without its 2-D CDF.
+
+    The density is a mixture of separable components (each with its mass inside the image)
+    and a uniform floor: pick a component by mass, then its row and column independently
+    from their 1-D profiles.
+    """
+    h, w = shape
+    n = int(per_obs.sum())
+    rows, cols = _component_profiles(components, shape)
+    weights = components[:, 0] / components[:, 0].sum() * (1.0 - UNIFORM_FRACTION)
+    which = rng.choice(len(weights) + 1, size=n, p=np.append(weights, UNIFORM_FRACTION))
+    u = rng.random((n, 2))
+    out = np.empty((n, 2), dtype=np.int64)
+    uniform = which == len(weights)
+    out[uniform] = np.floor(u[uniform] * (h, w)).astype(np.int64)
+    for k in range(len(weights)):
+        sel = which == k
+        for axis, prof in ((0, rows[k]), (1, cols[k])):
+            cdf = np.cumsum(prof)
+            out[sel, axis] = np.searchsorted(cdf, u[sel, axis] * cdf[-1], side="right")
+    return np.minimum(out, np.array([h - 1, w - 1]))
 
 
 def generate_scene(seed: int, split: str, index: int, shape=SALICON_SHAPE) -> dict:
@@ -135,65 +350,15 @@ def generate_scene(seed: int, split: str, index: int, shape=SALICON_SHAPE) -> di
         ``fixations`` (K, 2) int64 0-based (row, col), ``observers`` (K,) int64,
         ``meta`` (scene kind, objects with centre, size, contrast and salience).
     """
-    rng = np.random.default_rng([GENERATOR_VERSION, int(seed), _SPLIT_CODE[split], int(index)])
-    h, w = shape
-    kind = SCENE_KINDS[rng.choice(len(SCENE_KINDS), p=SCENE_PROBS)]
-
-    image = _background(rng, kind, shape)
-
-    # Clutter: many small low-contrast shapes (below the salience threshold).
-    if kind == "cluttered":
-        for _ in range(int(rng.integers(30, 80))):
-            r, c = int(rng.integers(0, h)), int(rng.integers(0, w))
-            colour, _ = _colour_at_contrast(rng, image[r, c].astype(np.float64), rng.uniform(0.03, 0.09))
-            hr, wr = rng.integers(4, 22, 2)
-            _paste(image, _shape_mask(("ellipse", "rect")[rng.integers(2)], int(hr), int(wr),
-                                      rng.uniform(0, np.pi)), r, c, colour)
-
-    # Salient objects, placed with a photographer's center bias.
-    objects = []
-    for _ in range(int(rng.integers(OBJECTS_PER_IMAGE[0], OBJECTS_PER_IMAGE[1] + 1))):
-        hr, wr = (int(v) for v in rng.integers(14, 80, 2))
-        r = int(np.clip(rng.normal(0.5 * h, 0.22 * h), hr * 0.5, h - 1 - hr * 0.5))
-        c = int(np.clip(rng.normal(0.5 * w, 0.22 * w), wr * 0.5, w - 1 - wr * 0.5))
-        colour, contrast = _colour_at_contrast(rng, image[r, c].astype(np.float64), rng.uniform(0.1, 0.7))
-        shape_kind = ("ellipse", "rect")[rng.integers(2)]
-        angle = rng.uniform(0, np.pi)
-        _paste(image, _shape_mask(shape_kind, hr, wr, angle), r, c, colour)
-        area = np.pi * hr * wr if shape_kind == "ellipse" else 4.0 * hr * wr
-        salience = contrast ** 2 * np.sqrt(area / AREA_REF) if contrast >= MIN_SALIENT_CONTRAST else 0.0
-        objects.append({"center": [r, c], "half_size": [hr, wr], "shape": shape_kind,
-                        "contrast": round(contrast, 4), "salience": float(salience)})
-
-    noise = rng.integers(-6, 7, (h, w, 1), dtype=np.int16)  # sensor noise (grey, uniform)
-    image = np.clip(image.astype(np.int16) + noise, 0, 255).astype(np.uint8)
-
-    # True density: mixture of separable Gaussians plus a uniform floor.
-    comps = [(CENTER_WEIGHT, CENTER_MEAN[0] * h, CENTER_STD[0] * h, CENTER_MEAN[1] * w, CENTER_STD[1] * w)]
-    for ob in objects:
-        if ob["salience"] > 0:
-            # Isotropic (objects are rotated), about half the object's radius.
-            sigma = max(0.5 * np.sqrt(ob["half_size"][0] * ob["half_size"][1]), 8.0)
-            comps.append((ob["salience"], ob["center"][0], sigma, ob["center"][1], sigma))
-    total = sum(cw for cw, *_ in comps)
-    rows = np.stack([_gauss_1d(h, mr, sr) for _, mr, sr, _, _ in comps])
-    cols = np.stack([_gauss_1d(w, mc, sc) for _, _, _, mc, sc in comps])
-    weights = np.array([cw for cw, *_ in comps]) / total
-    rows *= (weights * (1.0 - UNIFORM_FRACTION) / (rows.sum(1) * cols.sum(1)))[:, None]
-    # Sum of separable components, each normalised to its weight (einsum, not BLAS: BLAS
-    # threads thrash on busy machines for a product this small).
-    density = np.einsum("ki,kj->ij", rows, cols)
-    density += UNIFORM_FRACTION / density.size
-    density /= density.sum()
-
-    # Simulated observers: fixation counts as OSIE, points drawn from the density.
-    per_obs = np.maximum(1, np.rint(rng.normal(*FIXATIONS_PER_OBSERVER, OBSERVERS_PER_IMAGE))).astype(np.int64)
-    cdf = np.cumsum(density.ravel())
-    flat = np.minimum(np.searchsorted(cdf, rng.random(int(per_obs.sum())) * cdf[-1], side="right"), cdf.size - 1)
-    fixations = np.stack(np.unravel_index(flat, shape), axis=1).astype(np.int64)
+    plan = _scene_plan(seed, split, index, shape)
+    obs_rng = _rng(seed, split, index, 1)
+    per_obs = _fixation_counts(obs_rng)
+    fixations = _sample_fixations(obs_rng, per_obs, plan["components"], shape)
     observers = np.repeat(np.arange(OBSERVERS_PER_IMAGE), per_obs).astype(np.int64)
-    return {"image": image, "true_density": density, "fixations": fixations, "observers": observers,
-            "meta": {"scene": kind, "objects": objects, "center_weight_share": CENTER_WEIGHT / total}}
+    return {"image": _render_image(plan, shape), "true_density": _true_density(plan["components"], shape),
+            "fixations": fixations, "observers": observers,
+            "meta": {"scene": plan["kind"], "objects": plan["objects"],
+                     "center_weight_share": plan["center_weight_share"]}}
 
 
 def record_from_scene(name: str, scene: dict, meta: dict) -> Record:
@@ -256,9 +421,9 @@ class SyntheticDataset(SaliencyDataset):
         return list(_SPLIT_CODE)
 
     def stats(self, i: int) -> dict:
-        scene = generate_scene(self.seed, self.split, i % self.n_base)
-        return {"shape": scene["image"].shape[:2], "n_fixations": len(scene["fixations"]),
-                "n_observers": OBSERVERS_PER_IMAGE}
+        # Observer counts are the first draws of their own stream: no scene is generated.
+        n_fix = int(_fixation_counts(_rng(self.seed, self.split, i % self.n_base, 1)).sum())
+        return {"shape": SALICON_SHAPE, "n_fixations": n_fix, "n_observers": OBSERVERS_PER_IMAGE}
 
     def _content_hash(self) -> str:
         return hash_json({"split": self.split, "names": self.names, **self.params})
