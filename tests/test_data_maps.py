@@ -46,3 +46,29 @@ def test_downscales_are_uint8_over_255():
     for a in (x, y):
         q = a * np.float32(255)
         np.testing.assert_array_equal(np.rint(q) / np.float32(255), a)
+
+
+def test_blur_points_salicon_size_and_reused_canvas():
+    """SALICON size and sigma (kernel radius 76), corners included; the second call reuses the canvas."""
+    rng = np.random.default_rng(3)
+    for shape in [(480, 640), (600, 800)]:
+        pts = np.concatenate([np.stack([rng.integers(0, shape[0], 150), rng.integers(0, shape[1], 150)], 1),
+                              [[0, 0], [shape[0] - 1, shape[1] - 1], [0, shape[1] - 1]]])
+        counts = np.zeros(shape)
+        np.add.at(counts, (pts[:, 0], pts[:, 1]), 1.0)
+        ref = gaussian_filter(counts, 19.0)
+        for _ in range(2):
+            np.testing.assert_allclose(blur_points(pts, shape, 19.0), ref, atol=1e-12)
+            np.testing.assert_allclose(blur_points(pts, shape, 19.0, normalise=True), ref / ref.max(), atol=1e-12)
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.sampled_from([1.0, 1.5, 255.0]))
+def test_to_uint8_map_rounds_and_clips(seed, scale):
+    from salbench.data._maps import to_uint8_map
+
+    d = np.random.default_rng(seed).normal(0.5, 0.5, (17, 23)) * scale
+    expected = np.array([[min(max(int(np.rint(255 * v)), 0), 255) for v in row] for row in d], dtype=np.uint8)
+    np.testing.assert_array_equal(to_uint8_map(d), expected)
+    with pytest.raises(ValueError, match="NaN"):
+        to_uint8_map(np.full((2, 2), np.nan))

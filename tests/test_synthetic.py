@@ -140,3 +140,84 @@ def test_cli_datasets_and_info(capsys, tmp_path):
     assert "val: 32 images, resolution 480x640, observers 15" in out
     assert main(["data", "info", "--dataset", "nus", "--data-dir", str(tmp_path / "missing")]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_stats_match_records_without_generating(monkeypatch):
+    tr = get_dataset("synthetic", "train", preset="small", n_images=3)
+    expected = [len(tr[i].fixations) for i in (0, 2, 4)]
+
+    def boom(*args, **kwargs):
+        raise AssertionError("generated a scene")
+
+    monkeypatch.setattr(syn, "generate_scene", boom)
+    assert [tr.stats(i)["n_fixations"] for i in (0, 2, 4)] == expected  # 4 = mirror of 1? no: of 1
+    # len, names, identity and describe of the full default splits never generate an image.
+    from salbench.data import describe
+
+    ds = get_dataset("synthetic", "train")
+    assert len(ds) == 20000 and ds.names[-1] == "synthetic_train_09999_mirror.png"
+    assert len(ds.identity()["content_hash"]) == 64
+    summary = describe("synthetic", max_images=50)
+    assert summary["splits"]["train"]["images"] == 20000 and summary["splits"]["val"]["observers"] == [15]
+
+
+def test_prefetch_threads_change_nothing():
+    plain = get_dataset("synthetic", "train", preset="small", n_images=4, workers=0)
+    threaded = get_dataset("synthetic", "train", preset="small", n_images=4, workers=2)
+    order = [0, 1, 2, 3, 4, 5, 6, 7, 2, 3, 0]  # sequential, then jumps back
+    for i in order:
+        a, b = plain[i], threaded[i]
+        assert a.name == b.name
+        for k in ("image", "fixations", "observers", "fixation_map", "density", "x96", "y48", "y_original",
+                  "true_density"):
+            np.testing.assert_array_equal(getattr(a, k), getattr(b, k), err_msg=f"{i} {k}")
+    import pickle
+
+    assert len(pickle.loads(pickle.dumps(threaded))) == 8
+
+
+def test_fixations_are_drawn_from_the_true_density():
+    """Many draws land in 16x16 blocks as often as the true density says (binomial bounds)."""
+    shape = (480, 640)
+    plan = syn._scene_plan(0, "val", 5, shape)
+    density = syn._true_density(plan["components"], shape)
+    n = 200_000
+    pts = syn._sample_fixations(np.random.default_rng(1), np.array([n]), plan["components"], shape)
+    counts = np.zeros((30, 40))
+    np.add.at(counts, (pts[:, 0] // 16, pts[:, 1] // 16), 1)
+    p = density.reshape(30, 16, 40, 16).sum(axis=(1, 3))
+    assert np.all(np.abs(counts - n * p) <= 5 * np.sqrt(n * p * (1 - p)) + 3)
+
+
+def _naive_render(plan, shape):
+    """The renderer as plain NumPy: bilinear background, shape masks painted in order, noise."""
+    h, w = shape
+    low = plan["low"]
+
+    def axis(n_out, n_in):
+        pos = np.clip((np.arange(n_out) + 0.5) * n_in / n_out - 0.5, 0, n_in - 1)
+        i0 = np.floor(pos).astype(int)
+        return i0, np.minimum(i0 + 1, n_in - 1), pos - i0
+
+    r0, r1, fr = axis(h, low.shape[0])
+    c0, c1, fc = axis(w, low.shape[1])
+    fc = fc[None, :, None]
+    horiz = low[:, c0] * (1 - fc) + low[:, c1] * fc
+    img = np.rint(horiz[r0] * (1 - fr)[:, None, None] + horiz[r1] * fr[:, None, None])
+    yy, xx = np.mgrid[0:h, 0:w]
+    for (r, c, hr, wr, ca, sa, kind), colour in zip(plan["shapes"], plan["colours"]):
+        x, y = xx - int(c), yy - int(r)
+        u, v = (x * ca + y * sa) / wr, (-x * sa + y * ca) / hr
+        ext = np.ceil(np.hypot(hr, wr))
+        inside = (u * u + v * v <= 1) if kind == 0 else ((np.abs(u) <= 1) & (np.abs(v) <= 1))
+        img[inside & (np.abs(x) <= ext) & (np.abs(y) <= ext)] = colour
+    off = plan["noise_offset"]
+    noise = syn._noise_table(shape)[off:off + h * w].reshape(h, w, 1).astype(int)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("index", [0, 1, 2, 3])
+def test_renderer_matches_numpy_twin(index):
+    shape = (120, 160)
+    plan = syn._scene_plan(7, "val", index, shape)
+    np.testing.assert_array_equal(syn._render_image(plan, shape), _naive_render(plan, shape))

@@ -21,6 +21,9 @@ Splits: ``train`` holds ``n`` base images followed by their horizontal mirrors (
 from __future__ import annotations
 
 import functools
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
@@ -87,6 +90,12 @@ def _fixation_counts(rng) -> np.ndarray:
     """Fixations per simulated observer (OSIE's mean and spread, at least one)."""
     per_obs = np.rint(rng.normal(*FIXATIONS_PER_OBSERVER, OBSERVERS_PER_IMAGE))
     return np.maximum(1, per_obs).astype(np.int64)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _n_fixations(seed: int, split: str, index: int) -> int:
+    """Fixations of one image without generating it (counts are the first draws of stream 1)."""
+    return int(_fixation_counts(_rng(seed, split, index, 1)).sum())
 
 
 def _background_lowres(rng, kind: str, shape) -> np.ndarray:
@@ -395,11 +404,15 @@ class SyntheticDataset(SaliencyDataset):
         Generator seed; every image is a pure function of ``(seed, split, index)``.
     n_images : int, optional
         Override the number of base images of the split.
+    workers : int, optional
+        Threads that generate the next records ahead of sequential access (default: up to
+        4, one per CPU; 0 or 1 generates on demand only). Does not change any record.
     """
 
     name = "synthetic"
 
-    def __init__(self, split: str = "val", *, preset: str = "default", seed: int = 0, n_images: int | None = None):
+    def __init__(self, split: str = "val", *, preset: str = "default", seed: int = 0, n_images: int | None = None,
+                 workers: int | None = None):
         super().__init__()
         if split not in _SPLIT_CODE:
             raise ValueError(f"synthetic has splits {sorted(_SPLIT_CODE)}, not {split!r}")
@@ -415,20 +428,32 @@ class SyntheticDataset(SaliencyDataset):
             self.names += [f"synthetic_{split}_{i:05d}_mirror.png" for i in range(n)]
         self.params = {"preset": preset, "seed": self.seed, "n_images": n, "mirrored": self.mirrored,
                        "generator": generator_params()}
+        self.workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
+        self._ahead: dict[int, Future] = {}
+        self._last = -2
+        self._lock = threading.Lock()
+
+    def __getstate__(self):  # futures and locks do not pickle (e.g. to DataLoader workers)
+        state = dict(self.__dict__)
+        state.update(_ahead={}, _last=-2, _lock=None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
     @classmethod
     def available_splits(cls, root=None) -> list[str]:
         return list(_SPLIT_CODE)
 
     def stats(self, i: int) -> dict:
-        # Observer counts are the first draws of their own stream: no scene is generated.
-        n_fix = int(_fixation_counts(_rng(self.seed, self.split, i % self.n_base, 1)).sum())
-        return {"shape": SALICON_SHAPE, "n_fixations": n_fix, "n_observers": OBSERVERS_PER_IMAGE}
+        return {"shape": SALICON_SHAPE, "n_fixations": _n_fixations(self.seed, self.split, i % self.n_base),
+                "n_observers": OBSERVERS_PER_IMAGE}
 
     def _content_hash(self) -> str:
         return hash_json({"split": self.split, "names": self.names, **self.params})
 
-    def _load(self, i: int) -> Record:
+    def _make(self, i: int) -> Record:
         base = i % self.n_base
         scene = generate_scene(self.seed, self.split, base)
         mirrored = i >= self.n_base
@@ -436,3 +461,32 @@ class SyntheticDataset(SaliencyDataset):
             scene = mirror_scene(scene)
         return record_from_scene(self.names[i], scene, {"source": "synthetic", "seed": self.seed,
                                                         "index": base, "mirrored": mirrored})
+
+    def _load(self, i: int) -> Record:
+        # Sequential access (iteration, evaluation, training arrays) is served by threads
+        # generating the next records ahead; the compiled kernels and Pillow release the GIL.
+        if self.workers <= 1:
+            return self._make(i)
+        with self._lock:
+            fut = self._ahead.pop(i, None)
+            if i == self._last + 1 or fut is not None:
+                window = range(i + 1, min(i + 1 + 2 * self.workers, len(self)))
+                for j in list(self._ahead):
+                    if j not in window:
+                        self._ahead.pop(j).cancel()
+                pool = _pool(self.workers)
+                for j in window:
+                    if j not in self._ahead:
+                        self._ahead[j] = pool.submit(self._make, j)
+            self._last = i
+        return fut.result() if fut is not None else self._make(i)
+
+
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _pool(workers: int) -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None or _POOL._max_workers < workers:
+        _POOL = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="salbench-synthetic")
+    return _POOL
