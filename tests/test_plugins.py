@@ -85,3 +85,19 @@ def test_plugin_model_predicts_through_create_model(plugin_path):
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["(2,", "48,", "48)", "float32", "True"]
+
+
+def test_plugin_model_through_salbench_eval(plugin_path, tmp_path):
+    env_cache = {"SALBENCH_CACHE": str(tmp_path / "cache")}
+    env = dict(os.environ, PYTHONPATH=str(plugin_path), **env_cache)
+    env.pop("SALBENCH_DATA", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "salbench", "eval", "--model", "luminance", "--option", "preset=small",
+         "--protocol", "coursework", "--results-dir", str(tmp_path / "res")],
+        capture_output=True, text=True, env=env,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0].startswith("salbench: dataset synthetic")
+    result = json.loads((tmp_path / "res" / "synthetic__val__luminance__coursework.json").read_text())
+    assert result["model"]["name"] == "luminance" and result["n_images"] > 0
+    assert result["metrics"]["cc"]["mean"] is not None
