@@ -20,7 +20,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
 
 from salbench._numba import njit
 from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
@@ -54,6 +53,78 @@ def _cell_of(v, t):
     while k > 0 and t[k] > v:
         k -= 1
     return 2 * k if v == t[k] else 2 * k + 1
+
+
+@njit
+def _ordered_key(buf, ibuf, v):
+    """Integer key of double ``v`` whose order is the order of the values (via ``buf``/``ibuf`` views)."""
+    buf[0] = v
+    k = ibuf[0]
+    return k if k >= 0 else -(k & 0x7FFFFFFFFFFFFFFF)
+
+
+@njit
+def _from_key(buf, ibuf, k):
+    ibuf[0] = k if k >= 0 else ((-k) | np.int64(-0x8000000000000000))
+    return buf[0]
+
+
+@njit
+def _first_value(lo, hi, tk, strict, buf, ibuf):
+    """Smallest double ``v`` in [lo, hi] with ``(v - lo) / (hi - lo)`` >= tk (> tk if strict); inf if none.
+
+    Bisection over the ordered bit patterns: exact, at most 64 steps.
+    """
+    rng = hi - lo
+    u_hi = (hi - lo) / rng
+    if not (u_hi > tk if strict else u_hi >= tk):
+        return np.inf
+    a = _ordered_key(buf, ibuf, lo)
+    b = _ordered_key(buf, ibuf, hi)
+    if (0.0 > tk) if strict else (0.0 >= tk):  # u(lo) == 0
+        return lo
+    while b - a > 1:  # invariant: u(a) fails, u(b) passes
+        m = a + (b - a) // 2
+        u = (_from_key(buf, ibuf, m) - lo) / rng
+        if u > tk if strict else u >= tk:
+            b = m
+        else:
+            a = m
+    return _from_key(buf, ibuf, b)
+
+
+@njit
+def cell_boundaries(lo, hi, t):
+    """Cell boundaries in saliency units for a map with range [lo, hi] (``hi > lo``).
+
+    ``b[k]`` is the smallest value whose min-max normalised value ``(v - lo) / (hi - lo)``
+    reaches ``t[k]``, ``e[k]`` the smallest one that exceeds it (inf when none). The
+    normalisation is monotone in ``v``, so ``_cell_of(u(v), t)`` equals :func:`cell_in`.
+    """
+    buf = np.empty(1)
+    ibuf = buf.view(np.int64)
+    b = np.empty(t.size)
+    e = np.empty(t.size)
+    for k in range(t.size):
+        b[k] = _first_value(lo, hi, t[k], False, buf, ibuf)
+        e[k] = _first_value(lo, hi, t[k], True, buf, ibuf)
+    return b, e
+
+
+@njit
+def cell_in(v, lo, inv, b, e):
+    """Cell of saliency value ``v`` from :func:`cell_boundaries` (``inv`` ~ 1/(step*(hi-lo)) is a guess)."""
+    n = b.size
+    k = int((v - lo) * inv)
+    if k < 0:
+        k = 0
+    elif k > n - 1:
+        k = n - 1
+    while k + 1 < n and v >= b[k + 1]:
+        k += 1
+    while k > 0 and v < b[k]:
+        k -= 1
+    return 2 * k + 1 if v >= e[k] else 2 * k
 
 
 @njit
@@ -93,8 +164,37 @@ def _cell_hists(s, fix, other, t):
 
 
 # ----------------------------------------------------------------------------- sampling
+NO_TABLE = np.zeros(0)
+
+
 @njit
-def _hypergeometric(good, bad, sample):
+def _log_factorials(n):
+    out = np.empty(n)
+    for k in range(n):
+        out[k] = math.lgamma(k + 1.0)
+    return out
+
+
+_LOGFACT_CACHE: dict = {}
+
+
+def log_factorials(n: int) -> np.ndarray:
+    """``log(k!)`` for k < n, the same values as ``math.lgamma(k + 1.0)`` in the kernels (cached)."""
+    table = _LOGFACT_CACHE.get(n)
+    if table is None:
+        _LOGFACT_CACHE.clear()  # keep one table: it is n floats
+        table = _LOGFACT_CACHE[n] = _log_factorials(n)
+    return table
+
+
+@njit
+def _lf(k, logfact):
+    """``lgamma(k + 1)`` from the table when it covers ``k`` (identical values)."""
+    return logfact[k] if k < logfact.size else math.lgamma(k + 1.0)
+
+
+@njit
+def _hypergeometric(good, bad, sample, logfact):
     """Number of good items in ``sample`` draws without replacement (NumPy's HRUA / direct)."""
     total = good + bad
     if sample <= 0 or good <= 0:
@@ -130,12 +230,7 @@ def _hypergeometric(good, bad, sample):
     c = math.sqrt(var + 0.5)
     h = d1 * c + d2
     m = int(math.floor((computed + 1.0) * (mingb + 1.0) / (total + 2.0)))
-    g = (
-        math.lgamma(m + 1.0)
-        + math.lgamma(mingb - m + 1.0)
-        + math.lgamma(computed - m + 1.0)
-        + math.lgamma(maxgb - computed + m + 1.0)
-    )
+    g = _lf(m, logfact) + _lf(mingb - m, logfact) + _lf(computed - m, logfact) + _lf(maxgb - computed + m, logfact)
     b = min(min(computed, mingb) + 1.0, math.floor(a + 16.0 * c))
     k = 0
     while True:
@@ -147,12 +242,7 @@ def _hypergeometric(good, bad, sample):
         if x < 0.0 or x >= b:
             continue
         k = int(math.floor(x))
-        gp = (
-            math.lgamma(k + 1.0)
-            + math.lgamma(mingb - k + 1.0)
-            + math.lgamma(computed - k + 1.0)
-            + math.lgamma(maxgb - computed + k + 1.0)
-        )
+        gp = _lf(k, logfact) + _lf(mingb - k, logfact) + _lf(computed - k, logfact) + _lf(maxgb - computed + k, logfact)
         tt = g - gp
         if u * (4.0 - u) - 3.0 <= tt:
             break
@@ -168,7 +258,7 @@ def _hypergeometric(good, bad, sample):
 
 
 @njit
-def _draw_counts(pop, n_draw, replace, out):
+def _draw_counts(pop, n_draw, replace, out, logfact):
     """Counts of ``n_draw`` negatives per cell: multinomial or multivariate hypergeometric."""
     total = 0
     for c in range(pop.size):
@@ -185,7 +275,7 @@ def _draw_counts(pop, n_draw, replace, out):
         elif replace:
             out[c] = np.random.binomial(left, pop[c] / rest)
         else:
-            out[c] = _hypergeometric(pop[c], rest - pop[c], left)
+            out[c] = _hypergeometric(pop[c], rest - pop[c], left, logfact)
         left -= out[c]
         rest -= pop[c]
 
@@ -234,8 +324,11 @@ def _skip_for(top, include_endpoint):
 
 
 @njit
-def _sampled_auc(pos, pop, n_draw, replace, include_endpoint, splits, seed):
-    """Mean AUC over ``splits`` splits of binned draws; seeds Numba's per-thread RNG."""
+def _sampled_auc(pos, pop, n_draw, replace, include_endpoint, splits, seed, logfact):
+    """Mean AUC over ``splits`` splits of binned draws; seeds Numba's per-thread RNG.
+
+    ``logfact``: :func:`log_factorials` table (or ``NO_TABLE``); it only saves time.
+    """
     np.random.seed(seed)
     n_pos = 0
     for c in range(pos.size):
@@ -246,29 +339,17 @@ def _sampled_auc(pos, pop, n_draw, replace, include_endpoint, splits, seed):
         # The AUC of a split is affine in the counts (the skipped threshold is fixed),
         # and a sum of independent multinomials is multinomial: one draw does all splits.
         q = np.empty(pop.size, dtype=np.int64)
-        _draw_counts(pop, n_draw * splits, True, q)
+        _draw_counts(pop, n_draw * splits, True, q, logfact)
         return _curve_area(pos.astype(np.float64), q.astype(np.float64), n_pos, n_draw * splits,
                            _skip_for(top_pos, include_endpoint))
     q = np.empty(pop.size, dtype=np.int64)
     acc = 0.0
     for _ in range(splits):
-        _draw_counts(pop, n_draw, replace, q)
+        _draw_counts(pop, n_draw, replace, q, logfact)
         top = max(top_pos, _top_cell(q))
         acc += _curve_area(pos.astype(np.float64), q.astype(np.float64), n_pos, n_draw,
                            _skip_for(top, include_endpoint))
     return acc / splits
-
-
-@njit(parallel=True)
-def _sampled_auc_batch(pos, pop, n_draw, replace, include_endpoint, splits, seeds):
-    """:func:`_sampled_auc` for many images (rows); NaN where ``n_draw`` is 0 or n < 2."""
-    out = np.empty(pos.shape[0])
-    for i in prange(pos.shape[0]):
-        if n_draw[i] < 1 or pos[i].sum() < 2:
-            out[i] = np.nan
-        else:
-            out[i] = _sampled_auc(pos[i], pop[i], n_draw[i], replace, include_endpoint, splits, seeds[i])
-    return out
 
 
 # ----------------------------------------------------------------------------- expectation
@@ -424,7 +505,8 @@ def auc_borji(saliency, fixations, *, splits=100, step=0.1, seed=None, include_e
         return _pixels_auc(u, fix.ravel(), None, n, True, include_endpoint, splits, float(step),
                            np.random.default_rng(seed))
     h_all, h_pos, _ = _cell_hists(s.ravel(), fix.ravel(), fix.ravel(), t)
-    return float(_sampled_auc(h_pos, h_all, n, True, bool(include_endpoint), splits, _kernel_seed(seed)))
+    return float(_sampled_auc(h_pos, h_all, n, True, bool(include_endpoint), splits, _kernel_seed(seed),
+                              NO_TABLE))
 
 
 def auc_shuffled(saliency, fixations, other, *, splits=100, step=0.1, seed=None,
@@ -456,7 +538,8 @@ def auc_shuffled(saliency, fixations, other, *, splits=100, step=0.1, seed=None,
         return _pixels_auc(u, fix.ravel(), np.flatnonzero(oth.ravel()), m, False, include_endpoint,
                            splits, float(step), np.random.default_rng(seed))
     _, h_pos, h_oth = _cell_hists(s.ravel(), fix.ravel(), oth.ravel(), t)
-    return float(_sampled_auc(h_pos, h_oth, m, False, bool(include_endpoint), splits, _kernel_seed(seed)))
+    return float(_sampled_auc(h_pos, h_oth, m, False, bool(include_endpoint), splits, _kernel_seed(seed),
+                              NO_TABLE))
 
 
 def auc_borji_expected(saliency, fixations, *, step=0.1, include_endpoint=True) -> float:

@@ -1,135 +1,324 @@
 """Fused per-image kernel of the coursework protocol (Numba, parallel over images).
 
-One task per image: Pillow-exact bicubic upsampling of the uint8 prediction,
-sigma-2 Gaussian blur (scipy reflect mode), then one pass for min/max and the
-CC sums, one pass for the threshold-cell histograms of the fixated / other /
-all pixels, and the binned AUC-Borji and sAUC draws. Ground-truth-side arrays
-(centred CC target, packed fixation bits) are prepared once per dataset.
+Each thread takes a contiguous block of images and reuses its buffers (no
+per-image allocation). Per image:
+
+1. Pillow-exact bicubic upsampling of the uint8 prediction (integer arithmetic
+   as Pillow's, int32 when the weights allow it so the vertical pass vectorises
+   16 lanes wide), written as ``uint8 / 255`` floats into a buffer padded with
+   the blur's reflected rows;
+2. the sigma-2 Gaussian blur row by row, same operation order as scipy (so the
+   values are bit-identical), with min/max and the CC sums taken from the row
+   while it is in L1 (per-column accumulators, so the loops vectorise);
+3. the threshold-cell histogram of the fixated / other / all pixels, with the
+   cell of a pixel found from precomputed cell boundaries in saliency units
+   (exact: the min-max map is monotone in the saliency value), no division;
+4. binned AUC-Borji and sAUC draws (:mod:`salbench.metrics.auc_sampled`), with
+   a log-factorial table instead of ``lgamma`` calls (same values).
+
+Ground-truth-side arrays (centred CC target, packed fixation bits) are prepared
+once per dataset by :meth:`CourseworkProtocol.prepare`.
 """
 
 from __future__ import annotations
 
 import math
 
+import numba
 import numpy as np
 from numba import prange
 
 from salbench._numba import njit
-from salbench.metrics.auc_sampled import _cell_of, _sampled_auc
-from salbench.protocols._resize import PRECISION_BITS, _clip8, blur_rows_cols
+from salbench.metrics.auc_sampled import _sampled_auc, cell_boundaries, cell_in
+from salbench.protocols._resize import PRECISION_BITS, _reflect
+
+U8_TO_FLOAT = np.arange(256) / 255.0
 
 
 @njit
-def _upsample_to_float(src, hb, hk, vb, vk, tmp, out):
-    """Pillow bicubic (uint8 in, uint8 result) written as ``uint8 / 255`` floats."""
-    h = src.shape[0]
-    H, W = out.shape
+def _pillow_horizontal(src, hb, hk, tmp):
+    """Pillow's horizontal pass (8-bit): ``tmp[y, xx]`` = clipped fixed-point sum."""
     half = 1 << (PRECISION_BITS - 1)
-    for y in range(h):
-        for xx in range(W):
+    for y in range(src.shape[0]):
+        for xx in range(tmp.shape[1]):
             acc = half
             x0 = hb[xx, 0]
             for x in range(hb[xx, 1]):
                 acc += np.int64(src[y, x0 + x]) * hk[xx, x]
-            tmp[y, xx] = _clip8(acc)
-    acc = np.empty(W, dtype=np.int64)
-    for yy in range(H):  # taps outside, columns inside: the inner loop vectorises
-        y0 = vb[yy, 0]
-        for xx in range(W):
-            acc[xx] = half
-        for y in range(vb[yy, 1]):
-            k = vk[yy, y]
-            src_row = tmp[y0 + y]
-            for xx in range(W):
-                acc[xx] += src_row[xx] * k
-        o = out[yy]
-        for xx in range(W):
-            o[xx] = _clip8(acc[xx]) / 255.0
+            v = acc >> PRECISION_BITS
+            tmp[y, xx] = 0 if v < 0 else (255 if v > 255 else v)
+
+
+@njit
+def _pillow_vertical_row(tmp, y0, n, k, acc, out_row):
+    """One output row of Pillow's vertical pass, as ``uint8 / 255`` floats."""
+    W = acc.size
+    half = 1 << (PRECISION_BITS - 1)
+    for x in range(W):
+        acc[x] = half
+    for y in range(n):
+        kk = k[y]
+        src = tmp[y0 + y]
+        for x in range(W):
+            acc[x] += src[x] * kk
+    for x in range(W):
+        v = acc[x] >> PRECISION_BITS
+        acc[x] = 0 if v < 0 else (255 if v > 255 else v)
+    for x in range(W):
+        out_row[x] = U8_TO_FLOAT[acc[x]]  # v / 255.0 from a table: no division
+
+
+@njit
+def _upsample_padded(src, hb, hk, vb, vk, tmp, acc, a, r):
+    """Upsampled map in ``a[r:r+H]``; rows ``a[:r]`` and ``a[r+H:]`` are scipy-reflect copies."""
+    H = a.shape[0] - 2 * r
+    _pillow_horizontal(src, hb, hk, tmp)
+    for yy in range(H):
+        _pillow_vertical_row(tmp, vb[yy, 0], vb[yy, 1], vk[yy], acc, a[r + yy])
+    for i in range(-r, 0):
+        a[r + i, :] = a[r + _reflect(i, H)]
+    for i in range(H, H + r):
+        a[r + i, :] = a[r + _reflect(i, H)]
+
+
+@njit
+def _blur_row(a, y, w, t, row, out_row):
+    """Row ``y`` of scipy's ``gaussian_filter`` (axis 0 then axis 1, reflect) of padded ``a``.
+
+    Same operations in the same order as scipy's symmetric ``correlate1d``: centre tap
+    times its weight, then the tap pairs from the outermost in.
+    """
+    W = t.size
+    r = w.size // 2
+    w0 = w[r]
+    c = a[y + r]
+    for x in range(W):
+        t[x] = c[x] * w0
+    for k in range(r, 0, -1):
+        ra = a[y + r - k]
+        rb = a[y + r + k]
+        wk = w[r + k]
+        for x in range(W):
+            t[x] += (ra[x] + rb[x]) * wk
+    for x in range(W):
+        row[r + x] = t[x]
+    for k in range(1, r + 1):
+        row[r - k] = t[_reflect(-k, W)]
+        row[r + W - 1 + k] = t[_reflect(W - 1 + k, W)]
+    for x in range(W):
+        out_row[x] = row[r + x] * w0
+    for k in range(r, 0, -1):
+        wk = w[r + k]
+        for x in range(W):
+            out_row[x] += (row[r + x - k] + row[r + x + k]) * wk
+
+
+@njit
+def _blur_row_r8(a, y, w, row, o, g, st):
+    """:func:`_blur_row` for 17 taps (sigma 2, truncate 4) then :func:`_row_stats`, fused.
+
+    Unrolled, with the same operations in the same order as scipy: keeping the
+    running value in a register instead of a row buffer is ~3x faster.
+    """
+    W = o.size
+    lo = st[0]
+    hi = st[1]
+    s1 = st[2]
+    s2 = st[3]
+    sg = st[4]
+    w0 = w[8]
+    w1 = w[9]
+    w2 = w[10]
+    w3 = w[11]
+    w4 = w[12]
+    w5 = w[13]
+    w6 = w[14]
+    w7 = w[15]
+    w8 = w[16]
+    m8, m7, m6, m5, m4, m3, m2, m1 = a[y], a[y + 1], a[y + 2], a[y + 3], a[y + 4], a[y + 5], a[y + 6], a[y + 7]
+    c = a[y + 8]
+    p1, p2, p3, p4, p5, p6, p7, p8 = a[y + 9], a[y + 10], a[y + 11], a[y + 12], a[y + 13], a[y + 14], a[y + 15], a[y + 16]
+    for x in range(W):
+        v = c[x] * w0
+        v += (m8[x] + p8[x]) * w8
+        v += (m7[x] + p7[x]) * w7
+        v += (m6[x] + p6[x]) * w6
+        v += (m5[x] + p5[x]) * w5
+        v += (m4[x] + p4[x]) * w4
+        v += (m3[x] + p3[x]) * w3
+        v += (m2[x] + p2[x]) * w2
+        v += (m1[x] + p1[x]) * w1
+        row[8 + x] = v
+    for k in range(1, 9):
+        row[8 - k] = row[8 + _reflect(-k, W)]
+        row[8 + W - 1 + k] = row[8 + _reflect(W - 1 + k, W)]
+    for x in range(W):
+        v = row[x + 8] * w0
+        v += (row[x] + row[x + 16]) * w8
+        v += (row[x + 1] + row[x + 15]) * w7
+        v += (row[x + 2] + row[x + 14]) * w6
+        v += (row[x + 3] + row[x + 13]) * w5
+        v += (row[x + 4] + row[x + 12]) * w4
+        v += (row[x + 5] + row[x + 11]) * w3
+        v += (row[x + 6] + row[x + 10]) * w2
+        v += (row[x + 7] + row[x + 9]) * w1
+        o[x] = v
+        lo[x] = min(lo[x], v)  # the statistics of _row_stats, while v is in a register
+        hi[x] = max(hi[x], v)
+        s1[x] += v
+        s2[x] += v * v
+        sg[x] += v * g[x]
+
+
+@njit
+def _row_stats(v, g, st):
+    """Fold row ``v`` into per-column accumulators ``st`` (5, W): min, max, sum, sum of squares, sum v*g.
+
+    Element-wise across columns, so it vectorises (a single running float sum
+    cannot be reordered by the compiler); :func:`_total_stats` reduces the columns.
+    """
+    lo = st[0]
+    hi = st[1]
+    s1 = st[2]
+    s2 = st[3]
+    sg = st[4]
+    for x in range(v.size):
+        x_ = v[x]
+        lo[x] = min(lo[x], x_)
+        hi[x] = max(hi[x], x_)
+        s1[x] += x_
+        s2[x] += x_ * x_
+        sg[x] += x_ * g[x]
+
+
+@njit
+def _total_stats(st):
+    lo = st[0, 0]
+    hi = st[1, 0]
+    for x in range(1, st.shape[1]):
+        lo = min(lo, st[0, x])
+        hi = max(hi, st[1, x])
+    return lo, hi, st[2].sum(), st[3].sum(), st[4].sum()
+
+
+@njit
+def _class_hist(sf, fb, obits, lo, hi, t, hist):
+    """Add ``hist[copy, cell, cls]`` over all pixels; cls bit 0 = fixated, bit 1 = in the other map.
+
+    Cells come from :func:`cell_in` (exact). Fast path: ``x = (v - lo) / (step * (hi - lo))``
+    is within a few ulps of ``u / step``, so a pixel whose ``x`` is farther than 1e-9 from
+    every integer lies strictly inside threshold interval ``floor(x)`` (cell ``2 floor(x) + 1``);
+    that test vectorises, and only the rare pixels near a threshold take the exact lookup.
+    The four copies (by pixel index) keep runs of pixels in one cell from waiting on each
+    other's increments.
+    """
+    n_pix = sf.size
+    one = np.uint64(1)
+    cells = np.empty(64, dtype=np.int64)
+    if not hi > lo:  # constant map: every normalised value is 0, cell 0
+        cells[:] = 0
+    else:
+        b, e = cell_boundaries(lo, hi, t)
+        step = t[1] - t[0] if t.size > 1 else 1.0
+        inv = 1.0 / (step * (hi - lo))
+        fast = t.size > 1 and step >= 1e-5
+        kmax = t.size - 1
+    for q in range(fb.size):
+        base = q << 6
+        m = min(64, n_pix - base)
+        if hi > lo:
+            for j in range(m):
+                xv = (sf[base + j] - lo) * inv
+                k0 = int(xv)
+                f = xv - k0
+                cells[j] = 2 * k0 + 1 if (f > 1e-9 and f < 1.0 - 1e-9 and k0 < kmax and fast) else -1
+            for j in range(m):
+                if cells[j] < 0:
+                    cells[j] = cell_in(sf[base + j], lo, inv, b, e)
+        wf = fb[q]
+        wo = obits[q]
+        for j in range(m):
+            cls = (wf & one) | ((wo & one) << one)
+            wf >>= one
+            wo >>= one
+            hist[j & 3, cells[j], cls] += 1
 
 
 @njit(parallel=True)
 def coursework_batch(preds, hb, hk, vb, vk, w, gc, gnorm, fixbits, others, t,
-                     splits, seeds, with_blur, include_endpoint):
+                     splits, seeds, with_blur, include_endpoint, logfact, n_threads):
     """CC, AUC-Borji and sAUC (coursework conventions) for every image.
 
     Parameters
     ----------
     preds : (N, h, w) uint8 quantised predictions.
+    hb, hk, vb, vk : Pillow coefficients (:func:`pillow_coeffs`); ``vk`` int32 or int64.
+    w : blur weights (odd length; ``[1.0]`` for no blur).
     gc : (N, H, W) float64 centred CC target; gnorm : (N,) its L2 norm.
     fixbits : (N, words) uint64 packed ``y_original > 0``.
     others : (N, k) int64 images whose fixation bits OR into the sAUC "other" map.
     seeds : (N, 2) int64 seeds of the Borji and sAUC draws.
+    logfact : ``log(k!)`` table for the hypergeometric draws (:func:`log_factorials`).
     """
     n_img = preds.shape[0]
     H = gc.shape[1]
     W = gc.shape[2]
     n_pix = H * W
     n_thr = t.size
+    r = w.size // 2 if with_blur else 0
     out = np.empty((n_img, 3))
-    for i in prange(n_img):
-        tmp = np.empty((preds.shape[1], W), dtype=np.int64)
-        a = np.empty((H, W))
-        b = np.empty((H, W))
+    n_blocks = min(n_img, 4 * n_threads)
+    for blk in prange(n_blocks):
+        tmp = np.empty((preds.shape[1], W), dtype=vk.dtype)
+        acc = np.empty(W, dtype=vk.dtype)
+        a = np.empty((H + 2 * r, W))
         s = np.empty((H, W))
-        _upsample_to_float(preds[i], hb, hk, vb, vk, tmp, a)
-        if with_blur:
-            blur_rows_cols(a, w, b, s, False)
-        else:
-            s[:, :] = a
-        sf = s.ravel()
-        g = gc[i].ravel()
-        lo = sf[0]
-        hi = sf[0]
-        sm = 0.0
-        sq = 0.0
-        sg = 0.0
-        for j in range(n_pix):
-            v = sf[j]
-            lo = min(lo, v)
-            hi = max(hi, v)
-            sm += v
-            sq += v * v
-            sg += v * g[j]
-        var = sq - sm * sm / n_pix
-        if var > 0.0 and gnorm[i] > 0.0:
-            out[i, 0] = sg / (math.sqrt(var) * gnorm[i])
-        else:
-            out[i, 0] = np.nan
-        # "other" map: OR of the packed fixation bits of the drawn images
-        words = fixbits.shape[1]
-        obits = np.zeros(words, dtype=np.uint64)
-        for k in range(others.shape[1]):
-            o = others[i, k]
-            for q in range(words):
-                obits[q] |= fixbits[o, q]
-        fb = fixbits[i]
-        # histogram over (cell, class): class bit 0 = fixated, bit 1 = in other
-        hist = np.zeros((2 * n_thr, 4), dtype=np.int64)
-        rng = hi - lo
-        for j in range(n_pix):
-            u = (sf[j] - lo) / rng if rng > 0.0 else 0.0
-            c = _cell_of(u, t)
-            q = j >> 6
-            bit = np.uint64(1) << np.uint64(j & 63)
-            cls = (1 if (fb[q] & bit) != 0 else 0) + (2 if (obits[q] & bit) != 0 else 0)
-            hist[c, cls] += 1
-        h_all = np.zeros(2 * n_thr, dtype=np.int64)
-        h_pos = np.zeros(2 * n_thr, dtype=np.int64)
-        h_oth = np.zeros(2 * n_thr, dtype=np.int64)
-        for c in range(2 * n_thr):
-            h_all[c] = hist[c, 0] + hist[c, 1] + hist[c, 2] + hist[c, 3]
-            h_pos[c] = hist[c, 1] + hist[c, 3]
-            h_oth[c] = hist[c, 2] + hist[c, 3]
-        n_pos = h_pos.sum()
-        n_oth = h_oth.sum()
-        if n_pos < 2:
-            out[i, 1] = np.nan
-            out[i, 2] = np.nan
-        else:
-            out[i, 1] = _sampled_auc(h_pos, h_all, n_pos, True, include_endpoint, splits, seeds[i, 0])
-            if n_oth == 0:
+        trow = np.empty(W)
+        row = np.empty(W + 2 * r)
+        st = np.empty((5, W))
+        hist4 = np.empty((4, 2 * n_thr, 4), dtype=np.int64)
+        obits = np.empty(fixbits.shape[1], dtype=np.uint64)
+        for i in range(blk * n_img // n_blocks, (blk + 1) * n_img // n_blocks):
+            _upsample_padded(preds[i], hb, hk, vb, vk, tmp, acc, a, r)
+            st[0] = np.inf
+            st[1] = -np.inf
+            st[2:] = 0.0
+            for y in range(H):
+                if with_blur and r == 8:
+                    _blur_row_r8(a, y, w, row, s[y], gc[i, y], st)
+                    continue
+                if with_blur:
+                    _blur_row(a, y, w, trow, row, s[y])
+                else:
+                    s[y, :] = a[y]
+                _row_stats(s[y], gc[i, y], st)
+            lo, hi, sm, sq, sg = _total_stats(st)
+            var = sq - sm * sm / n_pix
+            if var > 0.0 and gnorm[i] > 0.0:
+                out[i, 0] = sg / (math.sqrt(var) * gnorm[i])
+            else:
+                out[i, 0] = np.nan
+            # "other" map: OR of the packed fixation bits of the drawn images
+            obits[:] = 0
+            for k in range(others.shape[1]):
+                obits |= fixbits[others[i, k]]
+            hist4[:] = 0
+            _class_hist(s.ravel(), fixbits[i], obits, lo, hi, t, hist4)
+            hist = hist4[0] + hist4[1] + hist4[2] + hist4[3]
+            h_all = hist[:, 0] + hist[:, 1] + hist[:, 2] + hist[:, 3]
+            h_pos = hist[:, 1] + hist[:, 3]
+            h_oth = hist[:, 2] + hist[:, 3]
+            n_pos = h_pos.sum()
+            n_oth = h_oth.sum()
+            if n_pos < 2:
+                out[i, 1] = np.nan
                 out[i, 2] = np.nan
             else:
-                out[i, 2] = _sampled_auc(h_pos, h_oth, min(n_pos, n_oth), False, include_endpoint, splits,
-                                         seeds[i, 1])
+                out[i, 1] = _sampled_auc(h_pos, h_all, n_pos, True, include_endpoint, splits, seeds[i, 0],
+                                         logfact)
+                if n_oth == 0:
+                    out[i, 2] = np.nan
+                else:
+                    out[i, 2] = _sampled_auc(h_pos, h_oth, min(n_pos, n_oth), False, include_endpoint, splits,
+                                             seeds[i, 1], logfact)
     return out

@@ -18,9 +18,10 @@ from __future__ import annotations
 import time
 import warnings
 
+import numba
 import numpy as np
 
-from salbench.metrics.auc_sampled import thresholds_for
+from salbench.metrics.auc_sampled import log_factorials, thresholds_for
 from salbench.protocols._fused import coursework_batch
 from salbench.protocols._resize import gaussian_blur, gaussian_weights, pillow_coeffs
 from salbench.protocols.base import Protocol, as_prediction, y_original_of
@@ -137,13 +138,16 @@ class CourseworkProtocol(Protocol):
         H, W = gt["shape"]
         hb, hk = pillow_coeffs(q.shape[2], W)
         vb, vk = pillow_coeffs(q.shape[1], H)
+        # Pillow sums in 32-bit ints; int32 lets the vertical pass vectorise 16 lanes wide.
+        if 255 * int(np.clip(vk, 0, None).sum(axis=1).max()) + (1 << 21) < 2**31:
+            vk = vk.astype(np.int32)
         sigma = float(p["blur_sigma"])
         w = gaussian_weights(sigma, float(p["blur_truncate"])) if sigma > 0 else np.ones(1)
         return coursework_batch(np.ascontiguousarray(q, dtype=np.uint8), hb, hk, vb, vk, w, gt["gc"],
                                 gt["gnorm"], gt["fixbits"], np.ascontiguousarray(others, dtype=np.int64),
                                 thresholds_for(float(p["step"])), int(p["splits"]),
                                 np.ascontiguousarray(seeds, dtype=np.int64), sigma > 0,
-                                bool(p["include_endpoint"]))
+                                bool(p["include_endpoint"]), log_factorials(H * W + 2), numba.get_num_threads())
 
     def _evaluate(self, predictions, records, seed):
         p = self._params
