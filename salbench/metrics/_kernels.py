@@ -8,6 +8,8 @@ nonzero number and a std test would let noise through.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from salbench._numba import njit
@@ -49,41 +51,59 @@ def mm_distribution(x):
 
 
 @njit
-def count_le(sorted_values, v):
-    """Number of entries of ascending ``sorted_values`` that are <= ``v`` (searchsorted right)."""
+def _bisect(sorted_values, v, strict):
     lo = 0
     hi = sorted_values.size
     while lo < hi:
         mid = (lo + hi) >> 1
-        if sorted_values[mid] <= v:
+        if sorted_values[mid] < v or (not strict and sorted_values[mid] == v):
             lo = mid + 1
         else:
             hi = mid
     return lo
+
+
+@njit
+def count_le(sorted_values, v):
+    """Number of entries of ascending ``sorted_values`` that are <= ``v`` (searchsorted right)."""
+    return _bisect(sorted_values, v, False)
 
 
 @njit
 def count_lt(sorted_values, v):
     """Number of entries of ascending ``sorted_values`` that are < ``v`` (searchsorted left)."""
-    lo = 0
-    hi = sorted_values.size
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if sorted_values[mid] < v:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+    return _bisect(sorted_values, v, True)
+
+
+@njit
+def count_true(mask):
+    """Number of True entries of a 1-D bool array."""
+    n = 0
+    for i in range(mask.size):
+        if mask[i]:
+            n += 1
+    return n
+
+
+@njit
+def mean_std(x, ddof):
+    """Mean and standard deviation (``ddof`` 1: MATLAB's N-1, 0: NumPy's default), two passes."""
+    n = x.size
+    mean = 0.0
+    for i in range(n):
+        mean += x[i]
+    mean /= n
+    ss = 0.0
+    for i in range(n):
+        d = x[i] - mean
+        ss += d * d
+    return mean, math.sqrt(ss / (n - ddof))
 
 
 @njit
 def masked_values(x, mask):
     """``x[mask]`` for 1-D arrays, as a new array."""
-    n = 0
-    for i in range(mask.size):
-        if mask[i]:
-            n += 1
-    out = np.empty(n)
+    out = np.empty(count_true(mask))
     j = 0
     for i in range(mask.size):
         if mask[i]:

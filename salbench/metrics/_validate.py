@@ -1,8 +1,54 @@
-"""Input validation shared by every public metric: shapes, dtypes, NaN/inf."""
+"""Input validation shared by every public metric: shapes, dtypes, NaN/inf.
+
+Single maps and (N, H, W) stacks go through the same checks (:func:`_as_float`,
+:func:`_as_mask`); :func:`flat_inputs` is the prologue of every single-image metric.
+"""
 
 from __future__ import annotations
 
 import numpy as np
+
+MASK_INPUTS = ("fixations", "other")  # inputs read as "nonzero = fixated" masks
+
+
+def _with_ndim(array, name: str, stack: bool) -> np.ndarray:
+    """``array`` as an ndarray of 2 dims (a map) or 3 dims (a stack; a 2-D map is a stack of one)."""
+    a = np.asarray(array)
+    if stack and a.ndim == 2:
+        a = a[None]
+    if a.ndim != (3 if stack else 2):
+        what = "a (N, H, W) stack of maps" if stack else "a 2-D map"
+        raise ValueError(f"{name} must be {what}, got shape {a.shape}")
+    return a
+
+
+def _as_float(array, name: str, stack: bool) -> np.ndarray:
+    a = _with_ndim(array, name, stack)
+    if a.size == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape})")
+    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
+        raise ValueError(f"{name} must be real-valued, got dtype {a.dtype}")
+    a = np.ascontiguousarray(a, dtype=np.float64)
+    if stack:
+        finite = np.isfinite(a).reshape(a.shape[0], -1).all(axis=1)
+        if not finite.all():
+            raise ValueError(f"{name}[{int(np.flatnonzero(~finite)[0])}] contains NaN or inf")
+    elif not np.isfinite(a).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return a
+
+
+def _as_mask(array, shape, name: str, stack: bool) -> np.ndarray:
+    f = _with_ndim(array, name, stack)
+    if tuple(f.shape[-2:]) != tuple(shape[-2:]):
+        raise ValueError(f"saliency has shape {tuple(shape)} but {name} has shape {f.shape}")
+    if f.dtype != np.bool_:
+        if not np.issubdtype(f.dtype, np.number):
+            raise ValueError(f"{name} must be numeric or bool, got dtype {f.dtype}")
+        if np.issubdtype(f.dtype, np.floating) and not np.isfinite(f).all():
+            raise ValueError(f"{name} contains NaN or inf")
+        f = f != 0
+    return np.ascontiguousarray(f)
 
 
 def as_float_map(array, name: str) -> np.ndarray:
@@ -11,17 +57,30 @@ def as_float_map(array, name: str) -> np.ndarray:
     Accepts any real numeric or bool dtype (uint8, float32, ...). Rejects
     non-2-D input, empty maps and NaN/inf values with a message naming ``name``.
     """
-    a = np.asarray(array)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D map, got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{name} is empty (shape {a.shape})")
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
-        raise ValueError(f"{name} must be real-valued, got dtype {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{name} contains NaN or inf")
-    return a
+    return _as_float(array, name, stack=False)
+
+
+def as_float_stack(array, name: str) -> np.ndarray:
+    """Return ``array`` as a C-contiguous float64 (N, H, W) stack, or raise ValueError.
+
+    A single 2-D map is accepted as a stack of one. Same dtype and NaN/inf rules
+    as :func:`as_float_map`; the message names the first offending image.
+    """
+    return _as_float(array, name, stack=True)
+
+
+def as_fixation_mask(array, shape: tuple[int, ...], name: str = "fixations") -> np.ndarray:
+    """Return a C-contiguous bool mask (nonzero = fixated) of the given shape."""
+    return _as_mask(array, shape, name, stack=False)
+
+
+def as_fixation_stack(array, shape: tuple[int, ...], name: str = "fixations") -> np.ndarray:
+    """Return a C-contiguous bool (N, H, W) stack (nonzero = fixated) whose maps are ``shape[-2:]``.
+
+    ``shape`` is the saliency stack's shape; a 2-D map is accepted as a stack of one.
+    The caller checks the number of maps.
+    """
+    return _as_mask(array, shape, name, stack=True)
 
 
 def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> None:
@@ -33,61 +92,20 @@ def check_same_shape(a: np.ndarray, b: np.ndarray, name_a: str, name_b: str) -> 
         )
 
 
-def as_fixation_mask(array, shape: tuple[int, ...], name: str = "fixations") -> np.ndarray:
-    """Return a C-contiguous bool mask (nonzero = fixated) of the given shape."""
-    f = np.asarray(array)
-    if f.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D map, got shape {f.shape}")
-    if tuple(f.shape) != tuple(shape):
-        raise ValueError(f"saliency has shape {tuple(shape)} but {name} has shape {f.shape}")
-    if f.dtype != np.bool_:
-        if not np.issubdtype(f.dtype, np.number):
-            raise ValueError(f"{name} must be numeric or bool, got dtype {f.dtype}")
-        if np.issubdtype(f.dtype, np.floating) and not np.isfinite(f).all():
-            raise ValueError(f"{name} contains NaN or inf")
-        f = f != 0
-    return np.ascontiguousarray(f)
+def flat_inputs(saliency, **maps) -> list:
+    """Validate a saliency map and the maps it is scored against; return them flattened.
 
-
-def as_float_stack(array, name: str) -> np.ndarray:
-    """Return ``array`` as a C-contiguous float64 (N, H, W) stack, or raise ValueError.
-
-    A single 2-D map is accepted as a stack of one. Same dtype and NaN/inf rules
-    as :func:`as_float_map`; the message names the first offending image.
+    Keyword names say how each map is read: ``fixations`` and ``other`` are masks
+    (nonzero = fixated), anything else (``density``, ``baseline``) a float map of
+    the same shape. Returns ``[s, *maps]`` as 1-D arrays, in call order.
     """
-    a = np.asarray(array)
-    if a.ndim == 2:
-        a = a[None]
-    if a.ndim != 3:
-        raise ValueError(f"{name} must be a (N, H, W) stack of maps, got shape {a.shape}")
-    if a.size == 0:
-        raise ValueError(f"{name} is empty (shape {a.shape})")
-    if not (np.issubdtype(a.dtype, np.number) or a.dtype == np.bool_) or np.iscomplexobj(a):
-        raise ValueError(f"{name} must be real-valued, got dtype {a.dtype}")
-    a = np.ascontiguousarray(a, dtype=np.float64)
-    finite = np.isfinite(a).reshape(a.shape[0], -1).all(axis=1)
-    if not finite.all():
-        raise ValueError(f"{name}[{int(np.flatnonzero(~finite)[0])}] contains NaN or inf")
-    return a
-
-
-def as_fixation_stack(array, shape: tuple[int, ...], name: str = "fixations") -> np.ndarray:
-    """Return a C-contiguous bool (N, H, W) stack (nonzero = fixated) whose maps are ``shape[-2:]``.
-
-    ``shape`` is the saliency stack's shape; a 2-D map is accepted as a stack of one.
-    The caller checks the number of maps.
-    """
-    f = np.asarray(array)
-    if f.ndim == 2:
-        f = f[None]
-    if f.ndim != 3:
-        raise ValueError(f"{name} must be a (N, H, W) stack of maps, got shape {f.shape}")
-    if tuple(f.shape[1:]) != tuple(shape[-2:]):
-        raise ValueError(f"saliency has shape {tuple(shape)} but {name} has shape {f.shape}")
-    if f.dtype != np.bool_:
-        if not np.issubdtype(f.dtype, np.number):
-            raise ValueError(f"{name} must be numeric or bool, got dtype {f.dtype}")
-        if np.issubdtype(f.dtype, np.floating) and not np.isfinite(f).all():
-            raise ValueError(f"{name} contains NaN or inf")
-        f = f != 0
-    return np.ascontiguousarray(f)
+    s = as_float_map(saliency, "saliency")
+    out = [s]
+    for name, value in maps.items():
+        if name in MASK_INPUTS:
+            out.append(as_fixation_mask(value, s.shape, name))
+        else:
+            m = as_float_map(value, name)
+            check_same_shape(s, m, "saliency", name)
+            out.append(m)
+    return [a.ravel() for a in out]

@@ -11,7 +11,45 @@ import numpy as np
 
 from salbench._numba import njit
 from salbench.metrics._kernels import count_le, count_lt, masked_values, minmax
-from salbench.metrics._validate import as_fixation_mask, as_float_map
+from salbench.metrics._validate import flat_inputs
+
+
+@njit
+def _bucket_sort_unit(u):
+    """Sort values in [0, 1] ascending: counting sort into buckets, then each bucket.
+
+    Returns ``(sorted, start, nb)``: bucket ``k`` (values with ``int(x * nb) == k``,
+    1.0 in the last bucket) is ``sorted[start[k]:start[k + 1]]``. ``nb`` is a power
+    of two, so ``x * nb`` is exact and the bucket is monotone in ``x``.
+    """
+    n = u.size
+    nb = 1024
+    while nb < n // 4:  # about four values a bucket: small tables, short scans
+        nb *= 2
+    count = np.zeros(nb + 1, dtype=np.int64)
+    for i in range(n):
+        count[min(int(u[i] * nb), nb - 1) + 1] += 1
+    start = np.cumsum(count)
+    fill = start[:-1].copy()
+    out = np.empty(n)
+    for i in range(n):
+        k = min(int(u[i] * nb), nb - 1)
+        out[fill[k]] = u[i]
+        fill[k] += 1
+    for k in range(nb):
+        a = start[k]
+        b = start[k + 1]
+        if b - a > 32:
+            out[a:b] = np.sort(out[a:b])
+        else:
+            for i in range(a + 1, b):  # insertion sort
+                v = out[i]
+                j = i - 1
+                while j >= a and out[j] > v:
+                    out[j + 1] = out[j]
+                    j -= 1
+                out[j + 1] = v
+    return out, start, nb
 
 
 @njit
@@ -26,11 +64,21 @@ def _auc_judd_kernel(s, f):
         return 0.5  # constant map: every threshold keeps every pixel; chance level
     rng = hi - lo
     # MIT min-max normalises first; do the same so ties created by rounding match.
-    u = np.sort((pos - lo) / rng)
-    # hist[k] = number of pixels with exactly k thresholds <= value
+    u, start, nb = _bucket_sort_unit((pos - lo) / rng)
+    # hist[k] = number of pixels with exactly k thresholds <= value. Values in lower
+    # buckets are smaller, so only the pixel's own bucket needs a search.
     hist = np.zeros(n_fix + 1, dtype=np.int64)
     for i in range(n_pix):
-        hist[count_le(u, (s[i] - lo) / rng)] += 1
+        x = (s[i] - lo) / rng
+        k = min(int(x * nb), nb - 1)
+        a = start[k]
+        b = start[k + 1]
+        if b - a > 8:  # a bucket of many (tied) values: binary search
+            a += count_le(u[a:b], x)
+        else:
+            while a < b and u[a] <= x:
+                a += 1
+        hist[a] += 1
     # above[j] = number of pixels >= u[j] = pixels with more than j thresholds below or at them
     above = np.empty(n_fix, dtype=np.int64)
     acc = hist[n_fix]
@@ -123,12 +171,11 @@ def auc_judd(saliency, fixations, *, jitter=False, seed=None) -> float:
     >>> auc_judd(s, s == 1.0)
     1.0
     """
-    s = as_float_map(saliency, "saliency")
-    f = as_fixation_mask(fixations, s.shape, "fixations")
+    s, f = flat_inputs(saliency, fixations=fixations)
     if jitter:
         rng = np.random.default_rng(seed)
-        s = s + rng.random(s.shape) / 1e7
-    return float(_auc_judd_kernel(s.ravel(), f.ravel()))
+        s = s + rng.random(s.size) / 1e7  # the same stream as rng.random((H, W)), flat
+    return float(_auc_judd_kernel(s, f))
 
 
 def auc_exact(saliency, fixations) -> float:
@@ -160,9 +207,7 @@ def auc_exact(saliency, fixations) -> float:
     depend on summation order. Edge cases: no fixated pixel returns ``NaN``; a
     constant map returns ``0.5``.
     """
-    s = as_float_map(saliency, "saliency")
-    f = as_fixation_mask(fixations, s.shape, "fixations")
-    return float(_auc_exact_kernel(s.ravel(), f.ravel()))
+    return float(_auc_exact_kernel(*flat_inputs(saliency, fixations=fixations)))
 
 
 def auc_shuffled_exact(saliency, fixations, other) -> float:
@@ -193,7 +238,4 @@ def auc_shuffled_exact(saliency, fixations, other) -> float:
     Edge cases: no fixated pixel in ``fixations`` or in ``other`` returns ``NaN``;
     a constant map returns ``0.5``.
     """
-    s = as_float_map(saliency, "saliency")
-    f = as_fixation_mask(fixations, s.shape, "fixations")
-    o = as_fixation_mask(other, s.shape, "other")
-    return float(_auc_shuffled_exact_kernel(s.ravel(), f.ravel(), o.ravel()))
+    return float(_auc_shuffled_exact_kernel(*flat_inputs(saliency, fixations=fixations, other=other)))

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
+from salbench.metrics._validate import flat_inputs
 
 __all__ = [
     "auc_borji",
@@ -435,14 +435,11 @@ def _pixels_auc(u, fix, candidates, n_draw, replace, include_endpoint, splits, s
 
 # ----------------------------------------------------------------------------- public API
 def _prepare(saliency, fixations, other, step):
-    s = as_float_map(saliency, "saliency")
-    fix = as_fixation_mask(fixations, s.shape, "fixations")
-    if other is None:
-        oth = np.zeros(s.shape, dtype=np.bool_)
-    else:
-        oth = as_fixation_mask(other, s.shape, "other")
-    t = thresholds_for(step)
-    return s, fix, oth, t
+    """Flat saliency, fixation and other maps (all-False other when None), and the thresholds."""
+    maps = {"fixations": fixations} if other is None else {"fixations": fixations, "other": other}
+    s, fix, *rest = flat_inputs(saliency, **maps)
+    oth = rest[0] if rest else np.zeros(s.size, dtype=np.bool_)
+    return s, fix, oth, thresholds_for(step)
 
 
 def _check_splits(splits):
@@ -501,10 +498,10 @@ def auc_borji(saliency, fixations, *, splits=100, step=0.1, seed=None, include_e
     if n < 2:
         return float("nan")
     if method == "pixels":
-        u = _normalised(s.ravel())
-        return _pixels_auc(u, fix.ravel(), None, n, True, include_endpoint, splits, float(step),
+        u = _normalised(s)
+        return _pixels_auc(u, fix, None, n, True, include_endpoint, splits, float(step),
                            np.random.default_rng(seed))
-    h_all, h_pos, _ = _cell_hists(s.ravel(), fix.ravel(), fix.ravel(), t)
+    h_all, h_pos, _ = _cell_hists(s, fix, fix, t)
     return float(_sampled_auc(h_pos, h_all, n, True, bool(include_endpoint), splits, _kernel_seed(seed),
                               NO_TABLE))
 
@@ -534,10 +531,10 @@ def auc_shuffled(saliency, fixations, other, *, splits=100, step=0.1, seed=None,
         return float("nan")
     m = min(n, n_other)
     if method == "pixels":
-        u = _normalised(s.ravel())
-        return _pixels_auc(u, fix.ravel(), np.flatnonzero(oth.ravel()), m, False, include_endpoint,
+        u = _normalised(s)
+        return _pixels_auc(u, fix, np.flatnonzero(oth), m, False, include_endpoint,
                            splits, float(step), np.random.default_rng(seed))
-    _, h_pos, h_oth = _cell_hists(s.ravel(), fix.ravel(), oth.ravel(), t)
+    _, h_pos, h_oth = _cell_hists(s, fix, oth, t)
     return float(_sampled_auc(h_pos, h_oth, m, False, bool(include_endpoint), splits, _kernel_seed(seed),
                               NO_TABLE))
 
@@ -555,7 +552,7 @@ def auc_borji_expected(saliency, fixations, *, step=0.1, include_endpoint=True) 
     n = int(fix.sum())
     if n < 2:
         return float("nan")
-    h_all, h_pos, _ = _cell_hists(s.ravel(), fix.ravel(), fix.ravel(), t)
+    h_all, h_pos, _ = _cell_hists(s, fix, fix, t)
     return float(_expected_auc(h_pos, h_all, n, True, bool(include_endpoint)))
 
 
@@ -570,5 +567,5 @@ def auc_shuffled_expected(saliency, fixations, other, *, step=0.1, include_endpo
     n_other = int(oth.sum())
     if n < 2 or n_other == 0:
         return float("nan")
-    _, h_pos, h_oth = _cell_hists(s.ravel(), fix.ravel(), oth.ravel(), t)
+    _, h_pos, h_oth = _cell_hists(s, fix, oth, t)
     return float(_expected_auc(h_pos, h_oth, min(n, n_other), False, bool(include_endpoint)))

@@ -1,7 +1,8 @@
 """Evaluate deterministic metrics over a stack of images in one parallel call.
 
-Each batch kernel runs the single-image kernel under ``prange``: one image per
-task, one output slot per image, so no reduction is shared between threads.
+One generic kernel runs the single-image kernels under ``prange``: one image per
+task (all its requested metrics while its maps are in cache), one output slot
+per (image, metric), so no reduction is shared between threads.
 """
 
 from __future__ import annotations
@@ -26,84 +27,44 @@ BATCH_METRICS = {
     "sim": ("density",),
     "info_gain": ("fixations", "baseline"),
 }
+_CODES = {name: code for code, name in enumerate(BATCH_METRICS)}
+_NONE_F = np.zeros((1, 1))  # stand-ins for inputs no requested metric reads
+_NONE_B = np.zeros((1, 1), dtype=np.bool_)
+
+
+@njit
+def _score(code, s, g, f, o, b):
+    """The single-image kernel of metric ``code`` (the order of BATCH_METRICS)."""
+    if code == 0:
+        return _cc_kernel(s, g)
+    if code == 1:
+        return _nss_kernel(s, f)
+    if code == 2:
+        return _auc_judd_kernel(s, f)
+    if code == 3:
+        return _auc_exact_kernel(s, f)
+    if code == 4:
+        return _auc_shuffled_exact_kernel(s, f, o)
+    if code == 5:
+        return _kld_kernel(s, g)
+    if code == 6:
+        return _sim_kernel(s, g)
+    return _info_gain_kernel(s, f, b)
+
+
+@njit
+def _row(x, i):
+    return x[0] if x.shape[0] == 1 else x[i]  # one map shared by every image
 
 
 @njit(parallel=True)
-def _batch_cc(s, g):
-    out = np.empty(s.shape[0])
+def _batch(codes, s, g, f, o, b):
+    """``out[i, j]`` = metric ``codes[j]`` of image ``i``; one image per task, all its metrics."""
+    out = np.empty((s.shape[0], codes.size))
     for i in prange(s.shape[0]):
-        out[i] = _cc_kernel(s[i], g[i])
+        for j in range(codes.size):
+            out[i, j] = _score(codes[j], s[i], _row(g, i), _row(f, i), _row(o, i), _row(b, i))
     return out
-
-
-@njit(parallel=True)
-def _batch_kld(s, g):
-    out = np.empty(s.shape[0])
-    for i in prange(s.shape[0]):
-        out[i] = _kld_kernel(s[i], g[i])
-    return out
-
-
-@njit(parallel=True)
-def _batch_sim(s, g):
-    out = np.empty(s.shape[0])
-    for i in prange(s.shape[0]):
-        out[i] = _sim_kernel(s[i], g[i])
-    return out
-
-
-@njit(parallel=True)
-def _batch_nss(s, f):
-    out = np.empty(s.shape[0])
-    for i in prange(s.shape[0]):
-        out[i] = _nss_kernel(s[i], f[i])
-    return out
-
-
-@njit(parallel=True)
-def _batch_auc_judd(s, f):
-    out = np.empty(s.shape[0])
-    for i in prange(s.shape[0]):
-        out[i] = _auc_judd_kernel(s[i], f[i])
-    return out
-
-
-@njit(parallel=True)
-def _batch_auc_exact(s, f):
-    out = np.empty(s.shape[0])
-    for i in prange(s.shape[0]):
-        out[i] = _auc_exact_kernel(s[i], f[i])
-    return out
-
-
-@njit(parallel=True)
-def _batch_auc_shuffled_exact(s, f, other):
-    out = np.empty(s.shape[0])
-    shared = other.shape[0] == 1
-    for i in prange(s.shape[0]):
-        out[i] = _auc_shuffled_exact_kernel(s[i], f[i], other[0] if shared else other[i])
-    return out
-
-
-@njit(parallel=True)
-def _batch_info_gain(s, f, base):
-    out = np.empty(s.shape[0])
-    shared = base.shape[0] == 1
-    for i in prange(s.shape[0]):
-        out[i] = _info_gain_kernel(s[i], f[i], base[0] if shared else base[i])
-    return out
-
-
-_KERNELS = {
-    "cc": _batch_cc,
-    "nss": _batch_nss,
-    "auc_judd": _batch_auc_judd,
-    "auc_exact": _batch_auc_exact,
-    "auc_shuffled_exact": _batch_auc_shuffled_exact,
-    "kld": _batch_kld,
-    "sim": _batch_sim,
-    "info_gain": _batch_info_gain,
-}
 
 
 def evaluate_batch(
@@ -152,31 +113,31 @@ def evaluate_batch(
     250 MB, so evaluate large datasets in chunks. ``auc_judd`` has no jitter here.
     """
     metrics = tuple(metrics)
-    unknown = [m for m in metrics if m not in _KERNELS]
+    unknown = [m for m in metrics if m not in BATCH_METRICS]
     if unknown:
-        raise ValueError(f"evaluate_batch does not offer {unknown}; choose from {sorted(_KERNELS)}")
+        raise ValueError(f"evaluate_batch does not offer {unknown}; choose from {sorted(BATCH_METRICS)}")
     given = {"fixations": fixations, "density": density, "other": other, "baseline": baseline}
+    needed = {need for m in metrics for need in BATCH_METRICS[m]}
     for m in metrics:
         for need in BATCH_METRICS[m]:
             if given[need] is None:
                 raise ValueError(f"metric {m!r} needs {need}=...")
     s = as_float_stack(saliency, "saliency")
     n = s.shape[0]
-    flat_s = s.reshape(n, -1)
-    prepared = {}
-    if fixations is not None and any("fixations" in BATCH_METRICS[m] for m in metrics):
-        prepared["fixations"] = _stack_of(as_fixation_stack(fixations, s.shape, "fixations"), n, "fixations", False)
-    if density is not None and any("density" in BATCH_METRICS[m] for m in metrics):
-        g = as_float_stack(density, "density")
-        _check_maps(g, s, "density")
-        prepared["density"] = _stack_of(g, n, "density", False)
-    if other is not None and "auc_shuffled_exact" in metrics:
-        prepared["other"] = _stack_of(as_fixation_stack(other, s.shape, "other"), n, "other", True)
-    if baseline is not None and "info_gain" in metrics:
-        b = as_float_stack(baseline, "baseline")
-        _check_maps(b, s, "baseline")
-        prepared["baseline"] = _stack_of(b, n, "baseline", True)
-    return {m: _KERNELS[m](flat_s, *(prepared[k] for k in BATCH_METRICS[m])) for m in metrics}
+    inputs = {"density": _NONE_F, "fixations": _NONE_B, "other": _NONE_B, "baseline": _NONE_F}
+    for name in ("fixations", "density", "other", "baseline"):  # validation order: first error wins
+        if name not in needed:
+            continue
+        if name in ("fixations", "other"):
+            stack = as_fixation_stack(given[name], s.shape, name)
+        else:
+            stack = as_float_stack(given[name], name)
+            _check_maps(stack, s, name)
+        inputs[name] = _stack_of(stack, n, name, name in ("other", "baseline"))
+    codes = np.array([_CODES[m] for m in metrics], dtype=np.int64)
+    out = _batch(codes, s.reshape(n, -1), inputs["density"], inputs["fixations"], inputs["other"],
+                 inputs["baseline"])
+    return {m: out[:, j].copy() for j, m in enumerate(metrics)}
 
 
 def _check_maps(stack: np.ndarray, s: np.ndarray, name: str) -> None:

@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import minmax
-from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
+from salbench.metrics._kernels import count_true, mean_std, minmax
+from salbench.metrics._validate import as_float_map, flat_inputs
 
 
 @njit
@@ -47,27 +47,15 @@ def _cc_kernel(s, g):
 
 @njit
 def _nss_kernel(s, f):
-    n_fix = 0
-    for i in range(f.size):
-        if f[i]:
-            n_fix += 1
+    n_fix = count_true(f)
     if n_fix == 0:
         return np.nan
     lo, hi = minmax(s)
     if hi == lo:
         return 0.0
-    n = s.size
-    mean = 0.0
-    for i in range(n):
-        mean += s[i]
-    mean /= n
-    ss = 0.0
-    for i in range(n):
-        d = s[i] - mean
-        ss += d * d
-    std = math.sqrt(ss / (n - 1))  # MATLAB std: N-1
+    mean, std = mean_std(s, 1)  # MATLAB std: N-1
     acc = 0.0
-    for i in range(n):
+    for i in range(s.size):
         if f[i]:
             acc += (s[i] - mean) / std
     return acc / n_fix
@@ -110,10 +98,7 @@ def cc(saliency, density) -> float:
     >>> round(cc(s, 2 * s + 1), 12)
     1.0
     """
-    s = as_float_map(saliency, "saliency")
-    g = as_float_map(density, "density")
-    check_same_shape(s, g, "saliency", "density")
-    return float(_cc_kernel(s.ravel(), g.ravel()))
+    return float(_cc_kernel(*flat_inputs(saliency, density=density)))
 
 
 def nss(saliency, fixations) -> float:
@@ -151,9 +136,7 @@ def nss(saliency, fixations) -> float:
     >>> round(nss(s, s > 0), 6)
     0.866025
     """
-    s = as_float_map(saliency, "saliency")
-    f = as_fixation_mask(fixations, s.shape, "fixations")
-    return float(_nss_kernel(s.ravel(), f.ravel()))
+    return float(_nss_kernel(*flat_inputs(saliency, fixations=fixations)))
 
 
 @njit
@@ -163,16 +146,7 @@ def _nss_points_kernel(s, idx):
         return np.nan
     if hi == lo:
         return 0.0
-    n = s.size
-    mean = 0.0
-    for i in range(n):
-        mean += s[i]
-    mean /= n
-    ss = 0.0
-    for i in range(n):
-        d = s[i] - mean
-        ss += d * d
-    std = math.sqrt(ss / n)  # population std, as pysaliency (numpy default)
+    mean, std = mean_std(s, 0)  # population std, as pysaliency (numpy default)
     acc = 0.0
     for k in range(idx.size):
         acc += (s[idx[k]] - mean) / std

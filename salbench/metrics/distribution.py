@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import EPS, minmax, mm_distribution
-from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
+from salbench.metrics._kernels import EPS, count_true, minmax, mm_distribution
+from salbench.metrics._validate import flat_inputs
 
 
 @njit
@@ -56,10 +56,7 @@ def _sim_kernel(s, g):
 
 @njit
 def _info_gain_kernel(s, f, base):
-    n_fix = 0
-    for i in range(f.size):
-        if f[i]:
-            n_fix += 1
+    n_fix = count_true(f)
     if n_fix == 0:
         return np.nan
     p = mm_distribution(s)
@@ -99,10 +96,7 @@ def kld(saliency, density) -> float:
     all-zero ``saliency`` is treated as uniform; a ``density`` without mass (all
     zero) returns ``NaN``. A constant positive map is simply uniform.
     """
-    s = as_float_map(saliency, "saliency")
-    g = as_float_map(density, "density")
-    check_same_shape(s, g, "saliency", "density")
-    return float(_kld_kernel(s.ravel(), g.ravel()))
+    return float(_kld_kernel(*flat_inputs(saliency, density=density)))
 
 
 def sim(saliency, density) -> float:
@@ -130,10 +124,7 @@ def sim(saliency, density) -> float:
     already have minimum 0. Edge case: a constant map (either one) is treated as
     the uniform distribution rather than dividing by ``max - min = 0``.
     """
-    s = as_float_map(saliency, "saliency")
-    g = as_float_map(density, "density")
-    check_same_shape(s, g, "saliency", "density")
-    return float(_sim_kernel(s.ravel(), g.ravel()))
+    return float(_sim_kernel(*flat_inputs(saliency, density=density)))
 
 
 def info_gain(saliency, fixations, baseline) -> float:
@@ -165,8 +156,4 @@ def info_gain(saliency, fixations, baseline) -> float:
     Edge cases: no fixated pixel returns ``NaN``; a constant map (saliency or
     baseline) is treated as uniform (MIT would divide by zero).
     """
-    s = as_float_map(saliency, "saliency")
-    f = as_fixation_mask(fixations, s.shape, "fixations")
-    b = as_float_map(baseline, "baseline")
-    check_same_shape(s, b, "saliency", "baseline")
-    return float(_info_gain_kernel(s.ravel(), f.ravel(), b.ravel()))
+    return float(_info_gain_kernel(*flat_inputs(saliency, fixations=fixations, baseline=baseline)))

@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
 from numba import prange
 
 from salbench._numba import njit
 from salbench.metrics.auc_sampled import _sampled_auc, cell_boundaries, cell_in
-from salbench.protocols._resize import PRECISION_BITS, _reflect
+from salbench.protocols._resize import PRECISION_BITS, _reflect, blur_line
 
 U8_TO_FLOAT = np.arange(256) / 255.0
 
@@ -100,17 +99,7 @@ def _blur_row(a, y, w, t, row, out_row):
         wk = w[r + k]
         for x in range(W):
             t[x] += (ra[x] + rb[x]) * wk
-    for x in range(W):
-        row[r + x] = t[x]
-    for k in range(1, r + 1):
-        row[r - k] = t[_reflect(-k, W)]
-        row[r + W - 1 + k] = t[_reflect(W - 1 + k, W)]
-    for x in range(W):
-        out_row[x] = row[r + x] * w0
-    for k in range(r, 0, -1):
-        wk = w[r + k]
-        for x in range(W):
-            out_row[x] += (row[r + x - k] + row[r + x + k]) * wk
+    blur_line(t, w, row, out_row)
 
 
 @njit

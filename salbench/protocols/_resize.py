@@ -144,6 +144,25 @@ def _reflect(i, n):
 
 
 @njit
+def blur_line(t, w, row, o):
+    """One row of the axis-1 pass: ``t`` reflect-padded into ``row`` (W + 2r), correlated into ``o``."""
+    W = t.size
+    r = w.size // 2
+    w0 = w[r]
+    for x in range(W):
+        row[r + x] = t[x]
+    for k in range(1, r + 1):
+        row[r - k] = t[_reflect(-k, W)]
+        row[r + W - 1 + k] = t[_reflect(W - 1 + k, W)]
+    for x in range(W):
+        o[x] = row[r + x] * w0
+    for k in range(r, 0, -1):  # scipy's order: outermost pair first
+        wk = w[r + k]
+        for x in range(W):
+            o[x] += (row[r + x - k] + row[r + x + k]) * wk
+
+
+@njit
 def blur_rows_cols(a, w, tmp, out, truncate_passes=False):
     """Separable correlation with symmetric ``w``: axis 0 then axis 1, scipy reflect mode.
 
@@ -171,19 +190,8 @@ def blur_rows_cols(a, w, tmp, out, truncate_passes=False):
     # axis 1, through a padded row buffer
     row = np.empty(W + 2 * r)
     for y in range(H):
-        t = tmp[y]
         o = out[y]
-        for x in range(W):
-            row[r + x] = t[x]
-        for k in range(1, r + 1):
-            row[r - k] = t[_reflect(-k, W)]
-            row[r + W - 1 + k] = t[_reflect(W - 1 + k, W)]
-        for x in range(W):
-            o[x] = row[r + x] * w0
-        for k in range(r, 0, -1):
-            wk = w[r + k]
-            for x in range(W):
-                o[x] += (row[r + x - k] + row[r + x + k]) * wk
+        blur_line(tmp[y], w, row, o)
         if truncate_passes:
             for x in range(W):
                 o[x] = math.trunc(o[x])
@@ -232,6 +240,15 @@ def _matlab_axis(a, out_len, axis):
     in_len = a.shape[axis]
     if in_len == out_len:
         return a.copy()
+    weights, idx = _matlab_weights(in_len, out_len)
+    moved = np.moveaxis(a, axis, 0)
+    res = np.einsum("ok,ok...->o...", weights, moved[idx])
+    return np.moveaxis(res, 0, axis)
+
+
+@functools.lru_cache(maxsize=16)
+def _matlab_weights(in_len, out_len):
+    """imresize's cubic weights and (mirrored) source indices for one axis (cached, read-only)."""
     scale = out_len / in_len
     kernel_width = 4.0
     if scale < 1:  # downsampling: antialiased kernel, as MATLAB
@@ -251,11 +268,11 @@ def _matlab_axis(a, out_len, axis):
     aux = np.concatenate([np.arange(in_len), np.arange(in_len - 1, -1, -1)])
     idx = aux[np.mod(ind.astype(np.int64) - 1, aux.size)]
     keep = np.any(weights != 0, axis=0)
-    weights = weights[:, keep]
-    idx = idx[:, keep]
-    moved = np.moveaxis(a, axis, 0)
-    res = np.einsum("ok,ok...->o...", weights, moved[idx])
-    return np.moveaxis(res, 0, axis)
+    weights = np.ascontiguousarray(weights[:, keep])
+    idx = np.ascontiguousarray(idx[:, keep])
+    weights.flags.writeable = False
+    idx.flags.writeable = False
+    return weights, idx
 
 
 def _triangle(x: float) -> float:

@@ -1,0 +1,52 @@
+"""Fused kernel of the ``mit`` protocol: the eight metrics of a stack of images, in parallel.
+
+Each image runs the single-image metric kernels of :mod:`salbench.metrics` (so the
+values are those of the public functions), but the cell histograms of the
+fixated, other and all pixels are built once for AUC-Borji and sAUC, the
+hypergeometric draws use a log-factorial table, and images run under ``prange``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import prange
+
+from salbench._numba import njit
+from salbench.metrics.auc import _auc_judd_kernel
+from salbench.metrics.auc_sampled import _cell_hists, _sampled_auc
+from salbench.metrics.correlation import _cc_kernel, _nss_kernel
+from salbench.metrics.distribution import _info_gain_kernel, _kld_kernel, _sim_kernel
+
+# column order of :func:`mit_batch`'s output
+MIT_COLUMNS = ("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "kld", "sim", "info_gain")
+
+
+@njit(parallel=True)
+def mit_batch(s, g, f, other, base, t, splits, kseeds, include_endpoint, with_judd, logfact):
+    """Scores ``(N, 8)`` in :data:`MIT_COLUMNS` order for flat maps ``(N, H*W)``.
+
+    ``s`` saliency, ``g`` density (float64); ``f``, ``other`` bool masks; ``base``
+    (H*W,) IG baseline; ``kseeds`` (N, 2) kernel seeds of the Borji and sAUC draws;
+    ``with_judd`` False leaves AUC-Judd NaN (the caller computes it, e.g. with jitter).
+    """
+    n = s.shape[0]
+    out = np.full((n, len(MIT_COLUMNS)), np.nan)
+    for i in prange(n):
+        si = s[i]
+        fi = f[i]
+        out[i, 0] = _cc_kernel(si, g[i])
+        out[i, 1] = _nss_kernel(si, fi)
+        if with_judd:
+            out[i, 2] = _auc_judd_kernel(si, fi)
+        h_all, h_pos, h_oth = _cell_hists(si, fi, other[i], t)
+        n_pos = h_pos.sum()
+        n_oth = h_oth.sum()
+        if n_pos >= 2:
+            out[i, 3] = _sampled_auc(h_pos, h_all, n_pos, True, include_endpoint, splits, kseeds[i, 0], logfact)
+            if n_oth > 0:
+                out[i, 4] = _sampled_auc(h_pos, h_oth, min(n_pos, n_oth), False, include_endpoint, splits,
+                                         kseeds[i, 1], logfact)
+        out[i, 5] = _kld_kernel(si, g[i])
+        out[i, 6] = _sim_kernel(si, g[i])
+        out[i, 7] = _info_gain_kernel(si, fi, base)
+    return out
