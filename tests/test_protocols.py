@@ -210,3 +210,56 @@ def test_exact_protocol_deterministic():
     a, b = p.evaluate(preds, recs, seed=0), p.evaluate(preds, recs, seed=99)
     for k in p.metrics:
         np.testing.assert_array_equal(a.scores[k], b.scores[k])
+
+
+# ----------------------------------------------------------------------------- fused kernels
+def _naive_cell(u, t):
+    """Cell of a min-max normalised value, literally: 2k on threshold t[k], 2k+1 strictly above it."""
+    k = max(j for j in range(t.size) if t[j] <= u)
+    return 2 * k if u == t[k] else 2 * k + 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_coursework_cell_histogram_exact_at_thresholds(seed):
+    """The boundary-based cell lookup vs the literal rule, on values at and next to every threshold."""
+    from salbench.metrics.auc_sampled import thresholds_for
+    from salbench.protocols._fused import _class_hist
+    from salbench.protocols.coursework import pack_bits
+
+    rng = np.random.default_rng(seed)
+    t = thresholds_for(0.1)
+    lo = rng.normal()
+    hi = lo + 0.1 + 3.0 * rng.random()
+    u = np.concatenate([rng.random(300), t[:11], np.linspace(0, 1, 41)])
+    v = lo + u * (hi - lo)
+    v = np.concatenate([v, np.nextafter(v, -np.inf), np.nextafter(v, np.inf), [lo, hi]])
+    v = np.clip(v, lo, hi)
+    fix = rng.random(v.size) < 0.5
+    oth = rng.random(v.size) < 0.3
+    hist = np.zeros((4, 2 * t.size, 4), dtype=np.int64)
+    _class_hist(v, pack_bits(fix), pack_bits(oth), lo, hi, t, hist)
+    expected = np.zeros((2 * t.size, 4), dtype=np.int64)
+    for x, a, b in zip(v, fix, oth):
+        expected[_naive_cell((x - lo) / (hi - lo), t), int(a) + 2 * int(b)] += 1
+    np.testing.assert_array_equal(hist.sum(axis=0), expected)
+
+
+def test_mit_fused_equals_public_functions():
+    """The fused parallel MIT path gives exactly the per-image public-function values (two sizes)."""
+    rng = np.random.default_rng(3)
+    recs, preds = [], []
+    for i in range(7):
+        shape = (30, 40) if i % 2 else (24, 36)
+        f = rng.random(shape) < 0.08
+        recs.append(_record(i, f, gaussian_filter(f.astype(float), 3)))
+        preds.append(rng.random((12, 16)) if i % 3 else rng.random(shape))
+    p = get_protocol("mit", splits=50)
+    fused = p.evaluate(preds, recs, seed=11).scores
+    rng2 = np.random.default_rng(11)  # the draws _evaluate makes, in order
+    from salbench.protocols._common import draw_others
+
+    others = draw_others(len(recs), 10, rng2, exclude_self=True)
+    seeds = rng2.integers(0, 2**32 - 1, size=(len(recs), 3))
+    per_image = p._evaluate_per_image(preds, recs, others, seeds)
+    for k in p.metrics:
+        np.testing.assert_array_equal(fused[k], per_image[k], err_msg=k)
