@@ -78,6 +78,15 @@ def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=Non
                        progress=False)
 
 
+def copy_logs(gpu_dir: Path | None, tag: str, out: Path) -> None:
+    """Keep a GPU run's loss logs (``<tag>-<model>-log.jsonl``) beside the entries, in ``runs/``."""
+    if gpu_dir is None:
+        return
+    for log in sorted(gpu_dir.glob(f"{tag}-*-log.jsonl")):
+        (out / "runs").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(log, out / "runs" / log.name)
+
+
 def write_tables(root: Path) -> None:
     from salbench.cli import main
 
@@ -116,6 +125,7 @@ def main(argv=None) -> int:
         out = HERE / "synthetic"
         for model in ("uniform", "center_bias", "gold", *SHALLOW):
             evaluate(model, "synthetic", out, ("mit", "coursework"), gpu_dir=a.gpu_dir, tag="synthetic")
+        copy_logs(a.gpu_dir, "synthetic", out)
     if a.only in (None, "osie"):
         if not Path(a.osie).is_dir():
             print(f"skip OSIE: {a.osie} not found")
@@ -126,10 +136,7 @@ def main(argv=None) -> int:
             for model in ("uniform", "center_bias", *SHALLOW):
                 protocols = ("mit", "coursework") + (("salicon", "exact") if model in ("center_bias", "shallow_kl") else ())
                 evaluate(model, "nus", out, protocols, data_dir=data_dir, gpu_dir=a.gpu_dir, tag="osie")
-            if a.gpu_dir is not None:
-                (out / "runs").mkdir(exist_ok=True)
-                for log in sorted(a.gpu_dir.glob("osie-*-log.jsonl")):
-                    shutil.copyfile(log, out / "runs" / log.name)
+            copy_logs(a.gpu_dir, "osie", out)
     write_tables(HERE)
     return 0
 

@@ -72,6 +72,72 @@ def osie_stage(npz: Path, out: Path, work: Path, device: str = "cuda", epochs=No
             f"final val {summary['final_val_loss']:.5g}, best {summary.get('best')}")
 
 
+def _synthetic_chunk(args):
+    """x96 / y48 (uint8) of synthetic ``split`` records ``[start, stop)`` (a worker process)."""
+    split, start, stop = args
+    from salbench.data import get_dataset
+
+    ds = get_dataset("synthetic", split)
+    x = np.empty((stop - start, 3, 96, 96), np.uint8)
+    y = np.empty((stop - start, 48, 48), np.uint8)
+    for j, i in enumerate(range(start, stop)):
+        r = ds[i]
+        x[j], y[j] = np.rint(r.x96 * 255), np.rint(r.y48 * 255)
+    return x, y
+
+
+def synthetic_arrays(split: str, n: int, workers: int = 16):
+    """The built-in dataset's first ``n`` records of ``split`` as float32 arrays, generated in parallel."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    step = -(-n // (workers * 4))
+    jobs = [(split, a, min(a + step, n)) for a in range(0, n, step)]
+    with ProcessPoolExecutor(workers) as pool:
+        parts = list(pool.map(_synthetic_chunk, jobs))
+    x = np.concatenate([p[0] for p in parts]).astype(np.float32) / 255
+    y = np.concatenate([p[1] for p in parts]).astype(np.float32) / 255
+    return x, y
+
+
+def synthetic_stage(out: Path, work: Path, n_train: int, val_npz: Path | None, mse_epochs: int,
+                    device: str = "cuda", kl_epochs: int | None = None) -> None:
+    """Train both variants on the built-in dataset's train split; predict its val split."""
+    from salbench.data import get_dataset
+    from salbench.models.shallow import ShallowModel
+    from salbench.training import train
+
+    t0 = time.time()
+    x, y = synthetic_arrays("train", n_train)
+    log(f"synthetic: generated {n_train} train images in {time.time() - t0:.0f}s")
+    val = get_dataset("synthetic", "val")
+    names = np.array(val.names)
+    if val_npz is not None:  # the val inputs as generated where the entries are scored
+        d = np.load(val_npz)
+        xv, yv = d["x"].astype(np.float32) / 255, d["y"].astype(np.float32) / 255
+        k = min(64, len(xv))
+        xg, _ = synthetic_arrays("val", k)
+        log(f"synthetic: max |x96 here - x96 carried| over {k} val images: {np.abs(xg - xv[:k]).max():.3g}")
+    else:
+        xv, yv = synthetic_arrays("val", len(val))
+    ident = {"name": "synthetic", "split": "train", "n_used": n_train, "preset": "default"}
+    for model, extra in (("shallow_kl", {"epochs": kl_epochs}), ("shallow_mse", {"epochs": mse_epochs})):
+        t1 = time.time()
+        res = train(model, (x, y), val=(xv, yv), preset="full", device=device, seed=0, out=work / f"syn-{model}",
+                    progress=False, checkpoint_every=100000, predict_every=0, **extra)
+        ck = res.best if (model == "shallow_kl" and res.best is not None) else res.checkpoint
+        m = ShallowModel(model.split("_")[1], checkpoint=ck, device=device)
+        preds = m.predict_arrays(xv)
+        summary = dict(res.summary)
+        summary["config"]["train_data"] = ident
+        summary["evaluated_checkpoint"] = ck.name
+        summary["evaluated_weights_sha256"] = sha256(ck / "model.safetensors")
+        np.savez_compressed(out / f"synthetic-{model}.npz", predictions=preds.astype(np.float32), names=names,
+                            summary=np.array(json.dumps(summary)))
+        (out / f"synthetic-{model}-log.jsonl").write_text((work / f"syn-{model}" / "log.jsonl").read_text())
+        log(f"synthetic {model}: {time.time() - t1:.1f}s, {summary['train_images_per_s']:.0f} img/s, "
+            f"final val {summary['final_val_loss']:.5g}, best {summary.get('best')}")
+
+
 def plain_loop_ips(variant: str, x: np.ndarray, y: np.ndarray) -> float:
     """The report's loop: DataLoader over a list of dicts, fp32, per-batch host->device copies."""
     import torch
@@ -166,6 +232,10 @@ def main(argv=None) -> int:
     p.add_argument("--work", default="/tmp/salbench-gpu")
     p.add_argument("--n", type=int, default=16384, help="images per timed epoch")
     p.add_argument("--device", default="cuda")
+    p.add_argument("--synthetic", type=int, default=0, help="train on the first N synthetic train images")
+    p.add_argument("--synthetic-val", default=None, help="npz with the val split's x/y (uint8) as generated here")
+    p.add_argument("--mse-epochs", type=int, default=100, help="epochs of the synthetic MSE run")
+    p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs (smoke tests)")
     p.add_argument("--limit", type=int, default=None, help="use the first N OSIE images (smoke tests)")
     p.add_argument("--budget", type=float, default=420, help="seconds; later configs are skipped past it")
@@ -183,7 +253,13 @@ def main(argv=None) -> int:
         except Exception:
             traceback.print_exc()
     log(f"osie stage done at {time.time() - t0:.0f}s")
-    if a.device == "cuda":
+    if a.synthetic:
+        try:
+            synthetic_stage(out, work, a.synthetic, Path(a.synthetic_val) if a.synthetic_val else None,
+                            a.mse_epochs, a.device, a.epochs)
+        except Exception:
+            traceback.print_exc()
+    if a.device == "cuda" and not a.skip_throughput:
         throughput_stage(out, a.n, t0 + a.budget)
     log(f"all done at {time.time() - t0:.0f}s")
     return 0
