@@ -251,7 +251,8 @@ def _quick_checkpoint(model_name: str, choice: DatasetChoice, *, train_if_needed
         log(f"salbench: using the cached quick checkpoint {path}")
         return str(path)
     log(f"salbench: {model_name} has no trained weights; training a quick checkpoint on the built-in "
-        f"synthetic dataset (preset quick, seed {seed}; cached at {path})")
+        f"synthetic dataset (preset quick, seed {seed}; cached at {path}). A quick checkpoint exercises "
+        f"the pipeline in about a minute of CPU; it is not a replication (GPU-trained scores: leaderboards/)")
     result = training.train(model_name, BUILTIN_DATASET, preset="quick", seed=seed, resume=True,
                             dataset_options=choice.options or None, out=run_dir)
     return str(result.checkpoint)
