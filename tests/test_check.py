@@ -70,7 +70,7 @@ def _edit(path, fn):
 def test_untouched_entry_passes(board, capsys):
     assert main(["check", str(board)]) == 0
     out = capsys.readouterr().out
-    assert "ok       synthetic__val__center_bias__coursework.json" in out
+    assert "synthetic__val__center_bias__coursework.json: ok" in out
     assert "1 ok, 0 drifted, 0 errors, 0 skipped" in out
 
 
@@ -81,7 +81,7 @@ def test_perturbed_mean_fails_naming_entry_metric_old_and_new(board, capsys):
     assert main(["check", str(board)]) == 1
     err = capsys.readouterr().err
     line = next(x for x in err.splitlines() if "(mean)" in x)
-    assert line.startswith("DRIFT    synthetic__val__center_bias__coursework.json: cc (mean)")
+    assert line.startswith("synthetic__val__center_bias__coursework.json: DRIFT: cc (mean)")
     assert f"was {true_cc + 0.01!r}, now {true_cc!r}" in line
     # within an explicit tolerance the same entry passes
     assert main(["check", str(board), "--tolerance", "0.02"]) == 0
@@ -102,7 +102,7 @@ def test_update_rewrites_the_entry_and_then_passes(board, capsys):
     _edit(path, lambda d: d["metrics"]["cc"]["per_image"].__setitem__(0, 9.0))
     assert main(["check", str(board), "--update"]) == 0
     out = capsys.readouterr().out
-    assert "updated  synthetic__val__center_bias__coursework.json" in out
+    assert "synthetic__val__center_bias__coursework.json: updated" in out
     after = load_result(path)
     assert after["metrics"]["cc"]["mean"] == pytest.approx(before["metrics"]["cc"]["mean"], abs=1e-12)
     assert after["metrics"]["cc"]["per_image"] == pytest.approx(before["metrics"]["cc"]["per_image"], abs=1e-12)
@@ -116,7 +116,7 @@ def test_unavailable_dataset_is_skipped_not_failed(board, capsys):
     _edit(_entry(board), lambda d: d["dataset"].update(name="nus", data_dir="../shared-absent/data/osie"))
     assert main(["check", str(board)]) == 0
     out = capsys.readouterr().out
-    assert "skipped  synthetic__val__center_bias__coursework.json: dataset nus not available here" in out
+    assert "synthetic__val__center_bias__coursework.json: skipped: dataset nus not available here" in out
     assert "0 ok, 0 drifted, 0 errors, 1 skipped" in out
 
 

@@ -11,9 +11,10 @@ DEFAULT_DIR = "leaderboards"
 EPILOG = """Every results file under DIR is recomputed from its stored predictions (the .npz
 beside it) with the dataset, protocol, parameters and seed it records. A value that moved
 more than its tolerance (default 1e-6, or the file's "tolerances" entry) is reported as
-  DRIFT    ENTRY: METRIC (mean) was OLD, now NEW (tolerance TOL)
-and the command exits 1. An entry whose dataset is not available on this machine is
-reported as "skipped: <reason>" and does not fail the check.
+  ENTRY: DRIFT: METRIC (mean) was OLD, now NEW (tolerance TOL)
+and the command exits 1; so does an entry that cannot be recomputed ("ENTRY: ERROR: ...").
+An entry whose dataset is not available on this machine is reported as
+"ENTRY: skipped: <reason>" and does not fail the check.
 
 DIR defaults to ./leaderboards when the working directory has one, else the leaderboards/
 folder of the source checkout salbench is installed from (pip install -e .).
@@ -69,17 +70,17 @@ def run(args) -> int:
         counts[report.status] += 1
         entry = Path(result["_path"]).relative_to(root) if root in Path(result["_path"]).parents else report.entry
         if report.status == "ok":
-            print(f"ok       {entry}")
+            print(f"{entry}: ok")
         elif report.status == "skipped":
-            print(f"skipped  {entry}: {report.message}")
+            print(f"{entry}: skipped: {report.message}")
         elif report.status == "error":
-            print(f"ERROR    {entry}: {report.message}", file=sys.stderr)
+            print(f"{entry}: ERROR: {report.message}", file=sys.stderr)
         else:
             for drift in report.drifts:
-                print(f"DRIFT    {drift}", file=sys.stderr)
+                print(f"{entry}: DRIFT: {drift.detail}", file=sys.stderr)
             if args.update:
                 atomic_write_json(result["_path"], update_result(result, report))
-                print(f"updated  {entry}")
+                print(f"{entry}: updated")
     sys.stderr.flush()
     print(f"{counts['ok']} ok, {counts['drift']} drifted{' (updated)' if args.update and counts['drift'] else ''}, "
           f"{counts['error']} errors, {counts['skipped']} skipped")

@@ -36,9 +36,14 @@ class Drift:
     new: float | None
     tolerance: float
 
-    def __str__(self) -> str:
-        return (f"{self.entry}: {self.metric} ({self.where}) was {_num(self.old)}, now {_num(self.new)} "
+    @property
+    def detail(self) -> str:
+        """``metric (where) was OLD, now NEW (tolerance TOL)``."""
+        return (f"{self.metric} ({self.where}) was {_num(self.old)}, now {_num(self.new)} "
                 f"(tolerance {self.tolerance:g})")
+
+    def __str__(self) -> str:
+        return f"{self.entry}: {self.detail}"
 
 
 def _num(x: float | None) -> str:
