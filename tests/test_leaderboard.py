@@ -83,10 +83,9 @@ def test_table_2_has_published_then_measured_rows(results_dir):
     assert rows[0] == ["Row", "Source", "Dataset", "Protocol", "Checkpoint", "CC", "AUC Shuffled", "AUC Borji"]
     assert rows[1][0] == "Pan et al. [2016]" and rows[1][1] == "published" and rows[1][5:] == ["0.58", "0.67", "0.83"]
     assert rows[2][0] == "Benchmark replicated results"
-    measured = [r for r in rows if r[0].startswith("salbench shallow_mse")]
+    measured = [r for r in rows if r[0] == "salbench shallow_mse"]
     assert len(measured) == 1
     m = measured[0]
-    assert "synthetic/val, coursework, ckpt abababab" in m[0]
     assert m[1] == "measured: synthetic__val__shallow_mse__coursework.json"
     assert m[2:5] == ["synthetic/val", "coursework", "ckpt abababab"]
     assert m[5:] == ["0.65", "0.55", "0.72"]  # means of (0.6, 0.7), (0.5, 0.6), (0.7, 0.74)
@@ -98,10 +97,12 @@ def test_table_3_adds_the_kl_rows_and_filters(results_dir):
     text = report_table(3, load_results(results_dir), PUBLISHED, protocol="coursework")
     assert text.count("Pan et al. [2016]") == 1  # shared row not repeated
     assert "Our improved replication" in text
-    assert "salbench shallow_kl (synthetic/val, coursework" in text
-    assert ", mit," not in text
-    with_mit = report_table(3, load_results(results_dir), PUBLISHED)
-    assert "salbench shallow_kl (synthetic/val, mit, ckpt abababab)" in with_mit
+    rows = _csv(report_table(3, load_results(results_dir), PUBLISHED, protocol="coursework", fmt="csv"))[1:]
+    assert [r[0] for r in rows if r[1] != "published"] == ["salbench shallow_mse", "salbench shallow_kl"]
+    assert {r[3] for r in rows if r[1] != "published"} == {"coursework"}
+    with_mit = _csv(report_table(3, load_results(results_dir), PUBLISHED, fmt="csv"))
+    assert ["salbench shallow_kl", "measured: synthetic__val__shallow_kl__mit.json", "synthetic/val", "mit",
+            "ckpt abababab", "0.50", "0.61", "0.80"] in with_mit
     with pytest.raises(ValueError, match="2 or 3"):
         report_table(4, [], PUBLISHED)
 
@@ -172,15 +173,18 @@ def test_cli_leaderboard_end_to_end(results_dir, fmt, capsys):
         assert main(["leaderboard", "--results", str(results_dir), "--table", str(table), "--format", fmt]) == 0
         out = capsys.readouterr().out
         assert expected in out and "SALICON val" in out
-        assert "salbench shallow_mse (synthetic/val, coursework, ckpt abababab)" in out.replace("\\_", "_")
+        assert "salbench shallow\\_mse" in out if fmt == "latex" else "salbench shallow_mse" in out
+        assert "ckpt abababab" in out and "synthetic/val" in out
     assert main(["leaderboard", "--results", str(results_dir), "--dataset", "nus"]) == 2
     assert "no results for dataset=nus" in capsys.readouterr().err
 
 
 def test_protocol_comparison(results_dir):
     text = protocol_comparison_table(load_results(results_dir), model="shallow_kl", dataset="synthetic", fmt="csv")
-    lines = text.strip().splitlines()
-    assert [line.split(",")[0] for line in lines[1:]] == ["coursework", "mit"]
+    rows = _csv(text)
+    assert rows[0] == ["Protocol", "Split", "Predictions", "CC ↑", "AUC-Borji ↑", "sAUC ↑"]
+    assert rows[1] == ["coursework", "val", "dddddddd", "0.750", "0.740", "0.600"]
+    assert rows[2] == ["mit", "val", "dddddddd", "0.500", "0.800", "0.610"]
 
 
 def test_dataframe(results_dir):

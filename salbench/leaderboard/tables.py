@@ -161,9 +161,10 @@ def report_table(
     ----------
     table : {2, 3}
     results : iterable of results records
-        Measured rows come only from these (filtered to the table's models and,
-        optionally, to one dataset / protocol), one per results file, labelled
-        with model, dataset/split, protocol and checkpoint.
+        Measured rows come only from these (filtered to the table's models, to
+        results that measure all three report metrics and, optionally, to one
+        dataset / protocol), one per results file, labelled with model,
+        dataset/split, protocol and checkpoint (columns) and the file (Source).
     published : mapping
         Model name -> its card's published rows, each ``{"label", "scores",
         "tables"}`` (see :func:`published_rows_from_cards`); rows are shown for
@@ -188,13 +189,13 @@ def report_table(
     measured = [r for r in results if r["model"]["name"] in models
                 and (dataset is None or r["dataset"]["name"] == dataset)
                 and (protocol is None or r["protocol"]["name"] == protocol)
-                and any(key in r["metrics"] for key, _ in REPORT_COLUMNS)]
+                and all(key in r["metrics"] for key, _ in REPORT_COLUMNS)]
     measured.sort(key=lambda r: (models.index(r["model"]["name"]), r["dataset"]["name"],
                                  str(r["dataset"].get("split")), r["protocol"]["name"], r.get("_path", "")))
     for r in measured:
         ds = r["dataset"]
         source = "measured: " + (PurePath(r["_path"]).name if r.get("_path") else "results file")
-        rows.append([measured_label(r), source, f"{ds['name']}/{ds.get('split')}", r["protocol"]["name"],
+        rows.append([f"salbench {r['model']['name']}", source, f"{ds['name']}/{ds.get('split')}", r["protocol"]["name"],
                      checkpoint_label(r)] +
                     [_fmt(r["metrics"].get(key, {}).get("mean"), digits) for key, _ in REPORT_COLUMNS])
     return _titled(REPORT_TABLE_TITLES[table], render(headers, rows, fmt, numeric_from=5), fmt)
@@ -324,30 +325,39 @@ def _leaderboards_csv(results, groups, sort_by, digits) -> str:
     return render(headers, rows, "csv")
 
 
+# Metrics a protocol comparison shows by default: CC and every AUC variant.
+COMPARISON_METRICS = ("cc", "auc_judd", "auc_borji", "auc_exact", "auc", "auc_shuffled", "auc_shuffled_exact", "sauc")
+
+
 def protocol_comparison_table(
     results: Iterable[Mapping[str, Any]],
     *,
     model: str,
     dataset: str,
     split: str | None = None,
-    metrics: Sequence[str] = ("cc", "auc_borji", "auc_shuffled"),
+    metrics: Sequence[str] | None = None,
     fmt: str = "github",
     digits: int = 3,
 ) -> str:
     """The same model (same predictions) under every protocol, side by side.
 
     Shows why one model's "AUC" differs between the MIT benchmark, the SALICON
-    server and the coursework script.
+    server, the coursework script and the exact computation: each protocol
+    measures its own AUC variants (``-`` where a protocol does not). Columns
+    are ``metrics`` (default: :data:`COMPARISON_METRICS` that any row has).
     """
     chosen = [r for r in results if r["model"]["name"] == model and r["dataset"]["name"] == dataset
               and (split is None or r["dataset"].get("split") == split)]
     if not chosen:
         raise ValueError(f"no results for model={model} dataset={dataset} split={split}")
-    chosen.sort(key=lambda r: r["protocol"]["name"])
-    headers = ["Protocol", "Predictions"] + [metric_label(m) for m in metrics]
+    chosen.sort(key=lambda r: (str(r["dataset"].get("split")), r["protocol"]["name"]))
+    present, better = _metric_order(chosen)
+    if metrics is None:
+        metrics = [m for m in COMPARISON_METRICS if m in present]
+    headers = ["Protocol", "Split", "Predictions"] + [metric_label(m, better.get(m)) for m in metrics]
     rows = []
     for r in chosen:
         pred = (r.get("predictions") or {}).get("sha256")
-        rows.append([r["protocol"]["name"], pred[:8] if pred else "-"] +
+        rows.append([r["protocol"]["name"], str(r["dataset"].get("split")), pred[:8] if pred else "-"] +
                     [_fmt(r["metrics"].get(m, {}).get("mean"), digits) for m in metrics])
-    return render(headers, rows, fmt, numeric_from=2)
+    return render(headers, rows, fmt, numeric_from=3)
