@@ -171,7 +171,8 @@ def _check(result: Mapping[str, Any], path: Path, entry: str, tolerance: float |
     index = {name: i for i, name in enumerate(dataset.names)}
     missing = [n for n in names if n not in index]
     if missing:
-        return CheckReport(entry, "error", f"images {missing[:3]} are not in dataset {ds_info['name']}/{ds_info['split']}")
+        return CheckReport(entry, "error",
+                           f"images {missing[:3]} are not in dataset {ds_info['name']}/{ds_info['split']}")
     for n in names:
         if n not in decoded:
             decoded[n] = dataset[index[n]]
