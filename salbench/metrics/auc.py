@@ -53,6 +53,50 @@ def _bucket_sort_unit(u):
 
 
 @njit
+def _count_at_least(s, lo, rng, u, start, nb):
+    """``above[j]`` = number of pixels whose ``(s - lo) / rng`` is >= ``u[j]`` (``u`` bucket-sorted).
+
+    Pixels are grouped by the same buckets as ``u``; a threshold only needs the pixels
+    of its own bucket (lower buckets hold smaller values), compared in cache order.
+    """
+    n_pix = s.size
+    x = np.empty(n_pix)
+    count = np.zeros(nb + 1, dtype=np.int64)
+    for i in range(n_pix):
+        x[i] = (s[i] - lo) / rng
+        count[min(int(x[i] * nb), nb - 1) + 1] += 1
+    pstart = np.cumsum(count)
+    fill = pstart[:-1].copy()
+    grouped = np.empty(n_pix)
+    for i in range(n_pix):
+        k = min(int(x[i] * nb), nb - 1)
+        grouped[fill[k]] = x[i]
+        fill[k] += 1
+    above = np.empty(u.size, dtype=np.int64)
+    for k in range(nb):
+        t0 = start[k]
+        t1 = start[k + 1]
+        if t0 == t1:
+            continue
+        p0 = pstart[k]
+        p1 = pstart[k + 1]
+        if (t1 - t0) * (p1 - p0) <= 256:
+            for j in range(t0, t1):
+                c = 0
+                for q in range(p0, p1):
+                    c += grouped[q] < u[j]
+                above[j] = n_pix - p0 - c
+        else:  # many values in one bucket (ties): sort its pixels and merge
+            grouped[p0:p1] = np.sort(grouped[p0:p1])
+            q = p0
+            for j in range(t0, t1):
+                while q < p1 and grouped[q] < u[j]:
+                    q += 1
+                above[j] = n_pix - q
+    return above
+
+
+@njit
 def _auc_judd_kernel(s, f):
     n_pix = s.size
     lo, hi = minmax(s)
@@ -65,26 +109,7 @@ def _auc_judd_kernel(s, f):
     rng = hi - lo
     # MIT min-max normalises first; do the same so ties created by rounding match.
     u, start, nb = _bucket_sort_unit((pos - lo) / rng)
-    # hist[k] = number of pixels with exactly k thresholds <= value. Values in lower
-    # buckets are smaller, so only the pixel's own bucket needs a search.
-    hist = np.zeros(n_fix + 1, dtype=np.int64)
-    for i in range(n_pix):
-        x = (s[i] - lo) / rng
-        k = min(int(x * nb), nb - 1)
-        a = start[k]
-        b = start[k + 1]
-        if b - a > 8:  # a bucket of many (tied) values: binary search
-            a += count_le(u[a:b], x)
-        else:
-            while a < b and u[a] <= x:
-                a += 1
-        hist[a] += 1
-    # above[j] = number of pixels >= u[j] = pixels with more than j thresholds below or at them
-    above = np.empty(n_fix, dtype=np.int64)
-    acc = hist[n_fix]
-    for j in range(n_fix - 1, -1, -1):
-        above[j] = acc
-        acc += hist[j]
+    above = _count_at_least(s, lo, rng, u, start, nb)
     n_neg = n_pix - n_fix
     area = 0.0
     tp_prev = 0.0

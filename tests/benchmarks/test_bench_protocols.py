@@ -9,6 +9,7 @@ compare per-image means (``extra_info["per_image_s"]``).
 from __future__ import annotations
 
 import os
+import time
 import warnings
 
 import numpy as np
@@ -42,9 +43,9 @@ def data():
 def test_coursework_salbench(benchmark, data):
     recs, preds = data
     p = get_protocol("coursework")
-    p.evaluate(preds[:2], recs[:2], seed=0)  # compile
-    import time
-
+    t = time.perf_counter()
+    p.evaluate(preds[:2], recs[:2], seed=0)  # loads the cached kernels (or compiles them when cold)
+    benchmark.extra_info["first_call_s"] = time.perf_counter() - t
     t = time.perf_counter()
     p.prepare(recs)
     benchmark.extra_info["prepare_s"] = time.perf_counter() - t
@@ -99,7 +100,23 @@ def test_mit_protocol_eight_metrics(benchmark, data):
     recs, preds = data
     n = min(N, 20)
     p = get_protocol("mit")
+    t = time.perf_counter()
     p.evaluate(preds[:2], recs[:2], seed=0)
-    benchmark.pedantic(p.evaluate, args=(preds[:n], recs[:n]), kwargs={"seed": 0}, rounds=1, iterations=1)
+    benchmark.extra_info["first_call_s"] = time.perf_counter() - t
+    benchmark.pedantic(p.evaluate, args=(preds[:n], recs[:n]), kwargs={"seed": 0}, rounds=3, iterations=1)
+    benchmark.extra_info["n_images"] = n
+    benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / n
+
+
+def test_mit_public_functions_per_image(benchmark, data):
+    """The MIT protocol as eight public metric calls per image: the fused path's reference."""
+    recs, preds = data
+    n = min(N, PEER_N)
+    p = get_protocol("mit")
+    rng = np.random.default_rng(0)
+    others = [np.array([j for j in range(n) if j != i][:10]) for i in range(n)]
+    seeds = rng.integers(0, 2**32 - 1, size=(n, 3))
+    p._evaluate_per_image(preds[:2], recs[:2], [o[o < 2] for o in others[:2]], seeds)  # warm
+    benchmark.pedantic(p._evaluate_per_image, args=(preds[:n], recs[:n], others, seeds), rounds=1, iterations=1)
     benchmark.extra_info["n_images"] = n
     benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / n
