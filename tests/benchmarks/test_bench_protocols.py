@@ -114,9 +114,55 @@ def test_mit_public_functions_per_image(benchmark, data):
     n = min(N, PEER_N)
     p = get_protocol("mit")
     rng = np.random.default_rng(0)
-    others = [np.array([j for j in range(n) if j != i][:10]) for i in range(n)]
+    others = [np.array([j for j in range(n) if j != i][:10], dtype=np.int64) for i in range(n)]
     seeds = rng.integers(0, 2**32 - 1, size=(n, 3))
-    p._evaluate_per_image(preds[:2], recs[:2], [o[o < 2] for o in others[:2]], seeds)  # warm
+    w = min(2, n)
+    p._evaluate_per_image(preds[:w], recs[:w], [o[o < w] for o in others[:w]], seeds)  # warm
     benchmark.pedantic(p._evaluate_per_image, args=(preds[:n], recs[:n], others, seeds), rounds=1, iterations=1)
+    benchmark.extra_info["n_images"] = n
+    benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / n
+
+
+def _judd_numpy(s, f):
+    """AUC-Judd in NumPy with sorting (tests/naive.py's one-scan-per-threshold twin takes minutes here)."""
+    u = (s - s.min()) / (s.max() - s.min())
+    thr = np.sort(u[f])[::-1]
+    n_fix, n_pix = thr.size, u.size
+    above = n_pix - np.searchsorted(np.sort(u.ravel()), thr, side="left")
+    i = np.arange(1, n_fix + 1)
+    tp = np.concatenate(([0.0], i / n_fix, [1.0]))
+    fp = np.concatenate(([0.0], (above - i) / (n_pix - n_fix), [1.0]))
+    return float(np.trapezoid(tp, fp))
+
+
+def test_mit_plain_numpy(benchmark, data):
+    """The MIT protocol in plain NumPy (tests/naive.py twins, per-pixel AUC draws, 100 splits)."""
+    from salbench.protocols._common import center_gaussian
+    from salbench.protocols._resize import matlab_bicubic
+    from tests import naive
+    from tests.naive_sampled import sampled_auc
+
+    recs, preds = data
+    n = min(N, PEER_N)
+
+    def run():
+        rng = np.random.default_rng(0)
+        out = []
+        for i in range(n):
+            r = recs[i]
+            s = matlab_bicubic(preds[i], r.shape)
+            f, g = r.fixation_map, r.density
+            other = np.zeros(r.shape, dtype=bool)
+            for k in range(1, 11):
+                other |= recs[(i + k) % N].fixation_map
+            k_pos, cand = int(f.sum()), np.flatnonzero(other)
+            m = min(k_pos, cand.size)
+            out.append((naive.cc(s, g), naive.nss(s, f), _judd_numpy(s, f),
+                        sampled_auc(s, f, lambda: rng.integers(0, s.size, k_pos), 100, 0.1, True),
+                        sampled_auc(s, f, lambda: cand[rng.permutation(cand.size)[:m]], 100, 0.1, True),
+                        naive.kld(s, g), naive.sim(s, g), naive.info_gain(s, f, center_gaussian(r.shape))))
+        return out
+
+    benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info["n_images"] = n
     benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / n
