@@ -60,6 +60,11 @@ def gpu_predictions(gpu_dir: Path | None, tag: str, model: str, names: list[str]
     return d["predictions"], info
 
 
+# gold at full resolution would store 170 MB of predictions per entry; its 8x block mean is
+# smooth enough (SALICON blur sigma 19 px = 2.4 px at 60x80) and 100x smaller.
+MODEL_OPTIONS = {"gold": {"output_size": [60, 80]}}
+
+
 def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=None, gpu_dir=None, tag=None):
     from salbench.data import get_dataset
     from salbench.evaluate import evaluate_model
@@ -74,8 +79,8 @@ def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=Non
     for protocol in protocols:
         print(f"== {tag} {model} {protocol}", flush=True)
         evaluate_model(model, dataset=dataset, split="val", data_dir=data_dir, dataset_options=options,
-                       protocol=protocol, seed=0, predictions=preds, model_info=info, results_dir=out,
-                       progress=False)
+                       protocol=protocol, seed=0, model_options=MODEL_OPTIONS.get(model), predictions=preds,
+                       model_info=info, results_dir=out, progress=False)
 
 
 def copy_logs(gpu_dir: Path | None, tag: str, out: Path) -> None:
@@ -119,11 +124,13 @@ def main(argv=None) -> int:
     p.add_argument("--gpu-dir", type=Path, default=None)
     p.add_argument("--osie", default=str(HERE.parent.parent / "shared" / "data" / "osie"))
     p.add_argument("--only", choices=("synthetic", "osie", "tables"), default=None)
+    p.add_argument("--models", default=None, help="comma-separated subset of models to (re)build")
     a = p.parse_args(argv)
+    keep = (lambda m: True) if a.models is None else (lambda m: m in a.models.split(","))
 
     if a.only in (None, "synthetic"):
         out = HERE / "synthetic"
-        for model in ("uniform", "center_bias", "gold", *SHALLOW):
+        for model in filter(keep, ("uniform", "center_bias", "gold", *SHALLOW)):
             evaluate(model, "synthetic", out, ("mit", "coursework"), gpu_dir=a.gpu_dir, tag="synthetic")
         copy_logs(a.gpu_dir, "synthetic", out)
     if a.only in (None, "osie"):
@@ -133,7 +140,7 @@ def main(argv=None) -> int:
             out = HERE / "osie"
             # A path relative to the repository root, so that `salbench check` finds it from there.
             data_dir = "../shared/data/osie" if Path(a.osie).resolve() == (HERE.parent.parent / "shared" / "data" / "osie").resolve() else a.osie
-            for model in ("uniform", "center_bias", *SHALLOW):
+            for model in filter(keep, ("uniform", "center_bias", *SHALLOW)):
                 protocols = ("mit", "coursework") + (("salicon", "exact") if model in ("center_bias", "shallow_kl") else ())
                 evaluate(model, "nus", out, protocols, data_dir=data_dir, gpu_dir=a.gpu_dir, tag="osie")
             copy_logs(a.gpu_dir, "osie", out)

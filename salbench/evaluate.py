@@ -94,6 +94,7 @@ def evaluate_model(
     protocol_overrides: Mapping[str, Any] | None = None,
     seed: int = 0,
     checkpoint: str | None = None,
+    model_options: Mapping[str, Any] | None = None,
     predictions=None,
     model_info: Mapping[str, Any] | None = None,
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR,
@@ -120,6 +121,9 @@ def evaluate_model(
         checkpoint on the built-in dataset (elsewhere :class:`NeedsTrainingError`),
         and a model with ``fit(records)`` (``center_bias``) is fitted to the first
         ``fit_limit`` records of the dataset's ``train`` split.
+    model_options : mapping, optional
+        Keyword arguments of ``create_model`` (e.g. ``{"output_size": [60, 80]}`` for ``gold``);
+        recorded in the results file.
     predictions : array, optional
         Maps already predicted for this split (in its order), e.g. by a GPU run;
         the model is then not run, and ``model_info`` describes where they came from.
@@ -151,12 +155,15 @@ def evaluate_model(
     ds = get_dataset(choice.name, split, data_dir=choice.data_dir, **choice.options)
     proto = get_protocol(protocol or default_protocol_for(choice.name), **dict(protocol_overrides or {}))
     model_record: dict[str, Any] = {"name": model_name, **dict(model_info or {})}
+    options = dict(model_options or {})
+    if options:
+        model_record["options"] = options
 
     if predictions is None:
-        model = create_model(model_name, checkpoint=checkpoint)
+        model = create_model(model_name, checkpoint=checkpoint, **options)
         if getattr(model, "needs_training", False):
             checkpoint = _quick_checkpoint(model_name, choice, train_if_needed=train_if_needed, seed=seed, log=log)
-            model = create_model(model_name, checkpoint=checkpoint)
+            model = create_model(model_name, checkpoint=checkpoint, **options)
         elif checkpoint is None and callable(getattr(model, "fit", None)):
             checkpoint = _fit_checkpoint(model, choice, Path(results_dir), fit_limit, log)
         model_record["card_trained_on"] = getattr(model, "card", {}).get("trained_on")

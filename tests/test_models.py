@@ -229,3 +229,14 @@ def test_gold_returns_true_density_and_refuses_other_data(records):
     np.testing.assert_allclose(out, td / td.max(axis=(1, 2), keepdims=True), rtol=1e-6)
     with pytest.raises(ValueError, match="no true_density.*synthetic"):
         create_model("gold").predict([make_record(9, true_density=False)])
+
+
+def test_gold_output_size_is_the_block_mean(records):
+    h, w = records[0].shape
+    if h % 4 or w % 4:
+        pytest.skip("fixture records not divisible by 4")
+    out = create_model("gold", output_size=(h // 4, w // 4)).predict(records)
+    for o, r in zip(out, records):
+        td = np.asarray(r.true_density, dtype=np.float64)
+        naive = np.array([[td[4 * i:4 * i + 4, 4 * j:4 * j + 4].mean() for j in range(w // 4)] for i in range(h // 4)])
+        np.testing.assert_allclose(o, naive / naive.max(), rtol=1e-6)

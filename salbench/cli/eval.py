@@ -35,6 +35,8 @@ def register(subparsers) -> None:
     src.add_argument("--model", metavar="NAME", help="registered model to run (see `salbench models`)")
     src.add_argument("--predictions", metavar="PREDS",
                      help="predictions file: .pkl (list of 2304-value outputs), .npy or .npz (N,H,W)")
+    p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="model option, VALUE parsed as JSON, e.g. output_size=[60,80] (repeatable)")
     p.add_argument("--checkpoint", default=None, metavar="PATH",
                    help="weights for --model (default: a cached quick checkpoint on the built-in dataset)")
     p.add_argument("--dataset", default=None,
@@ -141,7 +143,7 @@ def run_model(args) -> int:
     try:
         result, path = evaluate_model(
             args.model, dataset=args.dataset, split=args.split, data_dir=args.data_dir,
-            dataset_options=parse_options(args.option),
+            dataset_options=parse_options(args.option), model_options=parse_options(args.model_option),
             protocol=args.protocol, seed=args.seed, checkpoint=args.checkpoint, results_dir=args.results_dir,
             batch_size=args.batch_size, progress=sys.stderr.isatty(), train_if_needed=not args.no_train, log=log,
         )

@@ -177,8 +177,10 @@ class GoldModel(SaliencyModel):
 
     name = "gold"
 
-    def __init__(self):
+    def __init__(self, output_size=None):
         self.card = card_copy(DEFAULT_CARDS["gold"])
+        if output_size is not None:
+            self.card["output_size"] = list(_resolve_size(output_size))
 
     def predict(self, records: Sequence) -> np.ndarray:
         recs = check_records(records)
@@ -190,11 +192,24 @@ class GoldModel(SaliencyModel):
                     f"gold model: record {rec.name!r} has no true_density; only the synthetic "
                     "dataset knows its generating density (use --dataset synthetic)"
                 )
+            if self.output_size is not None:
+                td = _area_downsample(np.asarray(td, dtype=np.float64), tuple(self.output_size))
             maps.append(scale_to_max1(td))
         shapes = {m.shape for m in maps}
         if len(shapes) > 1:
             raise ValueError(f"gold model: records have different shapes {sorted(shapes)}; predict them one at a time")
         return np.stack(maps)
+
+
+def _area_downsample(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Block mean to ``size`` when it divides the shape (exact), else Pillow's box filter."""
+    h, w = size
+    H, W = m.shape
+    if H % h == 0 and W % w == 0:
+        return m.reshape(h, H // h, w, W // w).mean(axis=(1, 3))
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(m.astype(np.float32), mode="F").resize((w, h), Image.BOX), dtype=np.float64)
 
 
 def uniform(**kwargs: Any) -> UniformModel:
@@ -208,7 +223,12 @@ def center_bias(**kwargs: Any) -> CenterBiasModel:
 
 
 def gold(**kwargs: Any) -> GoldModel:
-    """The synthetic dataset's true density (refuses records without one)."""
-    if kwargs:
-        raise TypeError(f"gold takes no options, got {sorted(kwargs)}")
-    return GoldModel()
+    """The synthetic dataset's true density (refuses records without one).
+
+    ``output_size=(h, w)`` block-averages it to a smaller map (compact stored predictions);
+    default: each record's own resolution.
+    """
+    unknown = set(kwargs) - {"output_size"}
+    if unknown:
+        raise TypeError(f"gold takes only output_size, got {sorted(unknown)}")
+    return GoldModel(**kwargs)
