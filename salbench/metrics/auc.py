@@ -15,6 +15,25 @@ from salbench.metrics._validate import flat_inputs
 
 
 @njit
+def _group_by_bucket(x, nb):
+    """Counting sort of values in [0, 1] by bucket ``min(int(x * nb), nb - 1)``, unsorted within.
+
+    Returns ``(grouped, start)``: bucket ``k`` is ``grouped[start[k]:start[k + 1]]``.
+    """
+    count = np.zeros(nb + 1, dtype=np.int64)
+    for i in range(x.size):
+        count[min(int(x[i] * nb), nb - 1) + 1] += 1
+    start = np.cumsum(count)
+    fill = start[:-1].copy()
+    grouped = np.empty(x.size)
+    for i in range(x.size):
+        k = min(int(x[i] * nb), nb - 1)
+        grouped[fill[k]] = x[i]
+        fill[k] += 1
+    return grouped, start
+
+
+@njit
 def _bucket_sort_unit(u):
     """Sort values in [0, 1] ascending: counting sort into buckets, then each bucket.
 
@@ -26,16 +45,7 @@ def _bucket_sort_unit(u):
     nb = 1024
     while nb < n // 4:  # about four values a bucket: small tables, short scans
         nb *= 2
-    count = np.zeros(nb + 1, dtype=np.int64)
-    for i in range(n):
-        count[min(int(u[i] * nb), nb - 1) + 1] += 1
-    start = np.cumsum(count)
-    fill = start[:-1].copy()
-    out = np.empty(n)
-    for i in range(n):
-        k = min(int(u[i] * nb), nb - 1)
-        out[fill[k]] = u[i]
-        fill[k] += 1
+    out, start = _group_by_bucket(u, nb)
     for k in range(nb):
         a = start[k]
         b = start[k + 1]
@@ -60,18 +70,7 @@ def _count_at_least(s, lo, rng, u, start, nb):
     of its own bucket (lower buckets hold smaller values), compared in cache order.
     """
     n_pix = s.size
-    x = np.empty(n_pix)
-    count = np.zeros(nb + 1, dtype=np.int64)
-    for i in range(n_pix):
-        x[i] = (s[i] - lo) / rng
-        count[min(int(x[i] * nb), nb - 1) + 1] += 1
-    pstart = np.cumsum(count)
-    fill = pstart[:-1].copy()
-    grouped = np.empty(n_pix)
-    for i in range(n_pix):
-        k = min(int(x[i] * nb), nb - 1)
-        grouped[fill[k]] = x[i]
-        fill[k] += 1
+    grouped, pstart = _group_by_bucket((s - lo) / rng, nb)
     above = np.empty(u.size, dtype=np.int64)
     for k in range(nb):
         t0 = start[k]
