@@ -139,6 +139,12 @@ def plot_loss_curves(log: Sequence[Mapping[str, Any]], path: str | os.PathLike, 
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     axes[0].set_ylabel("loss")
+    losses = np.concatenate([train[:, 1], val[:, 1]])
+    losses = losses[losses > 0]
+    if losses.size and losses.max() > 20 * losses.min():  # an early spike would flatten the rest
+        for ax in axes:
+            ax.set_yscale("log")
+        axes[0].set_ylabel("loss (log scale)")
     if title:
         fig.suptitle(title, fontsize=10)
     return _save(fig, path)
@@ -151,7 +157,7 @@ def loss_title(log_path: str | os.PathLike) -> str:
     try:
         config = json.loads((log_path.parent / "config.json").read_text())
     except (OSError, ValueError):
-        return f"training and validation loss ({run})"
+        return f"training and validation loss ({log_path.stem.removesuffix('-log').removesuffix('.log')})"
     return f"{config.get('model', '?')} training and validation loss (preset {config.get('preset', '?')}, run {run})"
 
 

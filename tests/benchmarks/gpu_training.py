@@ -120,7 +120,8 @@ def synthetic_stage(out: Path, work: Path, n_train: int, val_npz: Path | None, m
     else:
         xv, yv = synthetic_arrays("val", len(val))
     ident = {"name": "synthetic", "split": "train", "n_used": n_train, "preset": "default"}
-    for model, extra in (("shallow_kl", {"epochs": kl_epochs}), ("shallow_mse", {"epochs": mse_epochs})):
+    runs = (("shallow_kl", {"epochs": kl_epochs}), ("shallow_mse", {"epochs": mse_epochs}))
+    for model, extra in runs[: 1 if mse_epochs == 0 else 2]:
         t1 = time.time()
         res = train(model, (x, y), val=(xv, yv), preset="full", device=device, seed=0, out=work / f"syn-{model}",
                     progress=False, checkpoint_every=100000, predict_every=0, **extra)
@@ -131,8 +132,9 @@ def synthetic_stage(out: Path, work: Path, n_train: int, val_npz: Path | None, m
         summary["config"]["train_data"] = ident
         summary["evaluated_checkpoint"] = ck.name
         summary["evaluated_weights_sha256"] = sha256(ck / "model.safetensors")
+        conv1 = m.net.state_dict()["conv1.weight"].float().cpu().numpy()  # for `salbench plot filters`
         np.savez_compressed(out / f"synthetic-{model}.npz", predictions=preds.astype(np.float32), names=names,
-                            summary=np.array(json.dumps(summary)))
+                            summary=np.array(json.dumps(summary)), conv1_weight=conv1)
         (out / f"synthetic-{model}-log.jsonl").write_text((work / f"syn-{model}" / "log.jsonl").read_text())
         log(f"synthetic {model}: {time.time() - t1:.1f}s, {summary['train_images_per_s']:.0f} img/s, "
             f"final val {summary['final_val_loss']:.5g}, best {summary.get('best')}")
@@ -234,7 +236,7 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="cuda")
     p.add_argument("--synthetic", type=int, default=0, help="train on the first N synthetic train images")
     p.add_argument("--synthetic-val", default=None, help="npz with the val split's x/y (uint8) as generated here")
-    p.add_argument("--mse-epochs", type=int, default=100, help="epochs of the synthetic MSE run")
+    p.add_argument("--mse-epochs", type=int, default=100, help="epochs of the synthetic MSE run (0: no MSE run)")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--epochs", type=int, default=None, help="override the recipes' epochs (smoke tests)")
     p.add_argument("--limit", type=int, default=None, help="use the first N OSIE images (smoke tests)")
