@@ -137,7 +137,6 @@ def run_model(args) -> int:
     """``--model``: evaluate through :func:`salbench.evaluate.evaluate_model` and print."""
     from salbench.cli.train import parse_options
     from salbench.evaluate import NeedsTrainingError, evaluate_model
-    from salbench.io import atomic_write_json
 
     log = (lambda msg: print(msg, file=sys.stderr)) if args.format == "json" else print
     try:
@@ -150,23 +149,31 @@ def run_model(args) -> int:
     except NeedsTrainingError as exc:
         raise CLIError(str(exc)) from None
     doc = result_record_to_doc(result)
+    return emit(args, doc, [
+        f"model {args.model}, dataset {result['dataset'].get('name')}/{args.split}",
+        render_table(doc),
+        f"results: {path}",
+        f"predictions: {path.parent / result['predictions']['file']}",
+    ])
+
+
+def emit(args, doc: dict, table_lines: list[str]) -> int:
+    """Write ``--output``, then print ``doc`` as JSON or ``table_lines`` as text; exit code 0."""
+    from salbench.io import atomic_write_json
+
     if args.output:
         atomic_write_json(args.output, doc)
     if args.format == "json":
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print(f"model {args.model}, dataset {result['dataset'].get('name')}/{args.split}")
-        print(render_table(doc))
-        print(f"results: {path}")
-        print(f"predictions: {path.parent / result['predictions']['file']}")
+        print("\n".join(table_lines))
     return 0
 
 
 def run(args) -> int:
     """Evaluate and print (table or JSON); exit code 0, or 2 via CLIError/ValueError."""
     from salbench.evaluate import choose_dataset
-    from salbench.io import atomic_write_json
     from salbench.protocols import default_protocol_for, get_protocol
 
     if args.model:
@@ -187,11 +194,4 @@ def run(args) -> int:
     preds = predictions_for(args, records)
     result = protocol.evaluate(preds, records, seed=args.seed)
     doc = result_to_json(result)
-    if args.output:
-        atomic_write_json(args.output, doc)
-    if args.format == "json":
-        json.dump(doc, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-    else:
-        print(render_table(doc))
-    return 0
+    return emit(args, doc, [render_table(doc)])
