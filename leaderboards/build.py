@@ -35,6 +35,7 @@ import numpy as np
 
 HERE = Path(__file__).resolve().parent
 SHALLOW = ("shallow_mse", "shallow_kl")
+PROTOCOL_FILTER: set[str] | None = None
 
 
 def gpu_predictions(gpu_dir: Path | None, tag: str, model: str, names: list[str]):
@@ -63,6 +64,9 @@ def gpu_predictions(gpu_dir: Path | None, tag: str, model: str, names: list[str]
 # gold at full resolution would store 170 MB of predictions per entry; its 8x block mean is
 # smooth enough (SALICON blur sigma 19 px = 2.4 px at 60x80) and 100x smaller.
 MODEL_OPTIONS = {"gold": {"output_size": [60, 80]}}
+# The SALICON server's filterAnns keeps only repeated coordinates (meant for its raw mouse
+# samples); OSIE has eye-tracking fixations, so every point is kept there.
+PROTOCOL_OVERRIDES = {("nus", "salicon"): {"filter_anns": False}}
 
 
 def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=None, gpu_dir=None, tag=None):
@@ -77,9 +81,12 @@ def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=Non
             print(f"skip {model} on {tag}: no GPU predictions in {gpu_dir}")
             return
     for protocol in protocols:
+        if PROTOCOL_FILTER is not None and protocol not in PROTOCOL_FILTER:
+            continue
         print(f"== {tag} {model} {protocol}", flush=True)
         evaluate_model(model, dataset=dataset, split="val", data_dir=data_dir, dataset_options=options,
-                       protocol=protocol, seed=0, model_options=MODEL_OPTIONS.get(model), predictions=preds,
+                       protocol=protocol, protocol_overrides=PROTOCOL_OVERRIDES.get((dataset, protocol)),
+                       seed=0, model_options=MODEL_OPTIONS.get(model), predictions=preds,
                        model_info=info, results_dir=out, progress=False)
 
 
@@ -125,8 +132,11 @@ def main(argv=None) -> int:
     p.add_argument("--osie", default=str(HERE.parent.parent / "shared" / "data" / "osie"))
     p.add_argument("--only", choices=("synthetic", "osie", "tables"), default=None)
     p.add_argument("--models", default=None, help="comma-separated subset of models to (re)build")
+    p.add_argument("--protocols", default=None, help="comma-separated subset of protocols to (re)build")
     a = p.parse_args(argv)
     keep = (lambda m: True) if a.models is None else (lambda m: m in a.models.split(","))
+    global PROTOCOL_FILTER
+    PROTOCOL_FILTER = None if a.protocols is None else set(a.protocols.split(","))
 
     if a.only in (None, "synthetic"):
         out = HERE / "synthetic"
