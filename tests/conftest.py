@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import settings
+
+# CI runs a fixed set of generated examples (derandomize): a red build then means a change, not
+# a lucky draw. SALBENCH_HYPOTHESIS=explore draws fresh examples to hunt for new failures.
+settings.register_profile("ci", derandomize=True, deadline=None)
+settings.register_profile("explore", deadline=None)
+settings.load_profile(os.environ.get("SALBENCH_HYPOTHESIS", "ci"))
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"

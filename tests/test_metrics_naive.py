@@ -61,6 +61,10 @@ def same_cc(got, s, g):
     """
     g = np.asarray(g, dtype=np.float64)
     spread = float(np.ptp(g))
+    if 0.0 < min(spread, float(np.ptp(np.asarray(s, dtype=np.float64))) or 1.0) < 1e-150:
+        # Squared deviations underflow to 0, so the map counts as constant (documented: constant
+        # saliency -> 0.0, constant density -> NaN); the twin divides by ~0 instead.
+        return math.isnan(got) or -1.0 <= got <= 1.0
     if 0.0 < spread < 1e-6 * max(1.0, float(np.abs(g).max())):
         return -1.0 <= got <= 1.0
     return same(got, naive.cc(s, g), rel=1e-7, abs_=1e-9)
