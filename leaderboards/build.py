@@ -80,14 +80,19 @@ def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=Non
         if preds is None and dataset != "synthetic":
             print(f"skip {model} on {tag}: no GPU predictions in {gpu_dir}")
             return
+    checkpoint = None
     for protocol in protocols:
         if PROTOCOL_FILTER is not None and protocol not in PROTOCOL_FILTER:
             continue
         print(f"== {tag} {model} {protocol}", flush=True)
-        evaluate_model(model, dataset=dataset, split="val", data_dir=data_dir, dataset_options=options,
-                       protocol=protocol, protocol_overrides=PROTOCOL_OVERRIDES.get((dataset, protocol)),
-                       seed=0, model_options=MODEL_OPTIONS.get(model), predictions=preds,
-                       model_info=info, results_dir=out, progress=False)
+        result, _ = evaluate_model(
+            model, dataset=dataset, split="val", data_dir=data_dir, dataset_options=options,
+            protocol=protocol, protocol_overrides=PROTOCOL_OVERRIDES.get((dataset, protocol)), seed=0,
+            checkpoint=checkpoint, model_options=MODEL_OPTIONS.get(model), predictions=preds, model_info=info,
+            results_dir=out, progress=False)
+        if result["model"]["checkpoint"] and checkpoint is None and preds is None:
+            # center_bias is fitted on the first protocol's run; the others reuse that fit.
+            checkpoint = out / result["model"]["checkpoint"]["path"]
 
 
 def copy_logs(gpu_dir: Path | None, tag: str, out: Path) -> None:

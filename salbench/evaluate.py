@@ -151,6 +151,7 @@ def evaluate_model(
         build_result, file_sha256, quantize_predictions, result_filename, save_predictions, write_result,
     )
     from salbench.models import create_model
+    from salbench.models._weights import resolve_checkpoint
     from salbench.protocols import default_protocol_for, get_protocol
 
     t0 = time.perf_counter()
@@ -194,7 +195,7 @@ def evaluate_model(
         shown = Path(checkpoint)
         if shown.resolve().is_relative_to(results_dir.resolve()):  # e.g. a fitted center_bias beside the results
             shown = shown.resolve().relative_to(results_dir.resolve())
-        model_record["checkpoint"] = {"path": str(shown), "sha256": file_sha256(_weights_file(checkpoint))}
+        model_record["checkpoint"] = {"path": str(shown), "sha256": file_sha256(resolve_checkpoint(checkpoint))}
     model_record.setdefault("checkpoint", None)
     shapes = {tuple(np.shape(m)) for m in predictions}
     model_record["output_size"] = list(shapes.pop()) if len(shapes) == 1 else None
@@ -212,20 +213,6 @@ def evaluate_model(
     )
     path = write_result(results_dir / f"{stem}.json", result)
     return result, path
-
-
-def _weights_file(checkpoint: str | os.PathLike) -> Path:
-    """The file whose hash identifies a checkpoint (the weights, if a directory is given)."""
-    p = Path(checkpoint)
-    if p.is_dir():
-        for candidate in (p / "model.safetensors", p / "checkpoints" / "final" / "model.safetensors"):
-            if candidate.is_file():
-                return candidate
-        candidates = sorted(p.glob("*.safetensors"))
-        if not candidates:
-            raise FileNotFoundError(f"{p}: no .safetensors weights in checkpoint directory")
-        return candidates[-1]
-    return p
 
 
 def _fit_checkpoint(model, choice: DatasetChoice, results_dir: Path, limit: int, log: Callable[[str], None]) -> str:

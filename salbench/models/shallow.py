@@ -189,18 +189,8 @@ class ShallowModel(SaliencyModel):
         self.card["checkpoint"] = self.checkpoint
 
     def output_transform(self, scores):
-        """Raw FC2 scores -> saliency maps: MSE as is; KL the softmax divided by its maximum.
-
-        The softmax is a distribution (values ~1/2304) that the coursework protocol's
-        ``(p * 255).astype(uint8)`` would zero; dividing by the per-image maximum keeps
-        the map's ranking and ratios (the distribution is ``map / map.sum()``).
-        """
-        import torch
-
-        if self.variant == "mse":
-            return scores.float()
-        p = torch.softmax(scores.float(), dim=1)
-        return p / p.amax(dim=1, keepdim=True)
+        """Raw FC2 scores -> saliency maps (see :func:`scores_to_maps`)."""
+        return scores_to_maps(self.variant, scores)
 
     def predict_arrays(self, x96: np.ndarray) -> np.ndarray:
         """Predict from stacked inputs ``(N, 3, 96, 96)`` in [0, 1]: ``(N, 48, 48)`` float32."""
@@ -221,6 +211,21 @@ class ShallowModel(SaliencyModel):
     def predict(self, records: Sequence) -> np.ndarray:
         recs = check_records(records)
         return self.predict_arrays(np.stack([np.asarray(r.x96, dtype=np.float32) for r in recs]))
+
+
+def scores_to_maps(variant: str, scores):
+    """Raw FC2 scores ``(N, 2304)`` -> saliency maps: MSE as is; KL the softmax divided by its maximum.
+
+    The softmax is a distribution (values ~1/2304) that the coursework protocol's
+    ``(p * 255).astype(uint8)`` would zero; dividing by the per-image maximum keeps
+    the map's ranking and ratios (the distribution is ``map / map.sum()``).
+    """
+    import torch
+
+    if variant == "mse":
+        return scores.float()
+    p = torch.softmax(scores.float(), dim=1)
+    return p / p.amax(dim=1, keepdim=True)
 
 
 def _pick_device(device: str) -> str:

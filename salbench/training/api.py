@@ -142,7 +142,7 @@ def train(
     import torch
     from tqdm.auto import tqdm
 
-    from salbench.models.shallow import _pick_device
+    from salbench.models.shallow import _pick_device, scores_to_maps
 
     if model not in TRAINABLE:
         raise ValueError(f"model {model!r} is not trainable here; trainable: {', '.join(TRAINABLE)}")
@@ -219,10 +219,7 @@ def train(
                 if recipe.keep_best and (best is None or v < best["val_loss"]):
                     best, improved = {"epoch": e + 1, "val_loss": v}, True
             if recipe.predict_every and xv is not None and (e + 1) % recipe.predict_every == 0:
-                scores = trainer.outputs(trainer.Xv)
-                maps = torch.softmax(scores, 1) if variant == "kl" else scores
-                if variant == "kl":  # as ShallowModel.predict: distribution / its maximum
-                    maps = maps / maps.amax(1, keepdim=True)
+                maps = scores_to_maps(variant, trainer.outputs(trainer.Xv))  # as ShallowModel.predict
                 save_predictions(out / "predictions" / f"epoch-{e + 1:04d}.npy",
                                  maps.cpu().numpy().reshape(-1, 48, 48))
             log.write(entries)

@@ -21,7 +21,6 @@ the full 1000-epoch x 20,000-image MSE recipe go to ``OUT/throughput.json``.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import sys
 import time
@@ -30,19 +29,13 @@ from pathlib import Path
 
 import numpy as np
 
+from salbench.leaderboard.results import file_sha256
+
 FULL_MSE_IMAGES = 1000 * 20000
 
 
 def log(*a):
     print(*a, flush=True)
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def osie_stage(npz: Path, out: Path, work: Path, device: str = "cuda", epochs=None, limit=None) -> None:
@@ -64,7 +57,7 @@ def osie_stage(npz: Path, out: Path, work: Path, device: str = "cuda", epochs=No
         preds = m.predict_arrays(xv)
         summary = dict(res.summary)
         summary["evaluated_checkpoint"] = ck.name
-        summary["evaluated_weights_sha256"] = sha256(ck / "model.safetensors")
+        summary["evaluated_weights_sha256"] = file_sha256(ck / "model.safetensors")
         np.savez_compressed(out / f"osie-{model}.npz", predictions=preds.astype(np.float32),
                             names=d["names_val"][: len(preds)], summary=np.array(json.dumps(summary)))
         (out / f"osie-{model}-log.jsonl").write_text((work / model / "log.jsonl").read_text())
@@ -131,7 +124,7 @@ def synthetic_stage(out: Path, work: Path, n_train: int, val_npz: Path | None, m
         summary = dict(res.summary)
         summary["config"]["train_data"] = ident
         summary["evaluated_checkpoint"] = ck.name
-        summary["evaluated_weights_sha256"] = sha256(ck / "model.safetensors")
+        summary["evaluated_weights_sha256"] = file_sha256(ck / "model.safetensors")
         conv1 = m.net.state_dict()["conv1.weight"].float().cpu().numpy()  # for `salbench plot filters`
         np.savez_compressed(out / f"synthetic-{model}.npz", predictions=preds.astype(np.float32), names=names,
                             summary=np.array(json.dumps(summary)), conv1_weight=conv1)
