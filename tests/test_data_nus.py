@@ -1,5 +1,7 @@
 """NUS loader on real OSIE data, checked against the reference vectors in shared/refs."""
 
+from decimal import ROUND_HALF_UP, Decimal
+
 import numpy as np
 import pytest
 import scipy.io
@@ -8,6 +10,11 @@ from salbench.data import get_dataset
 from salbench.data.nus import read_fixations_mat, split_names
 
 pytestmark = pytest.mark.shared_data
+
+
+def matlab_round_twin(a):
+    """MATLAB's round (halves away from zero) through exact decimal arithmetic."""
+    return np.vectorize(lambda v: float(Decimal(float(v)).quantize(Decimal(1), rounding=ROUND_HALF_UP)))(a)
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +42,10 @@ def test_osie_fix_x_is_the_column(osie_dir):
     name = rec.name
     x0, y0 = fix[name][0]
     assert rec.shape == (600, 800) and rec.meta["n_clipped"] == 0
-    np.testing.assert_array_equal(rec.fixations[:len(x0)], np.stack([np.round(y0 - 1), np.round(x0 - 1)], 1))
+    # MATLAB rounding: fix_x[0] = 395.5 is column 395 (0-based), not NumPy's even 394.
+    assert x0[0] == 395.5 and rec.fixations[0, 1] == 395
+    np.testing.assert_array_equal(rec.fixations[:len(x0)], np.stack([matlab_round_twin(y0 - 1),
+                                                                      matlab_round_twin(x0 - 1)], 1))
 
 
 def test_osie_matches_reference_vectors(osie_480, ref_vectors):

@@ -1,6 +1,7 @@
 """SALICON official layout: .mat files written here in the documented layout, and the real JSON examples."""
 
 import json
+from decimal import ROUND_HALF_UP, Decimal
 
 import numpy as np
 import pytest
@@ -8,6 +9,11 @@ import scipy.io
 from PIL import Image
 
 from salbench.data import dataset_splits, get_dataset
+
+
+def matlab_round_twin(a):
+    """MATLAB's round (halves away from zero) through exact decimal arithmetic."""
+    return np.vectorize(lambda v: float(Decimal(float(v)).quantize(Decimal(1), rounding=ROUND_HALF_UP)))(a)
 
 
 def _gaze(observers):
@@ -94,10 +100,11 @@ def test_real_json_examples(salicon_examples_dir):
         raw = np.concatenate(pairs)
         assert rec.meta["pair_order"] == order and rec.shape == (480, 640)
         assert len(rec.fixations) == len(raw) and len(np.unique(rec.observers)) == len(pairs)
-        # Independent conversion: train 1-based [row, col]; val 0-based [x, y] rounded.
-        rc = raw - 1 if order == "rowcol" else np.round(raw[:, ::-1])
-        expect = np.clip(np.round(rc), 0, [479, 639]).astype(np.int64)
+        # Independent conversion: train 1-based [row, col]; val 0-based [x, y] rounded as
+        # MATLAB does (halves away from zero; decimal's ROUND_HALF_UP on the exact float).
+        rc = raw - 1 if order == "rowcol" else matlab_round_twin(raw[:, ::-1])
+        expect = np.clip(rc, 0, [479, 639]).astype(np.int64)
         np.testing.assert_array_equal(rec.fixations, expect)
-        outside = ((np.round(rc) < 0) | (np.round(rc) > [479, 639])).any(1).sum()
+        outside = ((rc < 0) | (rc > [479, 639])).any(1).sum()
         assert rec.meta["n_clipped"] == outside
         assert rec.image.shape == (480, 640, 3)

@@ -4,8 +4,9 @@ Conventions (documented once, used by all loaders):
 
 * Fixation points are 0-based integer ``(row, col)``. A 1-based coordinate ``v`` (the
   MATLAB / NUS / SALICON convention) maps to the 0-based pixel ``round((v - 1) * scale)``
-  (numpy rounding), the convention of the reference vectors in ``shared/refs`` (MIT code,
-  pysaliency); points outside the image are clipped to the border and counted.
+  where ``round`` is MATLAB's: halves go away from zero (:func:`matlab_round`; NumPy's
+  ``np.round`` sends them to the even neighbour). Points outside the image are clipped to
+  the border and counted.
 * Density maps are the binary fixation map (each fixated pixel once) blurred with a
   Gaussian (SALICON: sigma 19 at 480x640; scipy ``gaussian_filter`` defaults: reflect,
   truncate 4), then divided by the maximum, as the ``gt`` maps of ``shared/refs``.
@@ -35,8 +36,23 @@ _TRUNCATE = 4.0
 _scratch = threading.local()  # per-thread blur canvas
 
 
+def matlab_round(x) -> np.ndarray:
+    """Round to the nearest integer, halves away from zero (MATLAB's ``round``), as float64.
+
+    Exact for every float64: ``x - trunc(x)`` is computed without rounding error, so
+    ``0.49999999999999994`` goes to 0 (``floor(x + 0.5)`` would give 1).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    t = np.trunc(x)
+    return t + np.where(np.abs(x - t) >= 0.5, np.sign(x), 0.0)
+
+
 def one_based_to_pixels(rows, cols, shape, scale=(1.0, 1.0)):
     """Convert 1-based (possibly float) coordinates to clipped 0-based pixel indices.
+
+    The pixel of ``v`` is ``matlab_round((v - 1) * scale)``: halves go away from zero, as
+    a MATLAB user's ``round`` (10 % of EyeCrowd's coordinates and 10 % of OSIE's at its
+    original 800x600 are exact halves; none of OSIE's are at 480x640).
 
     Parameters
     ----------
@@ -60,8 +76,8 @@ def one_based_to_pixels(rows, cols, shape, scale=(1.0, 1.0)):
         raise ValueError(f"{rows.size} row coordinates but {cols.size} column coordinates")
     if not (np.all(np.isfinite(rows)) and np.all(np.isfinite(cols))):
         raise ValueError("fixation coordinates contain NaN or inf")
-    r = np.round((rows - 1.0) * scale[0]).astype(np.int64)
-    c = np.round((cols - 1.0) * scale[1]).astype(np.int64)
+    r = matlab_round((rows - 1.0) * scale[0]).astype(np.int64)
+    c = matlab_round((cols - 1.0) * scale[1]).astype(np.int64)
     h, w = shape
     outside = (r < 0) | (r >= h) | (c < 0) | (c >= w)
     pts = np.stack([np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)], axis=1) if r.size else np.zeros((0, 2), np.int64)
@@ -236,3 +252,64 @@ def load_gray(path) -> np.ndarray:
             return np.asarray(im.convert("L"))
     except (OSError, ValueError, SyntaxError) as exc:
         raise ValueError(f"{path}: cannot decode map image: {exc}") from None
+
+
+# -- lazy recipes (see salbench.data.record.Lazy) -------------------------------------------
+
+def blurred_density(record, sigma: float = SALICON_SIGMA) -> np.ndarray:
+    """Recipe: the record's fixated pixels blurred with ``sigma``, max-normalised (:func:`density_from_points`)."""
+    return density_from_points(record.fixations, record.shape, sigma)
+
+
+def density_of_map(record) -> np.ndarray:
+    """Recipe: ``y_original / max(y_original)`` (a density read from an 8-bit map file)."""
+    y = np.asarray(record.y_original)
+    peak = float(y.max()) if y.size else 0.0
+    return y / peak if peak > 0 else y.astype(np.float64)
+
+
+def salicon_sigma(shape) -> float:
+    """SALICON's blur (sigma 19 at 480x640) scaled with the image height."""
+    return SALICON_SIGMA * shape[0] / SALICON_SHAPE[0]
+
+
+# -- map files (fixation maps, density maps) -------------------------------------------------
+
+LOSSY_EXT = (".jpg", ".jpeg", ".jfif")
+MAP_IMAGE_EXT = (".png", ".jpg", ".jpeg", ".jfif", ".bmp", ".tif", ".tiff", ".pgm", ".gif", ".webp")
+
+
+def read_map_image(path) -> np.ndarray:
+    """Decode a map image to a 2-D array with its stored values.
+
+    8-bit grey (and palette / colour images, converted to grey by Pillow's ``L``) give
+    uint8; 16-bit PNG / TIFF give their integer values; 32-bit float TIFF its floats. A
+    clear error names the file.
+    """
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: map file not found")
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+                return np.asarray(im)
+            return np.asarray(im.convert("L"))
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ValueError(f"{path}: cannot decode map image: {exc}") from None
+
+
+def image_size(path) -> tuple[int, int]:
+    """``(H, W)`` of an image file from its header (no pixel decoding)."""
+    from pathlib import Path
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: image file not found")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ValueError(f"{path}: cannot read image: {exc}") from None
+    return int(h), int(w)

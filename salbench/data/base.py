@@ -14,6 +14,12 @@ import numpy as np
 from salbench.data.record import Record
 from salbench.io import atomic_path
 
+#: Version of the conventions that turn files into ground truth (coordinate rounding, ...),
+#: mixed into the content hash of file-based datasets whose ground truth they change, so that
+#: results files and on-disk caches made under other conventions do not match. 2: MATLAB
+#: rounding (halves away from zero) of 1-based coordinates.
+GT_VERSION = "ground-truth conventions 2"
+
 #: Arrays ``SaliencyDataset.arrays`` can stack (same shape in every record).
 STACKABLE = ("x96", "y48")
 
@@ -33,6 +39,27 @@ def hash_file(path: str | os.PathLike, h=None, chunk: int = 1 << 20):
     return h
 
 
+def check_unique_names(names: list[str], where: str) -> None:
+    """Raise ValueError naming the repeated entries of ``names`` (results are keyed by name)."""
+    if len(set(names)) == len(names):
+        return
+    seen: dict[str, list[int]] = {}
+    for k, n in enumerate(names):
+        seen.setdefault(n, []).append(k)
+    dups = {n: ks for n, ks in seen.items() if len(ks) > 1}
+    shown = "; ".join(f"{n!r} at {ks[:4]}" for n, ks in list(dups.items())[:5])
+    raise ValueError(f"{where}: {len(dups)} duplicate image name(s) refused ({shown}"
+                     f"{'; ...' if len(dups) > 5 else ''}): results are keyed by image name")
+
+
+def points_of(record: Record) -> np.ndarray:
+    """A record's fixation points, or its fixated pixels when it has only a map."""
+    pts = np.asarray(record.fixations, dtype=np.int64).reshape(-1, 2)
+    if len(pts) == 0:
+        return np.argwhere(record.fixation_map).astype(np.int64)
+    return pts
+
+
 def hash_json(obj: Any) -> str:
     """sha256 of the canonical JSON of ``obj``."""
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
@@ -42,7 +69,9 @@ class SaliencyDataset(Sequence):
     """A lazy ``Sequence[Record]``: an image is decoded only in ``__getitem__``.
 
     Subclasses set ``name``, ``split``, ``names`` and ``params`` and implement
-    ``_load(i)`` and ``_content_hash()``.
+    ``_load(i)`` and ``_content_hash()``; they should also implement
+    ``_ground_truth(i)`` (and, where cheaper, ``_fixation_points(i)``) without decoding
+    the image.
 
     Attributes
     ----------
@@ -51,7 +80,9 @@ class SaliencyDataset(Sequence):
     split : str
         Split name.
     names : list of str
-        File name of every image, in dataset order.
+        File name of every image, in dataset order. Assigning a list with a repeated
+        name raises ValueError naming the repeats: results are keyed by image name, so
+        a dataset with duplicates is refused when it is opened.
     params : dict
         JSON-serialisable options that, with the content, define the dataset.
     location : str or None
@@ -67,28 +98,69 @@ class SaliencyDataset(Sequence):
         self.params: dict[str, Any] = {}
         self._hash: str | None = None
 
+    @property
+    def names(self) -> list[str]:
+        return self._names
+
+    @names.setter
+    def names(self, value) -> None:
+        value = [str(n) for n in value]
+        check_unique_names(value, f"{self.name or type(self).__name__}/{self.split}"
+                           + (f" ({self.location})" if self.location else ""))
+        self._names = value
+
     # -- Sequence -----------------------------------------------------------
     def __len__(self) -> int:
         return len(self.names)
 
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
+    def _index(self, index) -> int:
         i = int(index)
         if i < 0:
             i += len(self)
         if not 0 <= i < len(self):
             raise IndexError(f"{self.name}/{self.split}: index {index} out of range (0..{len(self) - 1})")
-        return self._load(i)
+        return i
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return self._load(self._index(index))
+
+    # -- ground truth without the image ---------------------------------------
+    def ground_truth(self, index) -> Record:
+        """Record ``index`` without its image: ``image``, ``x96`` are None (``y48`` may be).
+
+        Fixations, observers and the fixation map are filled; ``density`` and
+        ``y_original`` are lazy where the loader can defer them. Loaders read only the
+        ground-truth files (and an image header for its size) where the format allows.
+        """
+        return self._ground_truth(self._index(index))
+
+    def fixation_points(self, index) -> np.ndarray:
+        """``(K, 2)`` int64 0-based ``(row, col)`` fixations of image ``index``, at the evaluated resolution.
+
+        Every recorded fixation (duplicates kept) for point-based datasets; the fixated
+        pixels (``argwhere(fixation_map)``) for map-only ones. Reads as little as the
+        format allows (no image decoding, no density).
+        """
+        pts = np.asarray(self._fixation_points(self._index(index)), dtype=np.int64)
+        return pts.reshape(-1, 2)
+
+    def _ground_truth(self, i: int) -> Record:
+        # Fallback for loaders that cannot separate the ground truth: the full record.
+        return self._load(i).replace(image=None, x96=None)
+
+    def _fixation_points(self, i: int) -> np.ndarray:
+        return points_of(self._ground_truth(i))
 
     @classmethod
-    def available_splits(cls, root: Path | None) -> list[str]:  # pragma: no cover - abstract
+    def available_splits(cls, root: Path | None, **options) -> list[str]:  # pragma: no cover - abstract
         """Splits present (for file-based datasets, under ``root``)."""
         raise NotImplementedError
 
     def stats(self, i: int) -> dict[str, Any]:
-        """``{"shape", "n_fixations", "n_observers"}`` of image ``i`` (loaders may skip decoding)."""
-        rec = self[i]
+        """``{"shape", "n_fixations", "n_observers"}`` of image ``i`` (from the ground truth, no image decoding)."""
+        rec = self.ground_truth(i)
         n_obs = None if rec.observers is None else int(len(np.unique(rec.observers)))
         return {"shape": rec.shape, "n_fixations": int(len(rec.fixations)), "n_observers": n_obs}
 

@@ -1,5 +1,9 @@
 """NUS eye-tracking layout (OSIE, MIT1003, EyeCrowd): ``stimuli/*.jpg`` + ``fixations.mat``.
 
+Two layouts are read: the flattened one (``fixations.mat`` beside ``stimuli/``) and the NUS
+repositories' own (``stimuli/`` + ``eye/fixations.mat``); when both files exist the
+flattened one is used (``params["fixations_file"]`` says which).
+
 ``fixations.mat`` holds a struct array ``fixations``, one element per image, with ``img``
 (file name) and ``subjects`` (one per observer: ``fix_x``, ``fix_y`` 1-based pixel
 coordinates, ``fix_duration``). Loaded with ``squeeze_me=True, struct_as_record=False``;
@@ -9,7 +13,8 @@ Decisions (recorded in ``params``):
 
 * ``resolution=None`` evaluates at the original size; ``resolution=(480, 640)`` (or
   ``"480x640"``) resizes images (Pillow bilinear) and scales fixations with them.
-* Fixations: 1-based -> 0-based ``round((v - 1) * scale)``, clipped, clipped count in meta.
+* Fixations: 1-based -> 0-based ``round((v - 1) * scale)`` with MATLAB's ``round`` (halves
+  away from zero), clipped, clipped count in meta.
 * Density: the binary fixation map blurred with sigma ``19 * H / 480`` (SALICON's 19 px at 480x640,
   scaled with the evaluated height), max-normalised; ``y_original = round(255 * density)``.
 * Splits: ``all``; ``val`` = the last ``round(2n/7)`` images sorted by name, ``train`` the
@@ -23,13 +28,11 @@ from pathlib import Path
 
 import numpy as np
 import scipy.io
-from PIL import Image
 
-from salbench.data._maps import (SALICON_SHAPE, SALICON_SIGMA, density_from_points, fixation_map,
-                                 load_image, model_input, model_target, one_based_to_pixels, resize_image,
-                                 to_uint8_map)
-from salbench.data.base import SaliencyDataset, hash_file
-from salbench.data.record import Record
+from salbench.data._maps import (SALICON_SIGMA, blurred_density, fixation_map, image_size, load_image,
+                                 one_based_to_pixels, resize_image, salicon_sigma)
+from salbench.data.base import GT_VERSION, SaliencyDataset, hash_file
+from salbench.data.record import Lazy, Record, x96_from_image, y48_from_y_original, y_original_from_density
 
 SPLITS = ("all", "train", "val")
 
@@ -78,8 +81,22 @@ def _read_fixations_mat(path: str, mtime_ns: int, size: int) -> dict[str, list[t
     return out
 
 
+#: Where the fixations file may sit under the dataset root, in order of preference.
+FIXATION_FILES = ("fixations.mat", "eye/fixations.mat")
+
+
+def find_fixations_mat(root: Path) -> Path:
+    """``root/fixations.mat``, else ``root/eye/fixations.mat``; a clear error when neither exists."""
+    for rel in FIXATION_FILES:
+        if (root / rel).is_file():
+            return root / rel
+    raise FileNotFoundError(f"{root}: no fixations.mat or eye/fixations.mat (NUS layout: stimuli/ + fixations.mat, "
+                            "or the NUS repositories' stimuli/ + eye/fixations.mat)")
+
+
 def read_fixations_mat(path: Path) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
     """Parse a NUS ``fixations.mat`` (cached while the file is unchanged)."""
+    path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: fixations file not found (NUS layout: stimuli/ + fixations.mat)")
     st = path.stat()
@@ -105,7 +122,7 @@ class NUSDataset(SaliencyDataset):
     Parameters
     ----------
     root : Path
-        Directory holding ``stimuli/`` and ``fixations.mat``.
+        Directory holding ``stimuli/`` and ``fixations.mat`` (or ``eye/fixations.mat``).
     split : {"all", "train", "val"}
     resolution : None, (H, W) or "HxW"
         Evaluate at the original resolution (None) or resized.
@@ -118,10 +135,10 @@ class NUSDataset(SaliencyDataset):
         self.root = Path(root)
         self.split = split
         self.resolution = parse_resolution(resolution)
-        self.mat_path = self.root / "fixations.mat"
         self.stimuli = self.root / "stimuli"
         if not self.stimuli.is_dir():
             raise FileNotFoundError(f"{self.stimuli}: stimuli directory not found (NUS layout: stimuli/ + fixations.mat)")
+        self.mat_path = find_fixations_mat(self.root)
         self._fix = read_fixations_mat(self.mat_path)
         on_disk = {p.name for p in self.stimuli.iterdir() if p.is_file() and not p.name.startswith(".")}
         missing = sorted(set(self._fix) - on_disk)
@@ -132,29 +149,26 @@ class NUSDataset(SaliencyDataset):
                 f"{len(on_disk)} files in {self.stimuli}"
                 + (f"; no image for {missing[:3]}" if missing else "")
                 + (f"; no fixations for {extra[:3]}" if extra else ""))
-        self.names = split_names(list(self._fix), split)
         self.location = str(self.root)
+        self.names = split_names(list(self._fix), split)
         self.params = {"resolution": list(self.resolution) if self.resolution else None,
                        "split_rule": "val = last round(2n/7) names sorted, train = the rest",
-                       "blur_sigma_at_480": SALICON_SIGMA}
+                       "blur_sigma_at_480": SALICON_SIGMA, "rounding": "matlab",
+                       "fixations_file": self.mat_path.relative_to(self.root).as_posix()}
 
     @classmethod
-    def available_splits(cls, root) -> list[str]:
+    def available_splits(cls, root, **_options) -> list[str]:
         return list(SPLITS)
 
     def _content_hash(self) -> str:
         h = hash_file(self.mat_path)
         h.update("\n".join(self.names).encode())
+        h.update(GT_VERSION.encode())  # how files become ground truth (e.g. the rounding rule)
         return h.hexdigest()
 
     def _geometry(self, name: str):
-        """(original (H, W), evaluated (H, W), (row scale, col scale)) without decoding pixels."""
-        path = self.stimuli / name
-        try:
-            with Image.open(path) as im:
-                w0, h0 = im.size
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise ValueError(f"{path}: cannot read image: {exc}") from None
+        """(original (H, W), evaluated (H, W), (row scale, col scale)) from the image header."""
+        h0, w0 = image_size(self.stimuli / name)
         shape = self.resolution or (h0, w0)
         return (h0, w0), shape, (shape[0] / h0, shape[1] / w0)
 
@@ -173,19 +187,27 @@ class NUSDataset(SaliencyDataset):
         return {"shape": shape, "n_fixations": int(sum(len(x) for x, _ in self._fix[name])),
                 "n_observers": len(self._fix[name])}
 
-    def _load(self, i: int) -> Record:
+    def _fixation_points(self, i: int) -> np.ndarray:
+        name = self.names[i]
+        _, shape, scale = self._geometry(name)
+        return self._points(name, shape, scale)[0]
+
+    def _ground_truth(self, i: int, original=None) -> Record:
         name = self.names[i]
         path = self.stimuli / name
-        image = load_image(path)
-        original = image.shape[:2]
-        shape = self.resolution or original
+        if original is None:
+            original = image_size(path)
+        shape = self.resolution or tuple(original)
         scale = (shape[0] / original[0], shape[1] / original[1])
-        image = resize_image(image, shape)
         pts, obs, clipped, n_obs = self._points(name, shape, scale)
-        sigma = SALICON_SIGMA * shape[0] / SALICON_SHAPE[0]
-        density = density_from_points(pts, shape, sigma)
-        y_original = to_uint8_map(density)
-        return Record(name=name, image=image, fixations=pts, observers=obs, fixation_map=fixation_map(pts, shape),
-                      density=density, x96=model_input(image), y48=model_target(y_original), y_original=y_original,
+        sigma = salicon_sigma(shape)
+        return Record(name=name, image=None, fixations=pts, observers=obs, fixation_map=fixation_map(pts, shape),
+                      density=Lazy(blurred_density, sigma), x96=None, y48=Lazy(y48_from_y_original),
+                      y_original=Lazy(y_original_from_density),
                       meta={"source": str(path), "original_shape": list(original), "blur_sigma": sigma,
                             "n_clipped": clipped, "n_observers": n_obs})
+
+    def _load(self, i: int) -> Record:
+        image = load_image(self.stimuli / self.names[i])
+        rec = self._ground_truth(i, original=image.shape[:2])
+        return rec.replace(image=resize_image(image, rec.shape), x96=Lazy(x96_from_image))

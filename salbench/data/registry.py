@@ -36,7 +36,11 @@ DATASETS: dict[str, DatasetInfo] = {
         DatasetInfo("salicon-pkl", "salbench.data.salicon_pkl:SaliconPickleDataset",
                     "coursework train.pkl / val.pkl (96x96 inputs, 48x48 targets; val at 480x640)", True),
         DatasetInfo("nus", "salbench.data.nus:NUSDataset",
-                    "NUS eye-tracking layout: stimuli/ + fixations.mat (OSIE, MIT1003, EyeCrowd)", True),
+                    "NUS eye-tracking layout: stimuli/ + fixations.mat or eye/fixations.mat (OSIE, MIT1003, EyeCrowd)",
+                    True),
+        DatasetInfo("folder", "salbench.data.folder:FolderDataset",
+                    "any folder by path templates (--option images=... fixations=... [density=...]) or "
+                    "--option layout=salicon|mit1003|cat2000", True),
     )
 }
 
@@ -105,10 +109,17 @@ def get_dataset(name: str, split: str, data_dir: str | os.PathLike | None = None
         raise ValueError(f"dataset {name!r}: {exc}") from None
 
 
-def dataset_splits(name: str, data_dir: str | os.PathLike | None = None) -> list[str]:
-    """The splits ``name`` offers (for file-based datasets: those present in ``data_dir``)."""
+def dataset_splits(name: str, data_dir: str | os.PathLike | None = None, **options: Any) -> list[str]:
+    """The splits ``name`` offers (for file-based datasets: those present in ``data_dir``).
+
+    ``options`` are the loader options that decide the splits (the ``folder`` templates);
+    other loaders ignore them.
+    """
     cls = _loader(name)
-    return list(cls.available_splits(resolve_data_dir(name, data_dir)))
+    try:
+        return list(cls.available_splits(resolve_data_dir(name, data_dir), **options))
+    except TypeError as exc:  # an unknown keyword option
+        raise ValueError(f"dataset {name!r}: {exc}") from None
 
 
 def describe(name: str, data_dir: str | os.PathLike | None = None, *, max_images: int | None = None,
@@ -122,7 +133,7 @@ def describe(name: str, data_dir: str | os.PathLike | None = None, *, max_images
         count is always complete); None scans all.
     """
     out: dict[str, Any] = {"dataset": name, "description": _info(name).description, "splits": {}}
-    for split in dataset_splits(name, data_dir):
+    for split in dataset_splits(name, data_dir, **options):
         ds = get_dataset(name, split, data_dir=data_dir, **options)
         out["location"] = ds.location
         n = len(ds) if max_images is None else min(len(ds), max_images)

@@ -11,7 +11,8 @@ Fixations: the ``.mat`` ``fixations`` field (``[x y]`` 1-based) by default,
 ``fixations="location"`` for the raw mouse samples. JSON: integer pairs are 1-based
 ``[row, col]`` (train examples), float pairs are 0-based ``[x, y]`` raw mouse samples (val
 examples: x in -0.67..639.5, y in 0..479); override with ``json_order="rowcol"|"xy"``.
-Points outside the image are clipped and counted (``meta["n_clipped"]``).
+1-based coordinates become pixels with MATLAB's ``round`` (halves away from zero); points
+outside the image are clipped and counted (``meta["n_clipped"]``).
 Density: ``maps/*.png`` when present (``y_original`` = that uint8 map), else the
 fixations blurred with sigma 19 (``y_original = round(255 * density)``).
 """
@@ -25,10 +26,10 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from salbench.data._maps import (SALICON_SIGMA, density_from_points, fixation_map, load_gray, load_image,
-                                 model_input, model_target, one_based_to_pixels, to_uint8_map)
-from salbench.data.base import SaliencyDataset, hash_file
-from salbench.data.record import Record
+from salbench.data._maps import (SALICON_SIGMA, blurred_density, density_of_map, fixation_map, image_size,
+                                 load_gray, load_image, one_based_to_pixels)
+from salbench.data.base import GT_VERSION, SaliencyDataset, hash_file
+from salbench.data.record import Lazy, Record, x96_from_image, y48_from_y_original, y_original_from_density
 
 SPLITS = ("train", "val", "test")
 _IMAGE_EXT = (".jpg", ".jpeg", ".png")
@@ -98,6 +99,14 @@ def _mat_points(path: Path, field: str):
     return shape, observers
 
 
+def read_map_png(record: Record, path: Path) -> np.ndarray:
+    """Recipe: the 8-bit ``maps/*.png`` of a record, which must have the image's size."""
+    y = load_gray(path)
+    if y.shape != record.shape:
+        raise ValueError(f"{path}: map is {y.shape[0]}x{y.shape[1]}, its image is {record.shape[0]}x{record.shape[1]}")
+    return y
+
+
 class SaliconDataset(SaliencyDataset):
     """SALICON in its official layout (see the module docstring).
 
@@ -146,13 +155,13 @@ class SaliconDataset(SaliencyDataset):
                                  (f"; no .mat for {lacking[:3]}" if lacking else ""))
         elif not self.map_dir.is_dir() and split != "test":
             raise FileNotFoundError(f"{self.root}: no fixations/{split}/, maps/{split}/ or fixations_{split}2014*.json")
-        self.names = images
         self.location = str(self.root)
-        self.params = {"fixations": fixations, "json_order": json_order,
+        self.names = images
+        self.params = {"fixations": fixations, "json_order": json_order, "rounding": "matlab",
                        "source": "json" if self.json_path else ("mat" if self.mat_dir.is_dir() else "maps")}
 
     @classmethod
-    def available_splits(cls, root) -> list[str]:
+    def available_splits(cls, root, **_options) -> list[str]:
         root = Path(root)
         return [s for s in SPLITS if _image_dir(root, s) is not None
                 and ((root / "fixations" / s).is_dir() or (root / "maps" / s).is_dir() or _json_file(root, s))]
@@ -169,6 +178,7 @@ class SaliconDataset(SaliencyDataset):
                     if p.is_file():
                         hash_file(p, h)
         h.update("\n".join(self.names).encode())
+        h.update(GT_VERSION.encode())  # how files become ground truth (e.g. the rounding rule)
         return h.hexdigest()
 
     def _observers(self, name: str):
@@ -190,30 +200,39 @@ class SaliconDataset(SaliencyDataset):
     def stats(self, i: int) -> dict:
         shape, obs, _ = self._observers(self.names[i])
         if shape is None:
-            shape = self[i].shape
+            shape = image_size(self.image_dir / self.names[i])
         return {"shape": shape, "n_fixations": int(sum(len(r) for r, _ in obs)), "n_observers": len(obs) or None}
 
-    def _load(self, i: int) -> Record:
-        name = self.names[i]
-        image = load_image(self.image_dir / name)
-        shape = image.shape[:2]
+    def _points(self, name: str, shape):
         _, obs, order = self._observers(name)
         rows = np.concatenate([r for r, _ in obs]) if obs else np.zeros(0)
         cols = np.concatenate([c for _, c in obs]) if obs else np.zeros(0)
         pts, clipped = one_based_to_pixels(rows, cols, shape)
         observers = np.concatenate([np.full(len(r), j, np.int64) for j, (r, _) in enumerate(obs)]) if obs else None
+        return pts, observers, clipped, len(obs), order
+
+    def _fixation_points(self, i: int) -> np.ndarray:
+        name = self.names[i]
+        return self._points(name, image_size(self.image_dir / name))[0]
+
+    def _ground_truth(self, i: int, shape=None) -> Record:
+        name = self.names[i]
+        if shape is None:
+            shape = image_size(self.image_dir / name)
+        pts, observers, clipped, n_obs, order = self._points(name, shape)
         map_path = self.map_dir / (Path(name).stem + ".png")
-        if map_path.is_file():
-            y_original = load_gray(map_path)
-            if y_original.shape != shape:
-                raise ValueError(f"{map_path}: map is {y_original.shape}, image {self.image_dir / name} is {shape}")
-            peak = float(y_original.max())
-            density = y_original / peak if peak > 0 else y_original.astype(np.float64)
+        from_png = map_path.is_file()
+        if from_png:
+            y_original, density = Lazy(read_map_png, map_path), Lazy(density_of_map)
         else:
-            density = density_from_points(pts, shape, SALICON_SIGMA)
-            y_original = to_uint8_map(density)
-        return Record(name=name, image=image, fixations=pts, observers=observers, fixation_map=fixation_map(pts, shape),
-                      density=density, x96=model_input(image), y48=model_target(y_original), y_original=y_original,
-                      meta={"source": str(self.image_dir / name), "n_clipped": clipped, "n_observers": len(obs),
+            y_original, density = Lazy(y_original_from_density), Lazy(blurred_density, SALICON_SIGMA)
+        return Record(name=name, image=None, fixations=pts, observers=observers, fixation_map=fixation_map(pts, shape),
+                      density=density, x96=None, y48=Lazy(y48_from_y_original), y_original=y_original,
+                      meta={"source": str(self.image_dir / name), "n_clipped": clipped, "n_observers": n_obs,
                             "pair_order": order, "field": self.field if self.json_path is None else "json",
-                            "density_from": "png" if map_path.is_file() else "fixations"})
+                            "density_from": "png" if from_png else "fixations"})
+
+    def _load(self, i: int) -> Record:
+        image = load_image(self.image_dir / self.names[i])
+        rec = self._ground_truth(i, shape=image.shape[:2])
+        return rec.replace(image=image, x96=Lazy(x96_from_image))

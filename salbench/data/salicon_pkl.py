@@ -15,6 +15,11 @@ Record fields:
   ``fixations`` empty (the pickles hold none).
 * train (no full-size data): ``image`` None, ``y_original`` None, metrics at 48x48:
   ``fixation_map = y > 0`` and ``density = y / max(y)``.
+
+Repeated ``file_name`` values are refused (results are keyed by image name) unless
+``duplicate_names="number"``: the k-th occurrence (k >= 2) of ``a.jpg`` is then named
+``a#k.jpg`` (in file order), e.g. for a ``train.pkl`` whose mirrored copies kept their
+original's name.
 """
 
 from __future__ import annotations
@@ -61,6 +66,23 @@ def to_uint8(a: np.ndarray, fmt: str) -> np.ndarray:
     return np.clip(np.rint(a.astype(np.float64) * scale), 0, 255).astype(np.uint8)
 
 
+def number_duplicates(names: list[str]) -> list[str]:
+    """Rename the k-th occurrence (k >= 2) of ``stem.ext`` to ``stem#k.ext``, keeping every name unique."""
+    taken, count, out = set(names), {}, []
+    for n in names:
+        count[n] = count.get(n, 0) + 1
+        if count[n] == 1:
+            out.append(n)
+            continue
+        stem, dot, ext = n.rpartition(".") if "." in n else (n, "", "")
+        k = count[n]
+        while (new := f"{stem}#{k}{dot}{ext}") in taken:
+            k += 1
+        taken.add(new)
+        out.append(new)
+    return out
+
+
 @functools.lru_cache(maxsize=2)
 def _load(path: str, mtime_ns: int, size: int, split: str):
     try:
@@ -98,10 +120,12 @@ class SaliconPickleDataset(SaliencyDataset):
 
     name = "salicon-pkl"
 
-    def __init__(self, root, split: str = "val"):
+    def __init__(self, root, split: str = "val", *, duplicate_names: str = "refuse"):
         super().__init__()
         if split not in SPLITS:
             raise ValueError(f"salicon-pkl has splits {list(SPLITS)}, not {split!r}")
+        if duplicate_names not in ("refuse", "number"):
+            raise ValueError(f"duplicate_names must be 'refuse' or 'number', not {duplicate_names!r}")
         root = Path(root)
         self.path = root / f"{split}.pkl" if root.is_dir() else root
         if not self.path.is_file():
@@ -109,12 +133,15 @@ class SaliconPickleDataset(SaliencyDataset):
         st = self.path.stat()
         self._items, self.formats = _load(str(self.path), st.st_mtime_ns, st.st_size, split)
         self.split = split
-        self.names = [str(it["file_name"]) for it in self._items]
         self.location = str(self.path)
+        names = [str(it["file_name"]) for it in self._items]
+        self.names = number_duplicates(names) if duplicate_names == "number" else names
         self.params = {"formats": dict(self.formats)}
+        if duplicate_names == "number":
+            self.params["duplicate_names"] = "number"
 
     @classmethod
-    def available_splits(cls, root) -> list[str]:
+    def available_splits(cls, root, **_options) -> list[str]:
         return [s for s in SPLITS if (Path(root) / f"{s}.pkl").is_file()]
 
     def _content_hash(self) -> str:

@@ -35,10 +35,10 @@ import numpy as np
 from PIL import Image
 
 from salbench._numba import njit
-from salbench.data._maps import (SALICON_SHAPE, SALICON_SIGMA, density_from_points, model_input,
-                                 model_target, to_uint8_map)
+from salbench.data._maps import (SALICON_SHAPE, SALICON_SIGMA, blurred_density, density_from_points, fixation_map,
+                                 model_input, model_target, to_uint8_map)
 from salbench.data.base import SaliencyDataset, hash_json
-from salbench.data.record import Record
+from salbench.data.record import LAZY_FIELDS, Lazy, Record, x96_from_image, y48_from_y_original, y_original_from_density
 
 GENERATOR_VERSION = 2  # bump when generated data change (2: compiled renderer, mixture sampling)
 
@@ -353,6 +353,26 @@ def _sample_fixations(rng, per_obs: np.ndarray, components: np.ndarray, shape) -
     return np.minimum(out, np.array([h - 1, w - 1]))
 
 
+def scene_fixations(seed: int, split: str, index: int, shape=SALICON_SHAPE):
+    """``(plan, fixations, observers)`` of one scene without painting it.
+
+    The fixations need the scene plan (object positions and their contrast against the
+    background, hence the 1/8-resolution background) but not the rendered image.
+    """
+    plan = _scene_plan(seed, split, index, shape)
+    obs_rng = _rng(seed, split, index, 1)
+    per_obs = _fixation_counts(obs_rng)
+    fixations = _sample_fixations(obs_rng, per_obs, plan["components"], shape)
+    observers = np.repeat(np.arange(OBSERVERS_PER_IMAGE), per_obs).astype(np.int64)
+    return plan, fixations, observers
+
+
+def true_density_of(record: Record, components: np.ndarray, shape, mirrored: bool = False) -> np.ndarray:
+    """Recipe: the generating density of a scene (mirrored for a mirror record)."""
+    d = _true_density(components, tuple(shape))
+    return np.ascontiguousarray(d[:, ::-1]) if mirrored else d
+
+
 def generate_scene(seed: int, split: str, index: int, shape=SALICON_SHAPE) -> dict:
     """Generate one scene: image, true density, fixations, observers and a description.
 
@@ -365,11 +385,7 @@ def generate_scene(seed: int, split: str, index: int, shape=SALICON_SHAPE) -> di
         ``fixations`` (K, 2) int64 0-based (row, col), ``observers`` (K,) int64,
         ``meta`` (scene kind, objects with centre, size, contrast and salience).
     """
-    plan = _scene_plan(seed, split, index, shape)
-    obs_rng = _rng(seed, split, index, 1)
-    per_obs = _fixation_counts(obs_rng)
-    fixations = _sample_fixations(obs_rng, per_obs, plan["components"], shape)
-    observers = np.repeat(np.arange(OBSERVERS_PER_IMAGE), per_obs).astype(np.int64)
+    plan, fixations, observers = scene_fixations(seed, split, index, shape)
     return {"image": _render_image(plan, shape), "true_density": _true_density(plan["components"], shape),
             "fixations": fixations, "observers": observers,
             "meta": {"scene": plan["kind"], "objects": plan["objects"],
@@ -449,7 +465,7 @@ class SyntheticDataset(SaliencyDataset):
         self._lock = threading.Lock()
 
     @classmethod
-    def available_splits(cls, root=None) -> list[str]:
+    def available_splits(cls, root=None, **_options) -> list[str]:
         return list(_SPLIT_CODE)
 
     def stats(self, i: int) -> dict:
@@ -459,14 +475,38 @@ class SyntheticDataset(SaliencyDataset):
     def _content_hash(self) -> str:
         return hash_json({"split": self.split, "names": self.names, **self.params})
 
-    def _make(self, i: int) -> Record:
+    def _scene(self, i: int):
+        """``(plan, ground-truth Record)`` of record ``i`` (no image painted)."""
         base = i % self.n_base
-        scene = generate_scene(self.seed, self.split, base)
         mirrored = i >= self.n_base
+        shape = SALICON_SHAPE
+        plan, fix, observers = scene_fixations(self.seed, self.split, base, shape)
         if mirrored:
-            scene = mirror_scene(scene)
-        return record_from_scene(self.names[i], scene, {"source": "synthetic", "seed": self.seed,
-                                                        "index": base, "mirrored": mirrored})
+            fix = fix.copy()
+            fix[:, 1] = shape[1] - 1 - fix[:, 1]
+        meta = {"scene": plan["kind"], "objects": plan["objects"], "center_weight_share": plan["center_weight_share"],
+                "source": "synthetic", "seed": self.seed, "index": base, "mirrored": mirrored}
+        rec = Record(name=self.names[i], image=None, fixations=fix, observers=observers,
+                     fixation_map=fixation_map(fix, shape), density=Lazy(blurred_density, SALICON_SIGMA), x96=None,
+                     y48=Lazy(y48_from_y_original), y_original=Lazy(y_original_from_density),
+                     true_density=Lazy(true_density_of, plan["components"], shape, mirrored), meta=meta)
+        return plan, rec
+
+    def _ground_truth(self, i: int) -> Record:
+        return self._scene(i)[1]
+
+    def _fixation_points(self, i: int) -> np.ndarray:
+        return self._scene(i)[1].fixations
+
+    def _make(self, i: int) -> Record:
+        plan, rec = self._scene(i)
+        image = _render_image(plan, SALICON_SHAPE)
+        if rec.meta["mirrored"]:
+            image = np.ascontiguousarray(image[:, ::-1])
+        rec = rec.replace(image=image, x96=Lazy(x96_from_image))
+        for k in LAZY_FIELDS:  # computed here, in the prefetching thread, as before
+            getattr(rec, k)
+        return rec
 
     def _load(self, i: int) -> Record:
         # Sequential access (iteration, evaluation, training arrays) is served by threads
