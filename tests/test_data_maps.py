@@ -72,3 +72,28 @@ def test_to_uint8_map_rounds_and_clips(seed, scale):
     np.testing.assert_array_equal(to_uint8_map(d), expected)
     with pytest.raises(ValueError, match="NaN"):
         to_uint8_map(np.full((2, 2), np.nan))
+
+
+def _matlab_round_twin(v: float) -> float:
+    from decimal import ROUND_HALF_UP, Decimal
+
+    return float(Decimal(v).quantize(Decimal(1), rounding=ROUND_HALF_UP))  # exact: Decimal(float) is exact
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(st.floats(-1e6, 1e6, allow_nan=False),
+                 st.integers(-10**6, 10**6).map(lambda k: k + 0.5),  # exact halves
+                 st.sampled_from([0.49999999999999994, -0.49999999999999994, 2.5, -2.5, 0.5, -0.5, 1.5])))
+def test_matlab_round_is_half_away_from_zero(v):
+    from salbench.data._maps import matlab_round
+
+    assert matlab_round(v) == _matlab_round_twin(v)
+
+
+def test_one_based_conversion_rounds_halves_as_matlab():
+    """A 1-based 2.5 is pixel round(1.5) = 2 (NumPy: 2); 3.5 -> round(2.5) = 3 (NumPy: 2)."""
+    pts, clipped = one_based_to_pixels([2.5, 3.5, 1.5, 0.5], [4.5, 5.5, 10.0, 1.0], (10, 10))
+    assert pts.tolist() == [[2, 4], [3, 5], [1, 9], [0, 0]]
+    assert clipped == 1  # row 0.5 - 1 = -0.5 rounds away from zero to -1: outside, clipped
+    scaled, _ = one_based_to_pixels([1.0 + 2.5 / 0.5], [1.0], (10, 10), scale=(0.5, 1.0))
+    assert scaled.tolist() == [[3, 0]]  # (v - 1) * scale = 2.5 -> 3

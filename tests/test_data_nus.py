@@ -148,3 +148,35 @@ def test_unreadable_image(tmp_path):
 def test_split_rule():
     names = [f"{i:03d}.jpg" for i in range(14)]
     assert split_names(names, "val") == names[10:] and split_names(names, "train") == names[:10]
+
+
+def test_ground_truth_and_points_without_decoding(osie_480, monkeypatch):
+    """ground_truth / fixation_points read the fixations and the image header only; same values."""
+    from salbench.data import nus as nus_mod
+
+    full = [osie_480[i] for i in (0, 5)]
+    dens = [r.density.copy() for r in full]
+
+    def no_image(*a, **k):
+        raise AssertionError("decoded the image")
+
+    monkeypatch.setattr(nus_mod, "load_image", no_image)
+    for k, i in enumerate((0, 5)):
+        gt = osie_480.ground_truth(i)
+        assert gt.image is None and gt.x96 is None and not gt.is_computed("density")
+        np.testing.assert_array_equal(osie_480.fixation_points(i), full[k].fixations)
+        np.testing.assert_array_equal(gt.fixations, full[k].fixations)
+        np.testing.assert_array_equal(gt.observers, full[k].observers)
+        np.testing.assert_array_equal(gt.density, dens[k])
+        np.testing.assert_array_equal(gt.y48, full[k].y48)
+
+
+def test_native_eye_layout(tmp_path):
+    root = _write_nus(tmp_path, [("a.png", [([1.0, 40.0], [1.0, 30.0])])], ["a.png"])
+    (root / "eye").mkdir()
+    (root / "fixations.mat").rename(root / "eye" / "fixations.mat")
+    ds = get_dataset("nus", "all", data_dir=root)
+    assert ds.params["fixations_file"] == "eye/fixations.mat" and ds[0].fixations.tolist() == [[0, 0], [29, 39]]
+    (root / "eye" / "fixations.mat").unlink()
+    with pytest.raises(FileNotFoundError, match=r"no fixations\.mat or eye/fixations\.mat"):
+        get_dataset("nus", "all", data_dir=root)

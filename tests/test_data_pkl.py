@@ -119,3 +119,25 @@ def test_export_error_leaves_nothing(tmp_path):
     with pytest.raises(ValueError, match="full-size"):
         export_pickles({"val": src}, tmp_path / "out")
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_duplicate_file_names_refused_or_numbered(tmp_path):
+    items = [_item(255, np.uint8, file_name=n) for n in ("a.jpg", "b.jpg", "a.jpg", "a.jpg")]
+    with open(tmp_path / "val.pkl", "wb") as fh:
+        pickle.dump(items, fh)
+    with pytest.raises(ValueError, match=r"1 duplicate image name\(s\) refused \('a\.jpg' at \[0, 2, 3\]\)"):
+        get_dataset("salicon-pkl", "val", data_dir=tmp_path)
+    ds = get_dataset("salicon-pkl", "val", data_dir=tmp_path, duplicate_names="number")
+    assert ds.names == ["a.jpg", "b.jpg", "a#2.jpg", "a#3.jpg"]
+    assert ds.params["duplicate_names"] == "number"
+
+
+def test_ground_truth_and_points_of_a_map_only_dataset(exported):
+    """The pickles hold maps only: fixation points are the fixated pixels of y_original."""
+    _, out = exported
+    ds = get_dataset("salicon-pkl", "val", data_dir=out)
+    rec, gt = ds[1], ds.ground_truth(1)
+    assert gt.image is None and gt.x96 is None
+    np.testing.assert_array_equal(gt.fixation_map, rec.fixation_map)
+    np.testing.assert_array_equal(gt.density, rec.density)
+    np.testing.assert_array_equal(ds.fixation_points(1), np.argwhere(rec.y_original > 0))

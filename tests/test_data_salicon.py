@@ -108,3 +108,30 @@ def test_real_json_examples(salicon_examples_dir):
         outside = ((rc < 0) | (rc > [479, 639])).any(1).sum()
         assert rec.meta["n_clipped"] == outside
         assert rec.image.shape == (480, 640, 3)
+
+
+def test_ground_truth_and_points_without_decoding(tmp_path, monkeypatch):
+    from salbench.data import salicon as salicon_mod
+
+    ds = get_dataset("salicon", "val", data_dir=_write_salicon(tmp_path, with_maps=True))
+    full = ds[0]
+    y = full.y_original.copy()
+
+    def no_image(*a, **k):
+        raise AssertionError("decoded the image")
+
+    monkeypatch.setattr(salicon_mod, "load_image", no_image)
+    gt = ds.ground_truth(0)
+    assert gt.image is None and not gt.is_computed("y_original")
+    np.testing.assert_array_equal(ds.fixation_points(0), full.fixations)
+    np.testing.assert_array_equal(gt.y_original, y)
+    assert gt.density[10, 10] == 1.0
+
+
+def test_mat_halves_round_away_from_zero(tmp_path):
+    root = _write_salicon(tmp_path, n=1)
+    path = next((root / "fixations" / "val").glob("*.mat"))
+    scipy.io.savemat(path, {"image": "x", "resolution": np.array([48, 64]),
+                            "gaze": _gaze([([[1, 1]], [[2.5, 3.5], [4.5, 1.5]])])})
+    rec = get_dataset("salicon", "val", data_dir=root)[0]
+    assert rec.fixations.tolist() == [[3, 2], [1, 4]]  # np.round: [[2, 2], [0, 4]]

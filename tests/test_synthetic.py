@@ -221,3 +221,23 @@ def test_renderer_matches_numpy_twin(index):
     shape = (120, 160)
     plan = syn._scene_plan(7, "val", index, shape)
     np.testing.assert_array_equal(syn._render_image(plan, shape), _naive_render(plan, shape))
+
+
+def test_ground_truth_and_points_without_painting(monkeypatch):
+    """fixation_points / ground_truth draw the scene plan and the observers, never the image."""
+    tr = get_dataset("synthetic", "train", preset="small", n_images=2, workers=0)
+    full = [tr[i] for i in (1, 3)]  # 3 = mirror of 1
+
+    def boom(*args, **kwargs):
+        raise AssertionError("painted an image")
+
+    monkeypatch.setattr(syn, "_render_image", boom)
+    for k, i in enumerate((1, 3)):
+        gt = tr.ground_truth(i)
+        assert gt.image is None and not gt.is_computed("density") and not gt.is_computed("true_density")
+        np.testing.assert_array_equal(tr.fixation_points(i), full[k].fixations)
+        np.testing.assert_array_equal(gt.fixation_map, full[k].fixation_map)
+        np.testing.assert_array_equal(gt.density, full[k].density)
+        np.testing.assert_array_equal(gt.true_density, full[k].true_density)
+        np.testing.assert_array_equal(gt.y48, full[k].y48)
+        assert gt.meta == full[k].meta
