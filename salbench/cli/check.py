@@ -1,4 +1,4 @@
-"""``salbench check``: recompute committed leaderboard entries; exit 1 on metric drift."""
+"""``salbench check``: recompute results entries; exit 1 on drift, errors (and skips with --strict)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,22 @@ from pathlib import Path
 
 DEFAULT_DIR = "leaderboards"
 
-EPILOG = """Every results file under DIR is recomputed from its stored predictions (the .npz
-beside it) with the dataset, protocol, parameters and seed it records. A value that moved
-more than its tolerance (default 1e-6, or the file's "tolerances" entry) is reported as
-  ENTRY: DRIFT: METRIC (mean) was OLD, now NEW (tolerance TOL)
-and the command exits 1; so does an entry that cannot be recomputed ("ENTRY: ERROR: ...").
-An entry whose dataset is not available on this machine is reported as
-"ENTRY: skipped: <reason>" and does not fail the check.
+EPILOG = """Every results file under DIR is audited (the record against itself, the metric
+registry and its protocol; its predictions file present and unchanged) and then
+recomputed from its predictions with the dataset, protocol, parameters and seed it
+records. Each entry ends as lines:
+
+  ENTRY: ok
+  ENTRY: DRIFT: METRIC (WHERE) was OLD, now NEW (tolerance TOL)
+  ENTRY: ERROR: REASON
+  ENTRY: skipped: REASON
+
+DRIFT is a derived value that differs from the recomputation (a per-image value, a
+mean, a CI, a count, the metric set, a direction); ERROR an entry that cannot be
+recomputed as recorded or is broken (an unreadable or truncated results file,
+missing or changed predictions, changed dataset, unknown or unread protocol
+parameters, its own "tolerances"); skipped an entry whose data is not on this
+machine. Exit status: 1 on any drift or error (and, with --strict, any skip), else 0.
 
 DIR defaults to ./leaderboards when the working directory has one, else the leaderboards/
 folder of the source checkout salbench is installed from (pip install -e .).
@@ -22,7 +31,7 @@ folder of the source checkout salbench is installed from (pip install -e .).
 To change an entry on purpose (a fixed metric bug), run
   salbench check --update
 and commit the rewritten results files with a message that says why the values moved
-(see docs/leaderboards.md).
+(see docs/leaderboards.md). --update rewrites drifted values only, never an error.
 """
 
 
@@ -32,9 +41,12 @@ def register(subparsers) -> None:
     p.add_argument("dir", nargs="?", default=None, metavar="DIR",
                    help="results directory (default: ./leaderboards, else the checkout's leaderboards/)")
     p.add_argument("--results", default=None, help=argparse.SUPPRESS)  # older spelling of DIR
-    p.add_argument("--tolerance", type=float, default=None, help="override every tolerance")
+    p.add_argument("--tolerance", type=float, default=None,
+                   help=f"tolerance of every comparison (default: 1e-6)")
     p.add_argument("--update", action="store_true",
                    help="rewrite drifted entries with the recomputed values (atomically)")
+    p.add_argument("--strict", action="store_true",
+                   help="fail on entries that could not be recomputed here (data absent), e.g. in CI")
     p.set_defaults(func=run)
 
 
@@ -52,38 +64,63 @@ def default_results_dir() -> Path:
 
 
 def run(args) -> int:
-    from salbench.io import atomic_write_json
-    from salbench.leaderboard.check import check_result, update_result
-    from salbench.leaderboard.results import load_results
+    import math
+
+    from salbench.cli import CLIError
+    from salbench.io import FileError
+    from salbench.leaderboard.check import broken_report, check_result, update_result
+    from salbench.leaderboard.results import rewrite_result, scan_results
 
     if args.dir and args.results and Path(args.dir) != Path(args.results):
-        raise ValueError("give the results directory once (DIR or --results)")
+        raise CLIError("give the results directory once (DIR or --results)")
+    if args.tolerance is not None and not (math.isfinite(args.tolerance) and args.tolerance >= 0):
+        raise CLIError(f"--tolerance must be a finite number >= 0, not {args.tolerance}")
     root = Path(args.dir or args.results) if (args.dir or args.results) else default_results_dir()
-    results = load_results(root)
-    if not results:
-        raise ValueError(f"{root}: no results files to check")
-    print(f"checking {len(results)} entries in {root}")
-    cache: dict = {}  # each dataset's records are decoded once for all its entries
+    entries = scan_results(root)
+    if not entries:
+        raise CLIError(f"{root}: no results files to check")
+    print(f"checking {len(entries)} entries in {root}", flush=True)
+    cache: dict = {}  # the open dataset and rebuilt protocols, reused by consecutive entries
     counts = {"ok": 0, "drift": 0, "skipped": 0, "error": 0}
-    for result in results:
-        report = check_result(result, tolerance=args.tolerance, cache=cache)
+    failed = updated = 0
+    for scanned in entries:
+        shown = scanned.path.relative_to(root) if root in scanned.path.parents else scanned.path.name
+        if scanned.result is None:
+            report = broken_report(scanned.path, scanned.error or "unreadable")
+        else:
+            report = check_result(scanned.result, tolerance=args.tolerance, cache=cache)
         counts[report.status] += 1
-        entry = Path(result["_path"]).relative_to(root) if root in Path(result["_path"]).parents else report.entry
         if report.status == "ok":
-            print(f"{entry}: ok")
+            print(f"{shown}: ok", flush=True)
         elif report.status == "skipped":
-            print(f"{entry}: skipped: {report.message}")
+            if args.strict:
+                failed += 1
+                print(f"{shown}: SKIPPED (--strict): {report.message}", file=sys.stderr, flush=True)
+            else:
+                print(f"{shown}: skipped: {report.message}", flush=True)
         elif report.status == "error":
-            print(f"{entry}: ERROR: {report.message}", file=sys.stderr)
+            failed += 1
+            for line in report.errors or [report.message]:
+                print(f"{shown}: ERROR: {line}", file=sys.stderr, flush=True)
+            for drift in report.drifts:
+                print(f"{shown}: DRIFT: {drift.detail}", file=sys.stderr, flush=True)
         else:
             for drift in report.drifts:
-                print(f"{entry}: DRIFT: {drift.detail}", file=sys.stderr)
-            if args.update:
-                atomic_write_json(result["_path"], update_result(result, report))
-                print(f"{entry}: updated")
+                print(f"{shown}: DRIFT: {drift.detail}", file=sys.stderr, flush=True)
+            if not args.update:
+                failed += 1
+                continue
+            try:
+                rewrite_result(scanned.result, update_result(scanned.result, report))
+            except (ValueError, FileError) as exc:
+                failed += 1
+                print(f"{shown}: ERROR: not updated: {exc}", file=sys.stderr, flush=True)
+            else:
+                updated += 1
+                print(f"{shown}: updated", flush=True)
     sys.stderr.flush()
-    print(f"{counts['ok']} ok, {counts['drift']} drifted{' (updated)' if args.update and counts['drift'] else ''}, "
-          f"{counts['error']} errors, {counts['skipped']} skipped")
-    if counts["error"] or (counts["drift"] and not args.update):
-        return 1
-    return 0
+    tail = f" ({updated} updated)" if args.update and counts["drift"] else ""
+    strict = " (--strict: skipped entries fail)" if args.strict and counts["skipped"] else ""
+    print(f"{counts['ok']} ok, {counts['drift']} drifted{tail}, {counts['error']} errors, "
+          f"{counts['skipped']} skipped{strict}")
+    return 1 if failed else 0

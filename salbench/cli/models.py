@@ -1,4 +1,4 @@
-"""``salbench models``: list registered models, their cards, and plugins that failed to load."""
+"""``salbench models``: list registered models, their cards, and plugins that failed to load or were refused."""
 
 from __future__ import annotations
 
@@ -39,10 +39,10 @@ def run(args: argparse.Namespace) -> int:
         print(f"no model matches {args.pattern!r}; known: {', '.join(list_models())}")
     else:
         print(tabulate([[r["name"], r["origin"], r["doc"]] for r in rows], headers=["model", "from", "description"]))
-    if failures:
-        print(f"\n{len(failures)} plugin(s) failed to load:")
-        for name, err in sorted(failures.items()):
-            print(f"  {name}: {err}")
+    if failures:  # one line each, naming the distribution and entry point
+        print(f"\n{len(failures)} plugin(s) failed to load or were refused (the other models work):")
+        for _, err in sorted(failures.items()):
+            print(f"  {err}")
     return 0
 
 

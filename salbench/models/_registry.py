@@ -3,20 +3,44 @@
 Built-in models and third-party plugins are registered the same way, through
 the ``salbench.models`` entry-point group (flake8's plugin finder is the
 model). Entry points stay lazy until a model is created or listed with
-``load_all``; a plugin whose import fails is recorded in :attr:`failures` and
-never breaks the others. Programmatic registration (``register_model``) is for
-notebooks and tests.
+``load_all``. Programmatic registration (``register_model``) is for notebooks
+and tests.
+
+Rules:
+
+* **Built-in names are reserved.** The built-ins are the entry points of
+  salbench's own distribution; a plugin entry point with one of their names is
+  refused (recorded in :attr:`ModelRegistry.failures`), whatever the order in
+  which entry points are discovered: the built-in stays.
+* **A broken plugin never breaks the rest.** A plugin that fails to import, whose
+  factory is not callable, or that raises when created or in ``predict`` is
+  reported in one line naming its distribution and entry point
+  (:class:`PluginError`, and ``salbench models`` lists load failures); every
+  other model keeps working.
+* Two plugins claiming one name: the first wins, the second is reported.
 """
 
 from __future__ import annotations
 
 import difflib
 import fnmatch
+import functools
+import re
 import traceback
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable, Iterable
 
 GROUP = "salbench.models"
+#: The distribution whose entry points are the built-in models.
+BUILTIN_DISTRIBUTION = "salbench"
+
+
+class PluginError(RuntimeError):
+    """A plugin model failed (to load, to be created, or in ``predict``); the message names the plugin."""
+
+
+class PluginLoadError(PluginError, ImportError):
+    """The plugin providing a model could not be imported, or its factory is not callable."""
 
 
 class ModelRegistry:
@@ -29,30 +53,60 @@ class ModelRegistry:
         the installed ``salbench.models`` group instead, on first use.
     discover : bool
         Whether to read the installed entry-point group on first use.
+    builtin_distribution : str
+        Entry points of this distribution are the built-ins, whose names plugins may not take.
     """
 
-    def __init__(self, entry_points: Iterable[EntryPoint] = (), *, discover: bool = False):
+    def __init__(self, entry_points: Iterable[EntryPoint] = (), *, discover: bool = False,
+                 builtin_distribution: str = BUILTIN_DISTRIBUTION):
         self._factories: dict[str, Callable[..., Any]] = {}
         self._lazy: dict[str, EntryPoint] = {}
         self.failures: dict[str, str] = {}  # name -> one-line error (import failures, clashes)
         self._origins: dict[str, str] = {}
+        self._plugins: dict[str, EntryPoint] = {}  # names provided by third-party entry points
+        self._builtin_dist = _normalise(builtin_distribution)
+        self.builtin_names: set[str] = set()
         self._discover = discover
         self.add_entry_points(entry_points)
 
     # -- registration ---------------------------------------------------------------
+    def is_builtin(self, ep: EntryPoint) -> bool:
+        """Whether ``ep`` comes from salbench's own distribution."""
+        return _dist_name(ep) is not None and _normalise(_dist_name(ep)) == self._builtin_dist
+
     def add_entry_points(self, eps: Iterable[EntryPoint]) -> None:
-        """Register entry points lazily; a second entry point for a taken name is a failure."""
-        for ep in eps:
-            if ep.group != GROUP:
-                continue
-            if ep.name in self._factories or ep.name in self._lazy:
-                where = _origin(ep)
-                self.failures[f"{ep.name} ({where})"] = (
-                    f"duplicate model name {ep.name!r} from {where}: already provided by "
-                    f"{_origin(self._lazy[ep.name]) if ep.name in self._lazy else 'register_model'}; ignored"
-                )
+        """Register entry points lazily.
+
+        Built-ins are registered first, so a plugin entry point with a built-in's
+        name is refused (a failure) whatever the discovery order; a second plugin
+        entry point for a taken name is a failure too (the first wins).
+        """
+        eps = [ep for ep in eps if ep.group == GROUP]
+        for ep in sorted(eps, key=lambda e: not self.is_builtin(e)):  # stable: built-ins first
+            builtin = self.is_builtin(ep)
+            taken = ep.name in self._factories or ep.name in self._lazy
+            if builtin and ep.name in self._plugins:  # a plugin got here first: the built-in wins
+                plugin = self._plugins.pop(ep.name)
+                self._lazy.pop(ep.name, None)
+                self._factories.pop(ep.name, None)
+                self._origins.pop(ep.name, None)
+                self.failures[f"{ep.name} ({_origin(plugin)})"] = _builtin_clash(plugin)
+                taken = False
+            if taken:
+                key = f"{ep.name} ({_origin(ep)})"
+                if ep.name in self.builtin_names:
+                    self.failures[key] = _builtin_clash(ep)
+                else:
+                    other = _origin(self._lazy[ep.name]) if ep.name in self._lazy else \
+                        self._origins.get(ep.name, "register_model")
+                    self.failures[key] = (f"{_describe(ep)}: duplicate model name {ep.name!r}, already provided "
+                                          f"by {other}; ignored")
                 continue
             self._lazy[ep.name] = ep
+            if builtin:
+                self.builtin_names.add(ep.name)
+            else:
+                self._plugins[ep.name] = ep
 
     def register(self, fn: Callable[..., Any] | None = None, *, name: str | None = None):
         """Register ``fn`` under ``name`` (default ``fn.__name__``); usable as a decorator.
@@ -108,7 +162,7 @@ class ModelRegistry:
             self._load(name)
             if name in self._factories:
                 return self._factories[name]
-            raise ImportError(f"model {name!r} could not be loaded: {self.failures[name]}")
+            raise PluginLoadError(f"model {name!r} could not be loaded: {self.failures[name]}")
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownModelError(
@@ -120,14 +174,42 @@ class ModelRegistry:
         try:
             obj = ep.load()
             if not callable(obj):
-                raise TypeError(f"{ep.value} is not callable")
-        except Exception as exc:  # a broken plugin must not break the others
+                raise TypeError(f"{ep.value} is not callable (a {type(obj).__name__})")
+        except (Exception, SystemExit) as exc:  # a broken plugin must not break the others
             last = traceback.extract_tb(exc.__traceback__)[-1:] or None
             at = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
-            self.failures[name] = f"{_origin(ep)}: {type(exc).__name__}: {exc}{at}"
+            self.failures[name] = f"{_describe(ep)}: {type(exc).__name__}: {_first_line(exc)}{at}"
+            self._plugins.pop(name, None)
             return
         self._factories[name] = obj
         self._origins[name] = _origin(ep)
+
+    def plugin_origin(self, name: str) -> str | None:
+        """``plugin DIST entry point 'NAME = module:attr'`` for a third-party model, None for built-ins."""
+        ep = self._plugins.get(name)
+        return None if ep is None else _describe(ep)
+
+    def create(self, name: str, **kwargs: Any):
+        """Create model ``name``; a plugin's failures become :class:`PluginError` naming the plugin.
+
+        A plugin model's ``predict`` (and ``fit``) are wrapped so that an exception
+        there is a :class:`PluginError` naming the plugin too.
+        """
+        factory = self.get(name)
+        who = self.plugin_origin(name)
+        if who is None:
+            return factory(**kwargs)
+        try:
+            model = factory(**kwargs)
+        except Exception as exc:
+            raise PluginError(f"model {name!r} ({who}) failed to create: {type(exc).__name__}: "
+                              f"{_first_line(exc)}") from exc
+        if not callable(getattr(model, "predict", None)):
+            raise PluginError(f"model {name!r} ({who}): the factory returned {type(model).__name__}, "
+                              "which has no predict method")
+        for method in ("predict", "fit"):
+            _guard(model, method, name, who)
+        return model
 
     def load_all(self) -> dict[str, str]:
         """Import every lazy entry point now; return :attr:`failures` (name -> error)."""
@@ -154,10 +236,61 @@ class UnknownModelError(KeyError, ValueError):
         return str(self.args[0])
 
 
-def _origin(ep: EntryPoint) -> str:
+def _dist_name(ep: EntryPoint) -> str | None:
     dist = getattr(ep, "dist", None)
-    name = getattr(dist, "name", None) or (dist.metadata["Name"] if dist is not None else None)
+    if dist is None:
+        return None
+    try:
+        return getattr(dist, "name", None) or dist.metadata["Name"]
+    except Exception:  # noqa: BLE001 - broken metadata is just "unknown distribution"
+        return None
+
+
+def _normalise(name: str) -> str:
+    """PEP 503 normalised distribution name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _origin(ep: EntryPoint) -> str:
+    name = _dist_name(ep)
     return f"{ep.value} [{name}]" if name else ep.value
+
+
+def _describe(ep: EntryPoint) -> str:
+    """``plugin DIST entry point 'NAME = module:attr'`` (one line, for errors)."""
+    name = _dist_name(ep)
+    return f"{'plugin ' + name + ' ' if name else ''}entry point '{ep.name} = {ep.value}'"
+
+
+def _builtin_clash(ep: EntryPoint) -> str:
+    return f"{_describe(ep)}: {ep.name!r} is a built-in model name; refused (the built-in stays)"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _guard(model: Any, method: str, name: str, who: str) -> None:
+    """Wrap ``model.<method>`` so that its exceptions become :class:`PluginError` naming the plugin."""
+    fn = getattr(model, method, None)
+    if not callable(fn):
+        return
+
+    @functools.wraps(fn)
+    def guarded(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except PluginError:
+            raise
+        except Exception as exc:
+            raise PluginError(f"model {name!r} ({who}) raised in {method}: {type(exc).__name__}: "
+                              f"{_first_line(exc)}") from exc
+
+    try:
+        setattr(model, method, guarded)
+    except (AttributeError, TypeError):  # __slots__ or a frozen object: leave it unguarded
+        pass
 
 
 _REGISTRY = ModelRegistry(discover=True)
@@ -207,14 +340,15 @@ def create_model(name: str, checkpoint: str | None = None, **kwargs: Any):
     ------
     UnknownModelError
         Unknown name, with suggestions ("Did you mean 'shallow_kl'?").
-    ImportError
-        The plugin providing ``name`` failed to import.
+    PluginLoadError
+        The plugin providing ``name`` failed to import (an ``ImportError``).
+    PluginError
+        A plugin's factory raised; later, its model's ``predict`` raising is one too.
     """
-    factory = _REGISTRY.get(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
     if checkpoint is not None:
         kwargs["checkpoint"] = checkpoint
-    return factory(**kwargs)
+    return _REGISTRY.create(name, **kwargs)
 
 
 def plugin_failures() -> dict[str, str]:
