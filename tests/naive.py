@@ -18,7 +18,15 @@ def _f64(a):
 
 
 def _is_constant(a):
-    return a.max() == a.min()
+    """salbench's documented rule (docs/metrics.md), written out: a relative range of 1e-12."""
+    a = _f64(a)
+    hi, lo = float(a.max()), float(a.min())
+    return hi - lo <= 1e-12 * max(abs(hi), abs(lo), np.finfo(np.float64).tiny)
+
+
+def _without_mass(g):
+    """A density that is constant and <= 0 (all zero): the density metrics give NaN."""
+    return _is_constant(g) and float(_f64(g).max()) <= 0.0
 
 
 def _mm_distribution(a):
@@ -89,27 +97,37 @@ def _pairs_auc(pos, neg):
 
 def auc_exact(saliency, fixations):
     s, f = _f64(saliency).ravel(), np.asarray(fixations).ravel() != 0
+    if f.any() and _is_constant(s):
+        return 0.5
     return _pairs_auc(s[f], s)
 
 
 def auc_shuffled_exact(saliency, fixations, other):
     s = _f64(saliency).ravel()
     f, o = np.asarray(fixations).ravel() != 0, np.asarray(other).ravel() != 0
+    if f.any() and o.any() and _is_constant(s):
+        return 0.5
     return _pairs_auc(s[f], s[o])
 
 
+def _sum_distribution(a):
+    a = _f64(a)
+    if _is_constant(a):
+        return np.full(a.shape, 1.0 / a.size)
+    a = a - min(a.min(), 0.0)
+    return a / a.sum()
+
+
 def kld(saliency, density):
-    s, g = _f64(saliency), _f64(density)
-    s = s - min(s.min(), 0.0)
-    g = g - min(g.min(), 0.0)
-    if g.sum() == 0:
+    if _without_mass(density):
         return float("nan")
-    p = s / s.sum() if s.sum() > 0 else np.full(s.shape, 1.0 / s.size)
-    q = g / g.sum()
+    p, q = _sum_distribution(saliency), _sum_distribution(density)
     return float(np.sum(q * np.log(EPS + q / (p + EPS))))
 
 
 def sim(saliency, density):
+    if _without_mass(density):
+        return float("nan")
     return float(np.minimum(_mm_distribution(saliency), _mm_distribution(density)).sum())
 
 

@@ -145,15 +145,3 @@ def test_evaluate_batch_validation():
         M.evaluate_batch(np.stack([S, S * np.nan]), fixations=np.stack([F, F]), metrics=("nss",))
     with pytest.raises(ValueError, match=r"\(2, 6, 8\).*\(2, 5, 8\)"):
         M.evaluate_batch(s, density=np.ones((2, 5, 8)), metrics=("cc",))
-
-
-def test_metrics_metadata():
-    expected = {"cc", "nss", "nss_points", "auc_judd", "auc_borji", "auc_shuffled", "auc_borji_expected",
-                "auc_shuffled_expected", "auc_exact", "auc_shuffled_exact", "kld", "sim", "info_gain"}
-    assert set(M.METRICS) == expected
-    for name, info in M.METRICS.items():
-        assert info.name == name and info.func is getattr(M, name)
-        assert set(info.needs) <= {"density", "fixations", "other", "baseline", "points"}
-    assert not M.METRICS["kld"].higher_is_better
-    assert {n for n, i in M.METRICS.items() if i.stochastic} == {"auc_borji", "auc_shuffled"}
-    assert M.METRICS["info_gain"].needs == ("fixations", "baseline")

@@ -1,9 +1,12 @@
 """Numba helpers shared by the metric kernels (flat float64 maps, bool masks).
 
 Every kernel works on 1-D views of C-contiguous maps. Constant maps are
-detected with ``max == min`` rather than ``std == 0``: the floating-point mean
-of a constant map need not equal the constant, so ``x - mean`` can be a tiny
-nonzero number and a std test would let noise through.
+detected from the range (:func:`is_constant_range`) rather than ``std == 0``:
+the floating-point mean of a constant map need not equal the constant, so
+``x - mean`` can be a tiny nonzero number and a std test would let noise
+through. The range test is relative (``CONSTANT_RTOL``) so that a constant map
+spread over a few ulps by a resize (bicubic weights do not sum to 1 exactly in
+floating point) is still constant: see :mod:`salbench.metrics.degenerate`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,22 @@ from salbench._numba import njit
 
 # MATLAB's eps, as used by the MIT benchmark code.
 EPS = 2.220446049250313e-16
+
+# A map is constant when max - min <= CONSTANT_RTOL * max(|max|, |min|, TINY).
+CONSTANT_RTOL = 1e-12
+TINY = 2.2250738585072014e-308  # smallest normal float64
+
+
+@njit
+def is_constant_range(lo, hi):
+    """True when a map with minimum ``lo`` and maximum ``hi`` counts as constant.
+
+    ``hi - lo <= 1e-12 * max(|hi|, |lo|, tiny)``: exact constants, and constants
+    spread over a few ulps by resampling. Every metric kernel (and the fused
+    protocol kernels) decides "constant" with this one test.
+    """
+    scale = max(abs(hi), abs(lo), TINY)
+    return hi - lo <= CONSTANT_RTOL * scale
 
 
 @njit
@@ -37,7 +56,7 @@ def mm_distribution(x):
     """Min-max normalise ``x`` then divide by its sum (MIT); a constant map becomes uniform."""
     lo, hi = minmax(x)
     out = np.empty(x.size)
-    if hi == lo:
+    if is_constant_range(lo, hi):
         out[:] = 1.0 / x.size
         return out
     rng = hi - lo

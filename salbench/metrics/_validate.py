@@ -109,3 +109,34 @@ def flat_inputs(saliency, **maps) -> list:
             check_same_shape(s, m, "saliency", name)
             out.append(m)
     return [a.ravel() for a in out]
+
+
+def flat_point_indices(shape, rows, cols=None) -> np.ndarray:
+    """Flat int64 indices ``row * W + col`` of fixation points, validated against ``shape``.
+
+    Takes ``rows, cols`` (1-D integer arrays of equal length) or one ``points`` array
+    of shape (K, 2) holding 0-based ``(row, col)`` pairs (``cols`` None). Raises
+    ValueError for other shapes, non-integer coordinates or a point outside the map
+    (negative indices are not wrapped).
+    """
+    if cols is None:
+        p = np.asarray(rows)
+        if p.size == 0:
+            p = p.reshape(0, 2)
+        if p.ndim != 2 or p.shape[1] != 2:
+            raise ValueError(f"points must have shape (K, 2) as (row, col) pairs, got {p.shape}")
+        r, c = p[:, 0], p[:, 1]
+    else:
+        r, c = np.asarray(rows), np.asarray(cols)
+    if r.ndim != 1 or c.ndim != 1 or r.shape != c.shape:
+        raise ValueError(f"rows and cols must be 1-D of equal length, got shapes {r.shape} and {c.shape}")
+    if r.size and not (np.issubdtype(r.dtype, np.integer) and np.issubdtype(c.dtype, np.integer)):
+        raise ValueError(f"rows and cols must be integers, got dtypes {r.dtype} and {c.dtype}")
+    h, w = shape
+    r = r.astype(np.int64)
+    c = c.astype(np.int64)
+    bad = (r < 0) | (r >= h) | (c < 0) | (c >= w)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"fixation point {k} at (row={r[k]}, col={c[k]}) is outside the {h}x{w} map")
+    return np.ascontiguousarray(r * w + c)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import count_le, count_lt, masked_values, minmax
+from salbench.metrics._kernels import count_le, count_lt, is_constant_range, masked_values, minmax
 from salbench.metrics._validate import flat_inputs
 
 
@@ -103,7 +103,7 @@ def _auc_judd_kernel(s, f):
     n_fix = pos.size
     if n_fix == 0 or n_fix == n_pix:
         return np.nan  # no positives, or no negatives for the FP rate
-    if hi == lo:
+    if is_constant_range(lo, hi):
         return 0.5  # constant map: every threshold keeps every pixel; chance level
     rng = hi - lo
     # MIT min-max normalises first; do the same so ties created by rounding match.
@@ -121,6 +121,10 @@ def _auc_judd_kernel(s, f):
         fp_prev = fp
     area += (1.0 - fp_prev) * (1.0 + tp_prev) / 2.0
     return area
+
+
+def _constant(s) -> bool:
+    return bool(is_constant_range(s.min(), s.max()))
 
 
 @njit
@@ -143,12 +147,25 @@ def _auc_pairs_kernel(pos, neg):
 
 @njit
 def _auc_exact_kernel(s, f):
-    return _auc_pairs_kernel(masked_values(s, f), s)
+    pos = masked_values(s, f)
+    if pos.size == 0:
+        return np.nan
+    lo, hi = minmax(s)
+    if is_constant_range(lo, hi):
+        return 0.5  # constant (up to resize rounding): every pair ties
+    return _auc_pairs_kernel(pos, s)
 
 
 @njit
 def _auc_shuffled_exact_kernel(s, f, other):
-    return _auc_pairs_kernel(masked_values(s, f), masked_values(s, other))
+    pos = masked_values(s, f)
+    neg = masked_values(s, other)
+    if pos.size == 0 or neg.size == 0:
+        return np.nan
+    lo, hi = minmax(s)
+    if is_constant_range(lo, hi):
+        return 0.5
+    return _auc_pairs_kernel(pos, neg)
 
 
 def auc_judd(saliency, fixations, *, jitter=False, seed=None) -> float:
@@ -196,7 +213,7 @@ def auc_judd(saliency, fixations, *, jitter=False, seed=None) -> float:
     1.0
     """
     s, f = flat_inputs(saliency, fixations=fixations)
-    if jitter:
+    if jitter and not _constant(s):  # a constant map scores 0.5: the expectation over MIT's jitter
         rng = np.random.default_rng(seed)
         s = s + rng.random(s.size) / 1e7  # the same stream as rng.random((H, W)), flat
     return float(_auc_judd_kernel(s, f))

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from salbench._numba import njit
+from salbench.metrics._kernels import is_constant_range
 from salbench.metrics._validate import flat_inputs
 
 __all__ = [
@@ -129,7 +130,7 @@ def cell_in(v, lo, inv, b, e):
 
 @njit
 def _normalised(s):
-    """MIT's min-max normalisation; a constant map becomes all zeros (AUC 0.5)."""
+    """MIT's min-max normalisation; a constant map (:func:`is_constant_range`) becomes all zeros (AUC 0.5)."""
     lo = s[0]
     hi = s[0]
     for i in range(s.size):
@@ -138,7 +139,7 @@ def _normalised(s):
         if s[i] > hi:
             hi = s[i]
     out = np.zeros(s.size)
-    if hi > lo:
+    if not is_constant_range(lo, hi):
         r = hi - lo
         for i in range(s.size):
             out[i] = (s[i] - lo) / r
@@ -410,6 +411,47 @@ def _expected_auc(pos, pop, n_draw, replace, include_endpoint):
     return result
 
 
+# ----------------------------------------------------------------------------- per-image kernels
+@njit
+def _auc_borji_kernel(s, f, t, splits, kseed, include_endpoint, logfact):
+    """AUC-Borji of flat map ``s`` with fixations ``f`` (binned draws); NaN below 2 fixations."""
+    h_all, h_pos, _ = _cell_hists(s, f, f, t)
+    n_pos = h_pos.sum()
+    if n_pos < 2:
+        return np.nan
+    return _sampled_auc(h_pos, h_all, n_pos, True, include_endpoint, splits, kseed, logfact)
+
+
+@njit
+def _auc_shuffled_kernel(s, f, other, t, splits, kseed, include_endpoint, logfact):
+    """sAUC of flat map ``s``: negatives drawn without replacement from ``other``'s pixels."""
+    _, h_pos, h_oth = _cell_hists(s, f, other, t)
+    n_pos = h_pos.sum()
+    n_oth = h_oth.sum()
+    if n_pos < 2 or n_oth == 0:
+        return np.nan
+    return _sampled_auc(h_pos, h_oth, min(n_pos, n_oth), False, include_endpoint, splits, kseed, logfact)
+
+
+@njit
+def _auc_borji_expected_kernel(s, f, t, include_endpoint):
+    h_all, h_pos, _ = _cell_hists(s, f, f, t)
+    n_pos = h_pos.sum()
+    if n_pos < 2:
+        return np.nan
+    return _expected_auc(h_pos, h_all, n_pos, True, include_endpoint)
+
+
+@njit
+def _auc_shuffled_expected_kernel(s, f, other, t, include_endpoint):
+    _, h_pos, h_oth = _cell_hists(s, f, other, t)
+    n_pos = h_pos.sum()
+    n_oth = h_oth.sum()
+    if n_pos < 2 or n_oth == 0:
+        return np.nan
+    return _expected_auc(h_pos, h_oth, min(n_pos, n_oth), False, include_endpoint)
+
+
 # ----------------------------------------------------------------------------- pixels (classic)
 def _pixels_auc(u, fix, candidates, n_draw, replace, include_endpoint, splits, step, rng):
     """The classic per-pixel loops (MIT / coursework script), for tests and reference."""
@@ -501,9 +543,7 @@ def auc_borji(saliency, fixations, *, splits=100, step=0.1, seed=None, include_e
         u = _normalised(s)
         return _pixels_auc(u, fix, None, n, True, include_endpoint, splits, float(step),
                            np.random.default_rng(seed))
-    h_all, h_pos, _ = _cell_hists(s, fix, fix, t)
-    return float(_sampled_auc(h_pos, h_all, n, True, bool(include_endpoint), splits, _kernel_seed(seed),
-                              NO_TABLE))
+    return float(_auc_borji_kernel(s, fix, t, splits, _kernel_seed(seed), bool(include_endpoint), NO_TABLE))
 
 
 def auc_shuffled(saliency, fixations, other, *, splits=100, step=0.1, seed=None,
@@ -534,9 +574,8 @@ def auc_shuffled(saliency, fixations, other, *, splits=100, step=0.1, seed=None,
         u = _normalised(s)
         return _pixels_auc(u, fix, np.flatnonzero(oth), m, False, include_endpoint,
                            splits, float(step), np.random.default_rng(seed))
-    _, h_pos, h_oth = _cell_hists(s, fix, oth, t)
-    return float(_sampled_auc(h_pos, h_oth, m, False, bool(include_endpoint), splits, _kernel_seed(seed),
-                              NO_TABLE))
+    return float(_auc_shuffled_kernel(s, fix, oth, t, splits, _kernel_seed(seed), bool(include_endpoint),
+                                      NO_TABLE))
 
 
 def auc_borji_expected(saliency, fixations, *, step=0.1, include_endpoint=True) -> float:
@@ -549,11 +588,7 @@ def auc_borji_expected(saliency, fixations, *, step=0.1, include_endpoint=True) 
     up to rounding. NaN with fewer than 2 fixated pixels.
     """
     s, fix, _, t = _prepare(saliency, fixations, None, step)
-    n = int(fix.sum())
-    if n < 2:
-        return float("nan")
-    h_all, h_pos, _ = _cell_hists(s, fix, fix, t)
-    return float(_expected_auc(h_pos, h_all, n, True, bool(include_endpoint)))
+    return float(_auc_borji_expected_kernel(s, fix, t, bool(include_endpoint)))
 
 
 def auc_shuffled_expected(saliency, fixations, other, *, step=0.1, include_endpoint=True) -> float:
@@ -563,9 +598,4 @@ def auc_shuffled_expected(saliency, fixations, other, *, step=0.1, include_endpo
     from the pixels of ``other``. NaN with fewer than 2 fixations or empty ``other``.
     """
     s, fix, oth, t = _prepare(saliency, fixations, other, step)
-    n = int(fix.sum())
-    n_other = int(oth.sum())
-    if n < 2 or n_other == 0:
-        return float("nan")
-    _, h_pos, h_oth = _cell_hists(s, fix, oth, t)
-    return float(_expected_auc(h_pos, h_oth, min(n, n_other), False, bool(include_endpoint)))
+    return float(_auc_shuffled_expected_kernel(s, fix, oth, t, bool(include_endpoint)))

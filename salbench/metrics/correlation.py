@@ -7,17 +7,17 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import count_true, mean_std, minmax
-from salbench.metrics._validate import as_float_map, flat_inputs
+from salbench.metrics._kernels import count_true, is_constant_range, mean_std, minmax
+from salbench.metrics._validate import as_float_map, flat_inputs, flat_point_indices
 
 
 @njit
 def _cc_kernel(s, g):
     s_lo, s_hi = minmax(s)
     g_lo, g_hi = minmax(g)
-    if g_hi == g_lo:
+    if is_constant_range(g_lo, g_hi):
         return np.nan  # correlation with a constant ground truth is undefined
-    if s_hi == s_lo:
+    if is_constant_range(s_lo, s_hi):
         return 0.0  # a constant prediction carries no information: chance level
     n = s.size
     ms = 0.0
@@ -51,7 +51,7 @@ def _nss_kernel(s, f):
     if n_fix == 0:
         return np.nan
     lo, hi = minmax(s)
-    if hi == lo:
+    if is_constant_range(lo, hi):
         return 0.0
     mean, std = mean_std(s, 1)  # MATLAB std: N-1
     acc = 0.0
@@ -144,7 +144,7 @@ def _nss_points_kernel(s, idx):
     lo, hi = minmax(s)
     if idx.size == 0:
         return np.nan
-    if hi == lo:
+    if is_constant_range(lo, hi):
         return 0.0
     mean, std = mean_std(s, 0)  # population std, as pysaliency (numpy default)
     acc = 0.0
@@ -153,7 +153,7 @@ def _nss_points_kernel(s, idx):
     return acc / idx.size
 
 
-def nss_points(saliency, rows, cols) -> float:
+def nss_points(saliency, rows, cols=None) -> float:
     """NSS over fixation *points* (pysaliency ``NSS``): duplicates count every time.
 
     Parameters
@@ -161,7 +161,9 @@ def nss_points(saliency, rows, cols) -> float:
     saliency : array_like, shape (H, W)
         Predicted saliency map.
     rows, cols : array_like of int, shape (K,)
-        0-based row (y) and column (x) of every fixation point.
+        0-based row (y) and column (x) of every fixation point. Alternatively
+        ``nss_points(saliency, points)`` with ``points`` of shape (K, 2), 0-based
+        ``(row, col)`` pairs (the registry's ``points`` input).
 
     Returns
     -------
@@ -181,17 +183,4 @@ def nss_points(saliency, rows, cols) -> float:
     (pysaliency skips the division by a zero std, giving 0).
     """
     s = as_float_map(saliency, "saliency")
-    r = np.asarray(rows)
-    c = np.asarray(cols)
-    if r.ndim != 1 or c.ndim != 1 or r.shape != c.shape:
-        raise ValueError(f"rows and cols must be 1-D of equal length, got shapes {r.shape} and {c.shape}")
-    if r.size and not (np.issubdtype(r.dtype, np.integer) and np.issubdtype(c.dtype, np.integer)):
-        raise ValueError(f"rows and cols must be integers, got dtypes {r.dtype} and {c.dtype}")
-    h, w = s.shape
-    r = r.astype(np.int64)
-    c = c.astype(np.int64)
-    bad = (r < 0) | (r >= h) | (c < 0) | (c >= w)
-    if bad.any():
-        k = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"fixation point {k} at (row={r[k]}, col={c[k]}) is outside the {h}x{w} map")
-    return float(_nss_points_kernel(s.ravel(), r * w + c))
+    return float(_nss_points_kernel(s.ravel(), flat_point_indices(s.shape, rows, cols)))

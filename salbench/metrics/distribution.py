@@ -7,34 +7,45 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import EPS, count_true, minmax, mm_distribution
+from salbench.metrics._kernels import EPS, count_true, is_constant_range, minmax, mm_distribution
 from salbench.metrics._validate import flat_inputs
 
 
 @njit
 def _sum_distribution(x):
-    """``x / sum(x)`` after shifting a negative minimum to 0; all-zero -> uniform (pysaliency)."""
-    lo, _ = minmax(x)
+    """``x / sum(x)`` after shifting a negative minimum to 0 (pysaliency); constant -> uniform.
+
+    A constant map (:func:`is_constant_range`, all-zero included) is the uniform
+    distribution, exactly: a constant prediction scores as the uniform one.
+    """
+    lo, hi = minmax(x)
+    out = np.empty(x.size)
+    if is_constant_range(lo, hi):
+        out[:] = 1.0 / x.size
+        return out
     shift = lo if lo < 0.0 else 0.0
     total = 0.0
     for i in range(x.size):
         total += x[i] - shift
-    out = np.empty(x.size)
-    if total == 0.0:
-        out[:] = 1.0 / x.size
-        return out
     for i in range(x.size):
         out[i] = (x[i] - shift) / total
     return out
 
 
 @njit
+def density_without_mass(g):
+    """True when a ground-truth density carries no mass: constant and <= 0 (all zero, typically).
+
+    The density metrics (KLD, SIM, EMD) return NaN for it: it is what an image
+    without fixations yields. A constant *positive* density is the uniform one.
+    """
+    lo, hi = minmax(g)
+    return is_constant_range(lo, hi) and hi <= 0.0
+
+
+@njit
 def _kld_kernel(s, g):
-    lo, _ = minmax(g)
-    total = 0.0
-    for i in range(g.size):
-        total += g[i] - min(lo, 0.0)
-    if total == 0.0:
+    if density_without_mass(g):
         return np.nan  # ground truth without mass
     p = _sum_distribution(s)
     q = _sum_distribution(g)
@@ -46,6 +57,8 @@ def _kld_kernel(s, g):
 
 @njit
 def _sim_kernel(s, g):
+    if density_without_mass(g):
+        return np.nan  # ground truth without mass: nothing to intersect with
     a = mm_distribution(s)
     b = mm_distribution(g)
     acc = 0.0
