@@ -172,11 +172,12 @@ def test_salicon_refs(ref_vectors):
     recs = _ref_records(arrays)
     r = get_protocol("salicon", filter_anns=False).evaluate([arrays[f"pred48_{i}"] for i in range(10)], recs,
                                                           seed=4321)
+    column = {"AUC": "auc_salicon", "sAUC": "sauc_salicon", "CC": "cc", "NSS": "nss_points"}  # registry names
     for i, case in enumerate(expected["cases"]):
         ref = case["salicon"]
-        assert r.scores["auc"][i] == pytest.approx(ref["AUC"], abs=1e-12)
+        assert r.scores[column["AUC"]][i] == pytest.approx(ref["AUC"], abs=1e-12)
         for key in ("sAUC", "CC", "NSS"):
-            assert r.scores[key.lower()][i] == pytest.approx(ref[key], rel=1e-6)
+            assert r.scores[column[key]][i] == pytest.approx(ref[key], rel=1e-6)
 
 
 def test_salicon_filter_anns():
@@ -188,11 +189,15 @@ def test_salicon_filter_anns():
 
 # ----------------------------------------------------------------------------- mit / exact
 def test_mit_protocol_refs(ref_vectors):
-    """Deterministic MIT metrics within 1e-6 relative (same-size predictions: no resize)."""
+    """Deterministic MIT metrics within 1e-6 relative (same-size predictions: no resize).
+
+    These references scored CC/KLD/SIM against the sigma-19 density ``gt_u16``: the
+    protocol's ``ground_truth="dataset"``.
+    """
     arrays, expected = ref_vectors
     recs = _ref_records(arrays)[:4]
     preds = [u16(arrays[f"pred_mix_u16_{i}"]) for i in range(4)]
-    r = get_protocol("mit", splits=5000).evaluate(preds, recs, seed=0)
+    r = get_protocol("mit", splits=5000, ground_truth="dataset").evaluate(preds, recs, seed=0)
     names = {"cc": "CC", "nss": "NSS", "auc_judd": "AUC_Judd", "kld": "KLdiv", "sim": "SIM"}
     for i in range(4):
         ref = expected["cases"][i]["mit"]["mix"]

@@ -1,21 +1,28 @@
 """Evaluation protocols: preprocessing of a prediction plus metric conventions.
 
     protocol = get_protocol("coursework")          # or mit / salicon / exact
-    result = protocol.evaluate(predictions, records, seed=0)
+    result = protocol.evaluate(predictions, records, seed=0)   # in memory
     result.summary()  # {metric: {"mean", "ci95", "n"}}
 
-See ``../shared/docs/PROTOCOLS.md`` for what each protocol reproduces.
+    scorer = protocol.scorer(GroundTruthView.from_dataset(ds), seed=0)  # chunk by chunk
+    scorer.add(indices, predictions, records)
+    result = scorer.result()
+
+:func:`salbench.scoring.score_stream` runs a scorer over a dataset in bounded memory.
+See ``../shared/docs/PROTOCOLS.md`` for what each protocol reproduces, and
+``docs/protocols.md`` for parameters versus conventions.
 """
 
 from __future__ import annotations
 
 import difflib
 
-from salbench.protocols.base import Protocol, ProtocolResult
+from salbench.protocols.base import ConventionOverrideError, Protocol, ProtocolResult, Scorer
 from salbench.protocols.coursework import CourseworkProtocol, QuantisationWrapWarning
 from salbench.protocols.exact import ExactProtocol
 from salbench.protocols.mit import MITProtocol
 from salbench.protocols.salicon import SaliconProtocol
+from salbench.protocols.view import GroundTruthView
 
 PROTOCOLS = {
     "mit": MITProtocol,
@@ -30,13 +37,33 @@ def list_protocols() -> list:
     return sorted(PROTOCOLS)
 
 
-def get_protocol(name: str, **overrides) -> Protocol:
-    """A protocol by name; ``overrides`` replace default parameters (unknown ones raise)."""
+def _protocol_class(name: str):
     if name not in PROTOCOLS:
         close = difflib.get_close_matches(str(name), PROTOCOLS, n=1)
         hint = f" Did you mean {close[0]!r}?" if close else ""
         raise ValueError(f"unknown protocol {name!r}; available: {', '.join(list_protocols())}.{hint}")
-    return PROTOCOLS[name](**overrides)
+    return PROTOCOLS[name]
+
+
+def get_protocol(name: str, **overrides) -> Protocol:
+    """A protocol by name; ``overrides`` replace default parameters.
+
+    Only the protocol's parameters may be overridden: a fixed convention raises
+    :class:`ConventionOverrideError` (naming the protocol, the key and the overridable
+    parameters), an unknown key or a bad value raises ValueError.
+    """
+    return _protocol_class(name)(**overrides)
+
+
+def protocol_from_record(params: dict) -> Protocol:
+    """The protocol a results file's ``protocol.params`` (with its ``name``) describe.
+
+    Accepts records written by older salbench versions (see :meth:`Protocol.from_record`):
+    what ``salbench check`` should rebuild protocols with.
+    """
+    if "name" not in params:
+        raise ValueError("recorded protocol parameters lack the protocol 'name'")
+    return _protocol_class(params["name"]).from_record(params)
 
 
 def default_protocol_for(dataset_name: str) -> str:
@@ -46,6 +73,10 @@ def default_protocol_for(dataset_name: str) -> str:
 
 __all__ = [
     "PROTOCOLS",
+    "ConventionOverrideError",
+    "GroundTruthView",
+    "Scorer",
+    "protocol_from_record",
     "CourseworkProtocol",
     "ExactProtocol",
     "MITProtocol",

@@ -8,27 +8,27 @@ per-image allocation). Per image:
    16 lanes wide), written as ``uint8 / 255`` floats into a buffer padded with
    the blur's reflected rows;
 2. the sigma-2 Gaussian blur row by row, same operation order as scipy (so the
-   values are bit-identical), with min/max and the CC sums taken from the row
-   while it is in L1 (per-column accumulators, so the loops vectorise);
+   values are bit-identical), with min/max taken from the row
+   while it is in L1 (per-column accumulators, so the loops vectorise); CC against the
+   min-max normalised target through the registry's CC kernel (:func:`_cc_kernel`);
 3. the threshold-cell histogram of the fixated / other / all pixels, with the
    cell of a pixel found from precomputed cell boundaries in saliency units
    (exact: the min-max map is monotone in the saliency value), no division;
 4. binned AUC-Borji and sAUC draws (:mod:`salbench.metrics.auc_sampled`), with
    a log-factorial table instead of ``lgamma`` calls (same values).
 
-Ground-truth-side arrays (centred CC target, packed fixation bits) are prepared
-once per dataset by :meth:`CourseworkProtocol.prepare`.
+Ground-truth-side arrays (uint8 CC targets, packed fixation bits) are prepared once per
+dataset and cached on disk (:mod:`salbench.protocols.coursework`).
 """
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 from numba import prange
 
 from salbench._numba import njit
 from salbench.metrics.auc_sampled import _sampled_auc, cell_boundaries, cell_in
+from salbench.metrics.correlation import _cc_kernel
 from salbench.protocols._resize import PRECISION_BITS, _reflect, blur_line
 
 U8_TO_FLOAT = np.arange(256) / 255.0
@@ -103,8 +103,8 @@ def _blur_row(a, y, w, t, row, out_row):
 
 
 @njit
-def _blur_row_r8(a, y, w, row, o, g, st):
-    """:func:`_blur_row` for 17 taps (sigma 2, truncate 4) then :func:`_row_stats`, fused.
+def _blur_row_r8(a, y, w, row, o, st):
+    """:func:`_blur_row` for 17 taps (sigma 2, truncate 4), then the row's min/max, fused.
 
     Unrolled, with the same operations in the same order as scipy: keeping the
     running value in a register instead of a row buffer is ~3x faster.
@@ -112,9 +112,6 @@ def _blur_row_r8(a, y, w, row, o, g, st):
     W = o.size
     lo = st[0]
     hi = st[1]
-    s1 = st[2]
-    s2 = st[3]
-    sg = st[4]
     w0 = w[8]
     w1 = w[9]
     w2 = w[10]
@@ -152,42 +149,49 @@ def _blur_row_r8(a, y, w, row, o, g, st):
         v += (row[x + 6] + row[x + 10]) * w2
         v += (row[x + 7] + row[x + 9]) * w1
         o[x] = v
-        lo[x] = min(lo[x], v)  # the statistics of _row_stats, while v is in a register
+        lo[x] = min(lo[x], v)  # the min/max of _row_minmax, while v is in a register
         hi[x] = max(hi[x], v)
-        s1[x] += v
-        s2[x] += v * v
-        sg[x] += v * g[x]
 
 
 @njit
-def _row_stats(v, g, st):
-    """Fold row ``v`` into per-column accumulators ``st`` (5, W): min, max, sum, sum of squares, sum v*g.
+def _row_minmax(v, st):
+    """Fold row ``v`` into per-column min/max accumulators ``st`` (2, W).
 
-    Element-wise across columns, so it vectorises (a single running float sum
-    cannot be reordered by the compiler); :func:`_total_stats` reduces the columns.
+    Element-wise across columns, so it vectorises; :func:`_total_minmax` reduces the columns.
     """
     lo = st[0]
     hi = st[1]
-    s1 = st[2]
-    s2 = st[3]
-    sg = st[4]
     for x in range(v.size):
         x_ = v[x]
         lo[x] = min(lo[x], x_)
         hi[x] = max(hi[x], x_)
-        s1[x] += x_
-        s2[x] += x_ * x_
-        sg[x] += x_ * g[x]
 
 
 @njit
-def _total_stats(st):
+def _total_minmax(st):
     lo = st[0, 0]
     hi = st[1, 0]
     for x in range(1, st.shape[1]):
         lo = min(lo, st[0, x])
         hi = max(hi, st[1, x])
-    return lo, hi, st[2].sum(), st[3].sum(), st[4].sum()
+    return lo, hi
+
+
+@njit
+def _minmax_target(t, g):
+    """``g = (t - min) / (max - min)`` as float64 (all zeros when ``t`` is constant), as NumPy computes it."""
+    lo = np.float64(t[0])
+    hi = lo
+    for k in range(t.size):
+        v = np.float64(t[k])
+        lo = min(lo, v)
+        hi = max(hi, v)
+    if hi > lo:
+        r = hi - lo
+        for k in range(t.size):
+            g[k] = (np.float64(t[k]) - lo) / r
+    else:
+        g[:] = 0.0
 
 
 @njit
@@ -234,8 +238,8 @@ def _class_hist(sf, fb, obits, lo, hi, t, hist):
 
 
 @njit(parallel=True)
-def coursework_batch(preds, hb, hk, vb, vk, w, gc, gnorm, fixbits, others, t,
-                     splits, seeds, with_blur, include_endpoint, logfact, n_threads):
+def coursework_batch(preds, hb, hk, vb, vk, w, targets, fixbits, obits, t,
+                     splits, seeds, with_blur, include_endpoint, logfact, n_threads, with_cc):
     """CC, AUC-Borji and sAUC (coursework conventions) for every image.
 
     Parameters
@@ -243,16 +247,17 @@ def coursework_batch(preds, hb, hk, vb, vk, w, gc, gnorm, fixbits, others, t,
     preds : (N, h, w) uint8 quantised predictions.
     hb, hk, vb, vk : Pillow coefficients (:func:`pillow_coeffs`); ``vk`` int32 or int64.
     w : blur weights (odd length; ``[1.0]`` for no blur).
-    gc : (N, H, W) float64 centred CC target; gnorm : (N,) its L2 norm.
-    fixbits : (N, words) uint64 packed ``y_original > 0``.
-    others : (N, k) int64 images whose fixation bits OR into the sAUC "other" map.
+    targets : (N, H, W) uint8 CC targets (``gaussian_filter(y_original, 19)`` on the uint8 map);
+        min-max normalised here, then CC is the registry's kernel :func:`_cc_kernel`.
+    fixbits : (N, words) uint64 packed ``y_original > 0`` of each image.
+    obits : (N, words) uint64 packed sAUC "other" map of each image (OR of the drawn images' bits).
     seeds : (N, 2) int64 seeds of the Borji and sAUC draws.
     logfact : ``log(k!)`` table for the hypergeometric draws (:func:`log_factorials`).
+    with_cc : False leaves column 0 NaN (the caller computes CC another way).
     """
     n_img = preds.shape[0]
-    H = gc.shape[1]
-    W = gc.shape[2]
-    n_pix = H * W
+    H = targets.shape[1]
+    W = targets.shape[2]
     n_thr = t.size
     r = w.size // 2 if with_blur else 0
     out = np.empty((n_img, 3))
@@ -264,35 +269,31 @@ def coursework_batch(preds, hb, hk, vb, vk, w, gc, gnorm, fixbits, others, t,
         s = np.empty((H, W))
         trow = np.empty(W)
         row = np.empty(W + 2 * r)
-        st = np.empty((5, W))
+        st = np.empty((2, W))
+        g = np.empty(H * W)
         hist4 = np.empty((4, 2 * n_thr, 4), dtype=np.int64)
-        obits = np.empty(fixbits.shape[1], dtype=np.uint64)
         for i in range(blk * n_img // n_blocks, (blk + 1) * n_img // n_blocks):
             _upsample_padded(preds[i], hb, hk, vb, vk, tmp, acc, a, r)
             st[0] = np.inf
             st[1] = -np.inf
-            st[2:] = 0.0
             for y in range(H):
                 if with_blur and r == 8:
-                    _blur_row_r8(a, y, w, row, s[y], gc[i, y], st)
+                    _blur_row_r8(a, y, w, row, s[y], st)
                     continue
                 if with_blur:
                     _blur_row(a, y, w, trow, row, s[y])
                 else:
                     s[y, :] = a[y]
-                _row_stats(s[y], gc[i, y], st)
-            lo, hi, sm, sq, sg = _total_stats(st)
-            var = sq - sm * sm / n_pix
-            if var > 0.0 and gnorm[i] > 0.0:
-                out[i, 0] = sg / (math.sqrt(var) * gnorm[i])
+                _row_minmax(s[y], st)
+            lo, hi = _total_minmax(st)
+            sf = s.ravel()
+            if with_cc:
+                _minmax_target(targets[i].ravel(), g)
+                out[i, 0] = _cc_kernel(sf, g)
             else:
                 out[i, 0] = np.nan
-            # "other" map: OR of the packed fixation bits of the drawn images
-            obits[:] = 0
-            for k in range(others.shape[1]):
-                obits |= fixbits[others[i, k]]
             hist4[:] = 0
-            _class_hist(s.ravel(), fixbits[i], obits, lo, hi, t, hist4)
+            _class_hist(sf, fixbits[i], obits[i], lo, hi, t, hist4)
             hist = hist4[0] + hist4[1] + hist4[2] + hist4[3]
             h_all = hist[:, 0] + hist[:, 1] + hist[:, 2] + hist[:, 3]
             h_pos = hist[:, 1] + hist[:, 3]

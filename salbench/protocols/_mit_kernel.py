@@ -19,6 +19,11 @@ from salbench.metrics.distribution import _info_gain_kernel, _kld_kernel, _sim_k
 
 # column order of :func:`mit_batch`'s output
 MIT_COLUMNS = ("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "kld", "sim", "info_gain")
+# the registry kernel each column calls (None: the sampled AUCs, built from the cell histograms
+# and draws behind ``auc_borji`` / ``auc_shuffled``); the protocol uses a column only while the
+# registry still declares that kernel, and computes the metric per image otherwise
+FUSED_KERNELS = {"cc": _cc_kernel, "nss": _nss_kernel, "auc_judd": _auc_judd_kernel, "auc_borji": None,
+                 "auc_shuffled": None, "kld": _kld_kernel, "sim": _sim_kernel, "info_gain": _info_gain_kernel}
 
 
 @njit(parallel=True)

@@ -1,40 +1,83 @@
 """The ``exact`` protocol: deterministic, no sampling anywhere.
 
-Bilinear upsampling (pixel-centre aligned); exact AUCs over all thresholds
-(ties count half) with uniform negatives (all pixels) and shuffled negatives
-(fixated pixels of every other evaluated image of the same size); CC, NSS,
-KLD, SIM as MIT.
+Bilinear upsampling (pixel-centre aligned; a constant prediction stays constant); exact
+AUCs over all thresholds (ties count half) with uniform negatives (all pixels) and
+shuffled negatives (fixated pixels of every other evaluated image of the same size);
+CC, NSS, KLD, SIM as MIT against the dataset's density. Every metric is the registry's
+(``metrics_for("exact")``), computed per image by its registry function. The protocol
+has no parameters, only conventions.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from salbench import metrics as M
-from salbench.protocols._common import union_map
+from salbench.metrics._validate import as_fixation_mask
+from salbench.protocols import _metrics
 from salbench.protocols._resize import bilinear
-from salbench.protocols.base import Protocol, as_prediction
+from salbench.protocols.base import Item, Protocol, Scorer, as_prediction, resize_keeping_constants
 
 
 class ExactProtocol(Protocol):
     name = "exact"
-    metrics = ("cc", "nss", "auc_exact", "auc_shuffled_exact", "kld", "sim")
     description = "deterministic: bilinear resize, exact AUCs (uniform and shuffled)"
-    defaults = {"resize": "bilinear", "shuffled_negatives": "all other images' fixated pixels"}
+    defaults: dict = {}
+    conventions = {
+        "resize": "bilinear (pixel-centre aligned) to the fixation map's size; a constant prediction stays constant",
+        "shuffled_negatives": "fixated pixels of every other evaluated image of the same size",
+        "auc": "exact area over all thresholds, ties count half",
+        "continuous_ground_truth": "the dataset's density map",
+        "no_fixations": "an image without fixated pixels is NaN in every metric and counted as excluded",
+    }
+    legacy_keys = {"resize": "bilinear", "shuffled_negatives": "all other images' fixated pixels"}
 
-    def _evaluate(self, predictions, records, seed):
-        n = len(records)
-        scores = {k: np.full(n, np.nan) for k in self.metrics}
-        for i, (pred, r) in enumerate(zip(predictions, records)):
-            s = as_prediction(pred, i)
-            if s.shape != r.shape:
-                s = bilinear(s, r.shape)
-            f = r.fixation_map
-            scores["cc"][i] = M.cc(s, r.density)
-            scores["nss"][i] = M.nss(s, f)
-            scores["auc_exact"][i] = M.auc_exact(s, f)
-            other = union_map(records, [j for j in range(n) if j != i], r.shape)
-            scores["auc_shuffled_exact"][i] = M.auc_shuffled_exact(s, f, other) if other.any() else np.nan
-            scores["kld"][i] = M.kld(s, r.density)
-            scores["sim"][i] = M.sim(s, r.density)
-        return scores, {}
+
+class ExactScorer(Scorer):
+    """Chunked scorer of the ``exact`` protocol (shuffled negatives from per-size fixation counts)."""
+
+    def _setup(self, *, workers, progress):
+        self.gt.load(workers=workers, progress=progress)
+        shapes = self.gt.shapes
+        self.counts = {}  # per size: how many evaluated images fixate each pixel
+        for p in range(self.n):
+            shape = (int(shapes[p, 0]), int(shapes[p, 1]))
+            c = self.counts.setdefault(shape, np.zeros(shape, dtype=np.int32))
+            pts = self.gt.points(p)
+            if len(pts):
+                once = np.zeros(shape, dtype=bool)
+                once[pts[:, 0], pts[:, 1]] = True
+                c += once
+
+    def prepare(self, index, prediction, record=None) -> Item:
+        self.setup()
+        pos = self._position(index)
+        if record is None:
+            record = self.gt.record(pos)
+        shape = tuple(record.shape)
+        s = resize_keeping_constants(as_prediction(prediction, index), shape, bilinear)
+        f = as_fixation_mask(record.fixation_map, shape, "fixations")
+        data = {}
+        if f.any():
+            other = (self.counts[shape] - f) > 0  # every other image's fixated pixels
+            pts = np.asarray(record.fixations, dtype=np.int64).reshape(-1, 2)
+            data = {"S": s, "inputs": {"fixations": f, "density": record.density, "other": other,
+                                       "points": pts if len(pts) else np.argwhere(f)}}
+        return Item(pos, index, data)
+
+    def _score(self, items):
+        for it in items:
+            if not it.data:
+                self._exclude(it.pos)
+                continue
+            s, inputs = it.data["S"], it.data["inputs"]
+            vals = {}
+            for k in self.metrics:
+                if "other" in _metrics.get_metric(k).needs and not inputs["other"].any():
+                    vals[k] = np.nan  # no other image fixated anything of this size
+                    continue
+                vals[k] = _metrics.call_metric(k, s, inputs, self.params, seed=None)
+            self._store(it.pos, vals)
+            it.data.clear()
+
+
+ExactProtocol.scorer_class = ExactScorer

@@ -1,14 +1,25 @@
-"""The ``mit`` protocol: MIT/Tuebingen benchmark code (``code_forMetrics``).
+"""The ``mit`` protocol: the MIT/Tuebingen benchmark code (``code_forMetrics``).
 
-Predictions are resized to the fixation map's size with MATLAB-compatible
-bicubic ``imresize`` (no blur); CC, KLD and SIM compare with ``record.density``;
-NSS, AUC-Judd, AUC-Borji, sAUC and IG use ``record.fixation_map``. sAUC's other
-map is the OR of the fixation maps of ``n_other`` other images drawn with the
-seed. IG's baseline is a centred Gaussian (``ig_baseline_sigma`` x min(H, W)).
+Predictions are resized to the fixation map's size with MATLAB-compatible bicubic
+``imresize`` (no blur; a constant prediction stays constant). NSS, AUC-Judd,
+AUC-Borji, sAUC and IG use the binary fixation map; CC, SIM, KLD (and EMD) compare
+with the continuous ground truth chosen by ``ground_truth``:
 
-With ``auc_method="binned"`` (default) images of one size run through the fused
-parallel kernel :func:`salbench.protocols._mit_kernel.mit_batch`, which calls the
-same metric kernels as the public functions (same values, same seeds).
+- ``"mit"`` (default): ``max(antonioGaussian(fixation map, 8), 0)`` at the evaluated
+  resolution, as the MIT benchmark builds it
+  (:func:`salbench.protocols.ground_truth.mit_fixation_density`);
+- ``"dataset"``: the dataset's density (SALICON's convention, a Gaussian of sigma 19 at
+  480x640), what salbench used before the parameter existed.
+
+sAUC's other map is the OR of the fixation maps of ``n_other`` other images drawn with
+the seed (points, not dense maps, are kept across images). IG's baseline is a centred
+Gaussian (``ig_baseline_sigma`` x min(H, W)).
+
+Metrics come from the registry (``metrics_for("mit")``). With ``auc_method="binned"``
+the ones the fused kernel :func:`salbench.protocols._mit_kernel.mit_batch` implements run
+there (same per-image kernels as the public functions, images in parallel); any other
+metric of the registry's ``mit`` list (e.g. EMD) is computed per image by its registry
+function.
 """
 
 from __future__ import annotations
@@ -17,106 +28,229 @@ import functools
 
 import numpy as np
 
-from salbench import metrics as M
 from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
 from salbench.metrics.auc_sampled import _kernel_seed, log_factorials, thresholds_for
-from salbench.protocols._common import center_gaussian, draw_others, union_map
-from salbench.protocols._mit_kernel import MIT_COLUMNS, mit_batch
+from salbench.protocols import _metrics
+from salbench.protocols._common import center_gaussian
+from salbench.protocols._draws import others_excluding_self, seed_table
+from salbench.protocols._mit_kernel import FUSED_KERNELS, MIT_COLUMNS, mit_batch
 from salbench.protocols._resize import matlab_bicubic
-from salbench.protocols.base import Protocol, as_prediction
+from salbench.protocols.base import (Item, Protocol, Scorer, as_prediction, boolean, one_of, positive_float,
+                                     positive_int, resize_keeping_constants, step_value)
 
-_CHUNK = 32  # images per parallel call: bounds the float64 stacks to ~160 MB at 480x640
+# Seed columns of the per-image draw table (kept from the first release: same values).
+SEED_COLUMN = {"auc_borji": 0, "auc_shuffled": 1, "auc_judd": 2}
 
 
 class MITProtocol(Protocol):
     name = "mit"
-    metrics = ("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "kld", "sim", "info_gain")
-    description = "MIT saliency benchmark code: MATLAB bicubic resize, 8 metrics"
+    description = "MIT saliency benchmark code: MATLAB bicubic resize, MIT's metrics and ground truth"
     defaults = {
-        "resize": "matlab_bicubic",
+        "ground_truth": "mit",
         "splits": 100,
         "step": 0.1,
         "include_endpoint": True,
         "n_other": 10,
         "auc_judd_jitter": False,
-        "ig_baseline": "center_gaussian",
         "ig_baseline_sigma": 0.25,
         "auc_method": "binned",
     }
-
-    def _evaluate(self, predictions, records, seed):
-        p = self._params
-        rng = np.random.default_rng(seed)
-        n = len(records)
-        others = draw_others(n, int(p["n_other"]), rng, exclude_self=True)
-        seeds = rng.integers(0, 2**32 - 1, size=(n, 3))
-        if p["auc_method"] != "binned":
-            return self._evaluate_per_image(predictions, records, others, seeds), {}
-        out = np.full((n, len(MIT_COLUMNS)), np.nan)
-        groups: dict = {}
-        for i, r in enumerate(records):
-            groups.setdefault(tuple(r.shape), []).append(i)
-        logfact = log_factorials(max(h * w for h, w in groups) + 2)
-        t = thresholds_for(float(p["step"]))
-        jitter = bool(p["auc_judd_jitter"])
-        for shape, idx in groups.items():
-            base = as_float_map(_baseline(shape, float(p["ig_baseline_sigma"])), "baseline").ravel()
-            for c0 in range(0, len(idx), _CHUNK):
-                chunk = idx[c0:c0 + _CHUNK]
-                m = len(chunk)
-                S = np.empty((m, shape[0] * shape[1]))
-                G = np.empty_like(S)
-                F = np.empty(S.shape, dtype=np.bool_)
-                O = np.empty(S.shape, dtype=np.bool_)
-                kseeds = np.empty((m, 2), dtype=np.int64)
-                for row, i in enumerate(chunk):
-                    s = as_prediction(predictions[i], i)
-                    if s.shape != shape:
-                        s = matlab_bicubic(s, shape)
-                    S[row] = as_float_map(s, "saliency").ravel()
-                    g = as_float_map(records[i].density, "density")
-                    check_same_shape(S[row].reshape(shape), g, "saliency", "density")
-                    G[row] = g.ravel()
-                    F[row] = as_fixation_mask(records[i].fixation_map, shape, "fixations").ravel()
-                    O[row] = union_map(records, others[i], shape).ravel()
-                    kseeds[row] = (_kernel_seed(int(seeds[i, 0])), _kernel_seed(int(seeds[i, 1])))
-                    if jitter:
-                        out[i, 2] = M.auc_judd(s, records[i].fixation_map, jitter=True, seed=int(seeds[i, 2]))
-                res = mit_batch(S, G, F, O, base, t, int(p["splits"]), kseeds, bool(p["include_endpoint"]),
-                                not jitter, logfact)
-                if jitter:
-                    res[:, 2] = out[chunk, 2]
-                out[chunk] = res
-        return {k: out[:, j] for j, k in enumerate(MIT_COLUMNS)}, {}
+    validators = {
+        "ground_truth": one_of("mit", "dataset"),
+        "splits": positive_int,
+        "step": step_value,
+        "include_endpoint": boolean,
+        "n_other": positive_int,
+        "auc_judd_jitter": boolean,
+        "ig_baseline_sigma": positive_float,
+        "auc_method": one_of("binned", "pixels"),
+    }
+    conventions = {
+        "resize": "MATLAB imresize bicubic (a = -0.5, pixel-centre aligned) to the fixation map's size; "
+                  "a constant prediction stays exactly constant",
+        "fixations": "fixated pixels of the binary fixation map, each counted once (NSS, AUCs, IG)",
+        "continuous_ground_truth": "ground_truth='mit': max(antonioGaussian(fixation map, 8 cycles/image), 0) "
+                                   "at the evaluated resolution (MIT code_forMetrics); 'dataset': the dataset's "
+                                   "density map (SALICON style: Gaussian sigma 19 at 480x640); used by CC, SIM, "
+                                   "KLD and EMD",
+        "shuffled_negatives": "OR of the fixation maps of n_other other images of the same size, drawn without "
+                              "replacement from the evaluated images (the image itself excluded)",
+        "ig_baseline": "centred isotropic Gaussian, sigma = ig_baseline_sigma * min(H, W)",
+        "thresholds": "AUC-Borji/sAUC thresholds 0:step:max(P u Q) (include_endpoint) on the min-max map; "
+                      "AUC-Borji negatives drawn uniformly with replacement",
+        "no_fixations": "an image without fixated pixels is NaN in every metric and counted as excluded",
+    }
+    ground_truth_params = ("ground_truth",)
+    legacy_keys = {"resize": "matlab_bicubic", "ig_baseline": "center_gaussian"}
+    legacy_defaults = {"ground_truth": "dataset"}  # what results recorded before the parameter existed
 
     def _evaluate_per_image(self, predictions, records, others, seeds):
-        """One public metric call per image (any ``auc_method``): the reference path."""
-        p = self._params
+        """Every metric through its registry function, image by image (the reference path)."""
         n = len(records)
         scores = {k: np.full(n, np.nan) for k in self.metrics}
-        kw = dict(splits=int(p["splits"]), step=float(p["step"]),
-                  include_endpoint=bool(p["include_endpoint"]), method=p["auc_method"])
+        p = self.params
         for i, (pred, r) in enumerate(zip(predictions, records)):
-            s = as_prediction(pred, i)
-            if s.shape != r.shape:
-                s = matlab_bicubic(s, r.shape)
-            f = r.fixation_map
-            g = r.density
-            base = _baseline(r.shape, float(p["ig_baseline_sigma"]))
-            scores["cc"][i] = M.cc(s, g)
-            scores["nss"][i] = M.nss(s, f)
-            scores["auc_judd"][i] = M.auc_judd(s, f, jitter=bool(p["auc_judd_jitter"]), seed=int(seeds[i, 2]))
-            scores["auc_borji"][i] = M.auc_borji(s, f, seed=int(seeds[i, 0]), **kw)
-            scores["auc_shuffled"][i] = M.auc_shuffled(s, f, union_map(records, others[i], r.shape),
-                                                       seed=int(seeds[i, 1]), **kw)
-            scores["kld"][i] = M.kld(s, g)
-            scores["sim"][i] = M.sim(s, g)
-            scores["info_gain"][i] = M.info_gain(s, f, base)
+            s = resize_keeping_constants(as_prediction(pred, i), r.shape, matlab_bicubic)
+            f = np.asarray(r.fixation_map, dtype=bool)
+            if not f.any():
+                continue
+            other = np.zeros(r.shape, dtype=bool)
+            for j in others[i]:
+                if records[int(j)].shape == r.shape:
+                    other |= np.asarray(records[int(j)].fixation_map, dtype=bool)
+            inputs = _inputs(f, _density(self, r, f), other, _points_of(r), _baseline(r.shape, p["ig_baseline_sigma"]))
+            for k in self.metrics:
+                scores[k][i] = _metrics.call_metric(k, s, inputs, p, seed=_seed_for(k, seeds, i, n))
         return scores
+
+
+def _density(proto_or_params, record, fmap):
+    p = proto_or_params.params if hasattr(proto_or_params, "params") else proto_or_params
+    if p["ground_truth"] == "mit":
+        from salbench.protocols.ground_truth import mit_fixation_density
+
+        return mit_fixation_density(fmap)
+    return record.density
+
+
+def _points_of(record):
+    pts = np.asarray(record.fixations, dtype=np.int64).reshape(-1, 2)
+    return pts if len(pts) else np.argwhere(record.fixation_map)
+
+
+def _inputs(f, g, other, points, baseline):
+    return {"fixations": f, "density": g, "other": other, "points": points, "baseline": baseline}
+
+
+def _seed_for(metric, seeds, pos, n):
+    """Seed of a sampled metric for image ``pos``: its column of the draw table, or one derived from it."""
+    col = SEED_COLUMN.get(metric)
+    if col is not None:
+        return int(seeds[pos, col])
+    return _metrics.derived_seed(int(seeds[pos, 0]), n, pos, metric)
+
+
+class MITScorer(Scorer):
+    """Chunked scorer of the ``mit`` protocol."""
+
+    def __init__(self, protocol, gt, seed):
+        super().__init__(protocol, gt, seed)
+        p = self.params
+        self.needs_record = p["ground_truth"] == "dataset"
+        fused_ok = p["auc_method"] == "binned"
+        self.fused = tuple(m for m in self.metrics
+                           if fused_ok and m in MIT_COLUMNS and _fused_is_registry(m))
+        self.per_image = tuple(m for m in self.metrics if m not in self.fused)
+
+    def _setup(self, *, workers, progress):
+        self.gt.load(workers=workers, progress=progress)
+        rng = np.random.default_rng(self.seed)
+        self.others = others_excluding_self(self.n, int(self.params["n_other"]), rng)
+        self.seeds = seed_table(rng, self.n, 3)
+
+    def _other_map(self, pos, shape):
+        m = np.zeros(shape, dtype=np.bool_)
+        shapes = self.gt.shapes
+        for j in self.others[pos]:
+            if shapes[j, 0] == shape[0] and shapes[j, 1] == shape[1]:
+                pts = self.gt.points(int(j))
+                if len(pts):
+                    m[pts[:, 0], pts[:, 1]] = True
+        return m
+
+    def prepare(self, index, prediction, record=None) -> Item:
+        self.setup()
+        pos = self._position(index)
+        if record is None and self.needs_record:
+            record = self.gt.record(pos)
+        shape = self.gt.shape(pos) if record is None else tuple(record.shape)
+        s = resize_keeping_constants(as_prediction(prediction, index), shape, matlab_bicubic)
+        s = as_float_map(s, "saliency")
+        if record is not None:
+            f = as_fixation_mask(record.fixation_map, shape, "fixations")
+            pts = _points_of(record)
+        else:
+            pts = self.gt.points(pos)
+            f = np.zeros(shape, dtype=np.bool_)
+            if len(pts):
+                f[pts[:, 0], pts[:, 1]] = True
+        data = {"shape": shape, "points": pts, "F": f}
+        if f.any():
+            g = as_float_map(_density(self.params, record, f), "density")
+            check_same_shape(s, g, "saliency", "density")
+            data.update(S=s, G=g, O=self._other_map(pos, shape))
+        return Item(pos, index, data)
+
+    def _score(self, items):
+        p = self.params
+        live = []
+        for it in items:
+            if "S" not in it.data:
+                self._exclude(it.pos)
+            else:
+                live.append(it)
+        if self.fused and live:
+            groups: dict = {}
+            for it in live:
+                groups.setdefault(it.data["shape"], []).append(it)
+            for shape, group in groups.items():
+                self._score_fused(shape, group)
+        for it in live:
+            if self.per_image:
+                self._score_per_image(it, self.per_image)
+            it.data.clear()  # the chunk's maps are no longer needed: memory stays flat
+
+    def _score_fused(self, shape, group):
+        p = self.params
+        m = len(group)
+        hw = shape[0] * shape[1]
+        S = np.empty((m, hw))
+        G = np.empty((m, hw))
+        F = np.empty((m, hw), dtype=np.bool_)
+        O = np.empty((m, hw), dtype=np.bool_)
+        kseeds = np.empty((m, 2), dtype=np.int64)
+        for row, it in enumerate(group):
+            d = it.data
+            S[row] = d["S"].ravel()
+            G[row] = d["G"].ravel()
+            F[row] = d["F"].ravel()
+            O[row] = d["O"].ravel()
+            kseeds[row] = (_kernel_seed(int(self.seeds[it.pos, 0])), _kernel_seed(int(self.seeds[it.pos, 1])))
+        jitter = bool(p["auc_judd_jitter"])
+        base = as_float_map(_baseline(shape, float(p["ig_baseline_sigma"])), "baseline").ravel()
+        out = mit_batch(S, G, F, O, base, thresholds_for(float(p["step"])), int(p["splits"]), kseeds,
+                        bool(p["include_endpoint"]), not jitter, log_factorials(hw + 2))
+        del S, G, F, O
+        for row, it in enumerate(group):
+            vals = {k: out[row, MIT_COLUMNS.index(k)] for k in self.fused}
+            if jitter and "auc_judd" in self.fused:
+                vals["auc_judd"] = _metrics.call_metric("auc_judd", it.data["S"], {"fixations": it.data["F"]}, p,
+                                                        seed=int(self.seeds[it.pos, 2]))
+            self._store(it.pos, vals)
+
+    def _score_per_image(self, it, metrics):
+        d = it.data
+        p = self.params
+        inputs = _inputs(d["F"], d["G"], d["O"], d["points"], _baseline(d["shape"], float(p["ig_baseline_sigma"])))
+        self._store(it.pos, {k: _metrics.call_metric(k, d["S"], inputs, p,
+                                                     seed=_seed_for(k, self.seeds, it.pos, self.n))
+                             for k in metrics})
+
+
+def _fused_is_registry(name: str) -> bool:
+    """The fused kernel computes ``name`` with the kernel the registry declares for it."""
+    if not _metrics.has_metric(name):
+        return False
+    declared = _metrics.kernel_of(name)
+    used = FUSED_KERNELS.get(name)
+    return declared is None or used is None or declared is used
+
+
+MITProtocol.scorer_class = MITScorer
 
 
 @functools.lru_cache(maxsize=8)
 def _baseline(shape, sigma_frac):
-    b = center_gaussian(shape, sigma_frac)
+    b = center_gaussian(tuple(shape), float(sigma_frac))
     b.flags.writeable = False
     return b

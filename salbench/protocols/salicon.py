@@ -1,20 +1,21 @@
 """The ``salicon`` protocol: the SALICON challenge server (NUS-VIP/salicon-evaluation).
 
-Upsampling: ``scipy.ndimage.zoom(order=3)`` to the record's size. The server
-works on fixation points with 1-based ``(y, x)`` and reads ``map[y-1][x-1]``;
-salbench keeps 0-based points, which index the same pixels. Metrics:
+Upsampling: ``scipy.ndimage.zoom(order=3)`` to the record's size (a constant prediction
+stays constant). The server works on fixation points with 1-based ``(y, x)`` and reads
+``map[y-1][x-1]``; salbench keeps 0-based points, which index the same pixels. The
+metrics are the registry's ``metrics_for("salicon")`` entries, each computed through its
+registry function with these inputs:
 
-- AUC: ``s - min``, ``/ max``; one draw of ``n_random`` (100,000) uniform pixels
-  per image from ``numpy.random.RandomState(seed)`` (the server's legacy RNG, seeded
-  once per evaluation, images in order); thresholds ``arange(0, max(P u Q), step)``, step 0.01.
-- sAUC: negatives = pixels of the shuffle map (sum of the binary fixation maps
-  of all evaluated images, built once per evaluation) with the current image's
-  fixated pixels zeroed, each weighted by its count; step 0.01; deterministic.
-- CC: Pearson against ``gaussian_filter(fixation map, 19)`` min-max normalised.
-- NSS: ``(s - mean) / std`` (population std) averaged over the fixation points.
+- ``points``: every fixation point of the image (after ``filter_anns`` when on);
+- ``other_weights``: the shuffle map, the sum of the binary fixation maps of all
+  evaluated images, built once per evaluation (the server's mutable default argument
+  keeps summing across calls; salbench does not reproduce that);
+- ``density``: ``gaussian_filter(fixation map, cc_sigma)`` min-max normalised (CC);
+- the AUC's draw: ``numpy.random.RandomState(seed)``, one ``randint(H*W, n_random)``
+  per image, images in order (:class:`salbench.protocols._draws.SequentialDraws`).
 
-``filter_anns`` (server default True) keeps a point only where the same
-coordinate occurs again: meant for raw mouse samples.
+``filter_anns`` (server default True) keeps a point only where the same coordinate
+occurs again: meant for raw mouse samples.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import zoom
 
+from salbench.protocols import _metrics
+from salbench.protocols._draws import SequentialDraws
 from salbench.protocols._resize import gaussian_blur
-from salbench.protocols.base import Protocol, as_prediction
+from salbench.protocols.base import (Item, Protocol, Scorer, as_prediction, boolean, positive_float, positive_int,
+                                     resize_keeping_constants, step_value)
 
 
 def filter_anns(points: np.ndarray) -> np.ndarray:
@@ -44,6 +48,113 @@ def _points(record) -> np.ndarray:
     return pts
 
 
+def _zoom(s, shape):
+    return zoom(s, (shape[0] / s.shape[0], shape[1] / s.shape[1]), order=3)
+
+
+def cc_target(points, shape, sigma) -> np.ndarray:
+    """The server's CC ground truth: the binary map of ``points`` blurred (sigma), min-max normalised."""
+    fixmap = np.zeros(shape, dtype=np.float64)
+    if len(points):
+        fixmap[points[:, 0], points[:, 1]] = 1.0
+    g = gaussian_blur(fixmap, float(sigma))
+    g = g - g.min()
+    if g.max() > 0:
+        g = g / g.max()
+    return g
+
+
+class SaliconProtocol(Protocol):
+    name = "salicon"
+    description = "SALICON challenge server: zoom(order=3), AUC 1x100k draws, weighted sAUC"
+    defaults = {
+        "n_random": 100000,
+        "step": 0.01,
+        "cc_sigma": 19.0,
+        "filter_anns": True,
+    }
+    validators = {
+        "n_random": positive_int,
+        "step": step_value,
+        "cc_sigma": positive_float,
+        "filter_anns": boolean,
+    }
+    conventions = {
+        "resize": "scipy.ndimage.zoom(order=3) to the ground truth's size; a constant prediction stays constant",
+        "rng": "numpy.random.RandomState(seed), one randint(H*W, n_random) draw per image, images in order",
+        "shuffle_map": "sum of the binary fixation maps of the evaluated images of the same size, built once "
+                       "per evaluation; the image's own points are zeroed by sAUC",
+        "points": "every fixation point (0-based here; the server's 1-based (y, x) index the same pixels)",
+        "thresholds": "np.arange(0, max(P u Q), step) on (s - min) / max",
+        "no_fixations": "an image without points (after filter_anns) is NaN in every metric and counted as excluded",
+    }
+    ground_truth_params = ("filter_anns", "cc_sigma")
+    legacy_keys = {"resize": "scipy_zoom_order3", "rng": "numpy.random.RandomState(seed), sequential over images",
+                   "shuffle_map": "sum of binary fixation maps of the evaluated images"}
+
+
+class SaliconScorer(Scorer):
+    """Chunked scorer of the ``salicon`` protocol; draws replay the server's sequential stream."""
+
+    needs_record = False  # points and sizes come from the ground-truth view
+
+    def _setup(self, *, workers, progress):
+        self.gt.load(workers=workers, progress=progress)
+        filt = bool(self.params["filter_anns"])
+        self._pts = [filter_anns(self.gt.points(p)) if filt else self.gt.points(p) for p in range(self.n)]
+        shapes = self.gt.shapes
+        self.shuffle = {}
+        # built once per evaluation from every evaluated image of that size (each image once per pixel)
+        for p in range(self.n):
+            shape = (int(shapes[p, 0]), int(shapes[p, 1]))
+            m = self.shuffle.setdefault(shape, np.zeros(shape, dtype=np.int64))
+            pts = self._pts[p]
+            if len(pts):
+                once = np.zeros(shape, dtype=bool)
+                once[pts[:, 0], pts[:, 1]] = True
+                m += once
+        if len(self.shuffle) > 1:  # the server's shuffle map needs one size (as before: sAUC undefined)
+            self.shuffle = {}
+        self.draws = SequentialDraws(self.seed, shapes[:, 0] * shapes[:, 1], int(self.params["n_random"]))
+
+    def prepare(self, index, prediction, record=None) -> Item:
+        self.setup()
+        pos = self._position(index)
+        shape = self.gt.shape(pos)
+        s = resize_keeping_constants(as_prediction(prediction, index), shape, _zoom)
+        return Item(pos, index, {"S": s, "shape": shape})
+
+    def _score(self, items):
+        p = self.params
+        for it in sorted(items, key=lambda it: it.pos):  # the draws follow the images' order
+            pts = self._pts[it.pos]
+            if len(pts) == 0:
+                self._exclude(it.pos)
+                it.data.clear()
+                continue
+            s, shape = it.data["S"], it.data["shape"]
+            inputs = {"points": pts, "density": cc_target(pts, shape, p["cc_sigma"])}
+            fix = np.zeros(shape, dtype=bool)
+            fix[pts[:, 0], pts[:, 1]] = True
+            inputs["fixations"] = fix
+            if shape in self.shuffle:
+                inputs["other_weights"] = self.shuffle[shape]
+            vals = {}
+            for k in self.metrics:
+                entry_needs = _needs(k)
+                if "other_weights" in entry_needs and "other_weights" not in inputs:
+                    vals[k] = np.nan
+                    continue
+                seed = self.draws.stream_at(it.pos) if _sampled(k) else None
+                vals[k] = _call(k, s, inputs, p, seed)
+            self._store(it.pos, vals)
+            it.data.clear()
+
+
+# ---------------------------------------------------------------- registry without salicon entries
+# Until the registry declares the server's metrics, the protocol reports its historical columns
+# with the server's scorers below (same values as before); with them, every column goes through
+# the registry and this block is unused.
 def _normalise01(s):
     s = s - s.min()
     if s.max() > 0:
@@ -55,7 +166,6 @@ def _roc_area(sth, neg_values, neg_weights, step):
     """Server's trapezoid over ``arange(0, max, step)`` (descending) with (0,0), (1,1)."""
     top = max(sth.max(), neg_values.max())
     thr = np.arange(0, top, step)[::-1]
-    # counts >= t for every threshold at once, via sorting
     ps = np.sort(sth)
     order = np.argsort(neg_values, kind="stable")
     nv = neg_values[order]
@@ -69,90 +179,56 @@ def _roc_area(sth, neg_values, neg_weights, step):
     return float(np.trapezoid(tp, fp))
 
 
-def salicon_auc(s, points, rng_values, step=0.01) -> float:
-    """Server AUC given the random pixel draw ``rng_values`` (flat indices)."""
-    s = _normalise01(s)
-    sth = s[points[:, 0], points[:, 1]]
-    rand = s.ravel()[rng_values]
-    return _roc_area(sth, rand, np.ones(rand.size), step)
+def _legacy(name, s, inputs, params, rng):
+    pts = inputs["points"]
+    if name == "auc":
+        u = _normalise01(s)
+        rand = u.ravel()[rng.randint(s.size, size=int(params["n_random"]))]
+        return _roc_area(u[pts[:, 0], pts[:, 1]], rand, np.ones(rand.size), float(params["step"]))
+    if name == "sauc":
+        u = _normalise01(s)
+        others = inputs["other_weights"].astype(np.float64).copy()
+        others[pts[:, 0], pts[:, 1]] = 0
+        ind = np.nonzero(others)
+        if ind[0].size == 0:
+            return float("nan")
+        return _roc_area(u[pts[:, 0], pts[:, 1]], u[ind], others[ind], float(params["step"]))
+    if name == "cc":
+        return _metrics.call_metric("cc", s, inputs, params)
+    if name == "nss":
+        z = s - s.mean()
+        sd = s.std()
+        if sd > 0:
+            z = z / sd
+        return float(np.mean(z[pts[:, 0], pts[:, 1]]))
+    raise ValueError(f"salicon protocol: unknown metric {name!r}")
 
 
-def salicon_sauc(s, points, shuffle_map, step=0.01) -> float:
-    """Server sAUC with the (weighted) shuffle map; the image's own points are zeroed."""
-    s = _normalise01(s)
-    sth = s[points[:, 0], points[:, 1]]
-    others = shuffle_map.astype(np.float64).copy()
-    others[points[:, 0], points[:, 1]] = 0
-    ind = np.nonzero(others)
-    if ind[0].size == 0:
-        return float("nan")
-    return _roc_area(sth, s[ind], others[ind], step)
+_LEGACY_NEEDS = {"auc": ("points",), "sauc": ("points", "other_weights"), "cc": ("density",), "nss": ("points",)}
 
 
-def salicon_cc(s, fixation_map, sigma=19.0) -> float:
-    g = gaussian_blur(fixation_map.astype(np.float64), sigma)
-    g = _normalise01(g)
-    if s.std() == 0 or g.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(s.ravel(), g.ravel())[0, 1])
+def _legacy_mode() -> bool:
+    from salbench.metrics import registry
+
+    return not hasattr(registry, "metrics_for")
 
 
-def salicon_nss(s, points) -> float:
-    z = s - s.mean()
-    sd = s.std()
-    if sd > 0:
-        z = z / sd
-    return float(np.mean(z[points[:, 0], points[:, 1]]))
+def _needs(name):
+    if _legacy_mode():
+        return _LEGACY_NEEDS[name]
+    return tuple(getattr(_metrics.get_metric(name), "needs", ())) if _metrics.has_metric(name) else ()
 
 
-class SaliconProtocol(Protocol):
-    name = "salicon"
-    metrics = ("auc", "sauc", "cc", "nss")
-    description = "SALICON challenge server: zoom(order=3), AUC 1x100k draws, weighted sAUC"
-    defaults = {
-        "resize": "scipy_zoom_order3",
-        "n_random": 100000,
-        "step": 0.01,
-        "cc_sigma": 19.0,
-        "filter_anns": True,
-        "rng": "numpy.random.RandomState(seed), sequential over images",
-        "shuffle_map": "sum of binary fixation maps of the evaluated images",
-    }
+def _sampled(name):
+    if _legacy_mode():
+        return name == "auc"
+    return _metrics.has_metric(name) and _metrics.is_sampled(_metrics.get_metric(name))
 
-    def _evaluate(self, predictions, records, seed):
-        p = self._params
-        n = len(records)
-        # The server's own RNG: legacy MT19937 seeded once, one draw per image in order
-        # (seed 4321 reproduces the reference values exactly).
-        rng = np.random.RandomState(None if seed is None else int(seed) % 2**32)
-        pts_all = []
-        for r in records:
-            pts = _points(r)
-            if p["filter_anns"]:
-                pts = filter_anns(pts)
-            pts_all.append(pts)
-        shapes = {r.shape for r in records}
-        shuffle = None
-        if len(shapes) == 1:  # built once per evaluation (the server's keeps growing across calls)
-            shuffle = np.zeros(next(iter(shapes)), dtype=np.int64)
-            for pts in pts_all:
-                m = np.zeros(shuffle.shape, dtype=np.int64)
-                m[pts[:, 0], pts[:, 1]] = 1
-                shuffle += m
-        scores = {k: np.full(n, np.nan) for k in self.metrics}
-        for i, (pred, r) in enumerate(zip(predictions, records)):
-            s = as_prediction(pred, i)
-            if s.shape != r.shape:
-                s = zoom(s, (r.shape[0] / s.shape[0], r.shape[1] / s.shape[1]), order=3)
-            pts = pts_all[i]
-            draw = rng.randint(s.size, size=int(p["n_random"]))
-            if len(pts) == 0:
-                continue
-            fixmap = np.zeros(r.shape, dtype=np.float64)
-            fixmap[pts[:, 0], pts[:, 1]] = 1.0
-            scores["auc"][i] = salicon_auc(s, pts, draw, float(p["step"]))
-            if shuffle is not None:
-                scores["sauc"][i] = salicon_sauc(s, pts, shuffle, float(p["step"]))
-            scores["cc"][i] = salicon_cc(s, fixmap, float(p["cc_sigma"]))
-            scores["nss"][i] = salicon_nss(s, pts)
-        return scores, {}
+
+def _call(name, s, inputs, params, seed):
+    if _legacy_mode():
+        return _legacy(name, s, inputs, params, seed)
+    return _metrics.call_metric(name, s, inputs, params, seed=seed)
+
+
+SaliconProtocol.scorer_class = SaliconScorer

@@ -1,0 +1,232 @@
+"""What a protocol needs to know about the evaluated images before it sees any prediction.
+
+A :class:`GroundTruthView` is the evaluated set of images seen from the ground-truth side:
+their names and dataset indices, their sizes and fixation points (what sAUC's "other"
+maps and SALICON's shuffle map are built from: points, not dense maps), a content hash
+to key on-disk caches with, and per-image ground-truth records on demand. Build one from a
+dataset (:meth:`GroundTruthView.from_dataset`, no image is decoded) or from records
+already in memory (:meth:`GroundTruthView.from_records`, no disk cache).
+
+Points and sizes of a dataset are read once and cached on disk (``points`` entries of
+:mod:`salbench.protocols._gt_cache`), so a second run on the same split reads them from
+the cache instead of the dataset's files.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from salbench.protocols import _gt_cache
+
+POINTS_FORMAT = 1
+
+
+def _points_of_record(rec) -> np.ndarray:
+    pts = np.asarray(rec.fixations, dtype=np.int64).reshape(-1, 2)
+    if len(pts) == 0:  # map-only datasets: every fixated pixel once
+        return np.argwhere(rec.fixation_map).astype(np.int64)
+    return pts
+
+
+def _ground_truth_record(dataset, i: int):
+    """``dataset.ground_truth(i)`` (no image) where the dataset offers it, else the full record."""
+    gt = getattr(dataset, "ground_truth", None)
+    if gt is not None:
+        return gt(i)
+    return dataset[i]
+
+
+class GroundTruthView:
+    """The evaluated images, ground truth only.
+
+    Attributes
+    ----------
+    names : list of str
+        Image names, in evaluation order.
+    indices : ndarray
+        Dataset index of each evaluated image (``arange(n)`` for a list of records).
+    content_hash : str or None
+        Identifies the ground truth (dataset content hash plus the evaluated indices);
+        None: nothing is cached on disk.
+    timings : dict
+        Seconds spent reading points and sizes (``points_s``) and whether the cache served them.
+    """
+
+    def __init__(self, names, indices, content_hash, record_fn, points_fn=None, dataset=None):
+        self.names = list(names)
+        self.indices = np.asarray(indices, dtype=np.int64)
+        self.content_hash = content_hash
+        self._record_fn = record_fn
+        self._points_fn = points_fn
+        self.dataset = dataset
+        self._pos = None
+        self._pts = None  # int32 (total, 2)
+        self._off = None  # int64 (n + 1,)
+        self._shapes = None  # int64 (n, 2)
+        self.timings: dict = {}
+
+    # -- construction ----------------------------------------------------------------
+    @classmethod
+    def from_dataset(cls, dataset, indices=None, *, cache: bool = True) -> "GroundTruthView":
+        """The view of ``dataset`` (all of it, or the dataset ``indices`` in that order)."""
+        n_total = len(dataset)
+        idx = np.arange(n_total) if indices is None else np.asarray(list(indices), dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= n_total):
+            raise ValueError(f"indices must lie in 0..{n_total - 1}")
+        if len(np.unique(idx)) != idx.size:
+            raise ValueError("indices must not repeat")
+        content = None
+        if cache:
+            try:
+                content = dataset.identity().get("content_hash")
+            except Exception:  # a dataset that cannot identify itself is simply not cached
+                content = None
+        content_hash = None if content is None else f"{content}:{_gt_cache.indices_tag(idx, n_total)}"
+        names = [dataset.names[int(i)] for i in idx]
+        points_fn = getattr(dataset, "fixation_points", None)
+        return cls(names, idx, content_hash, lambda i: _ground_truth_record(dataset, i), points_fn, dataset)
+
+    @classmethod
+    def from_records(cls, records) -> "GroundTruthView":
+        """The view of records already in memory (indices ``0..n-1``; no disk cache)."""
+        records = list(records)
+        view = cls([r.name for r in records], np.arange(len(records)), None, lambda i: records[i])
+        view._set_points([_points_of_record(r) for r in records], [r.shape for r in records])
+        return view
+
+    # -- basic queries ---------------------------------------------------------------
+    @property
+    def n(self) -> int:
+        return len(self.names)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def position(self, index: int) -> int:
+        """Position in the evaluated set of dataset index ``index``."""
+        if self._pos is None:
+            self._pos = {int(i): p for p, i in enumerate(self.indices)}
+        try:
+            return self._pos[int(index)]
+        except KeyError:
+            raise ValueError(f"dataset index {index} is not among the evaluated images") from None
+
+    def record(self, pos: int):
+        """Ground-truth record of the image at position ``pos`` (no image where the dataset allows)."""
+        return self._record_fn(int(self.indices[pos]))
+
+    # -- points and sizes --------------------------------------------------------------
+    def points(self, pos: int) -> np.ndarray:
+        """``(K, 2)`` int64 fixation points of position ``pos`` (duplicates as the dataset keeps them)."""
+        self.load()
+        return self._pts[self._off[pos]:self._off[pos + 1]].astype(np.int64)
+
+    def shape(self, pos: int) -> tuple[int, int]:
+        self.load()
+        return int(self._shapes[pos, 0]), int(self._shapes[pos, 1])
+
+    @property
+    def shapes(self) -> np.ndarray:
+        """``(n, 2)`` int64 ground-truth sizes."""
+        self.load()
+        return self._shapes
+
+    def n_points(self) -> np.ndarray:
+        self.load()
+        return np.diff(self._off)
+
+    def _set_points(self, pts_list, shapes) -> None:
+        off = np.zeros(len(pts_list) + 1, dtype=np.int64)
+        off[1:] = np.cumsum([len(p) for p in pts_list])
+        self._pts = (np.concatenate(pts_list).astype(np.int32) if off[-1] else np.zeros((0, 2), np.int32)).reshape(-1, 2)
+        self._off = off
+        self._shapes = np.asarray(shapes, dtype=np.int64).reshape(-1, 2)
+
+    def load(self, *, workers: int = 2, progress=None) -> "GroundTruthView":
+        """Read every image's points and size (from the cache when it has them)."""
+        if self._pts is not None:
+            return self
+        t0 = time.perf_counter()
+        key = self._points_key()
+        if key is not None:
+            cached = _gt_cache.GTCache.open("points", key)
+            if cached is not None:
+                try:
+                    pts, shapes = [], []
+                    for p in range(self.n):
+                        a = np.frombuffer(cached.read("points", p), dtype=np.int32)
+                        shapes.append(a[:2])
+                        pts.append(a[2:].reshape(-1, 2))
+                    self._set_points(pts, shapes)
+                    self.timings.update(points_s=time.perf_counter() - t0, points_cached=True)
+                    return self
+                except _gt_cache.CacheCorrupted:
+                    cached.invalidate()
+                finally:
+                    cached.close()
+        pts, shapes = self._read_points(workers, progress)
+        self._set_points(pts, shapes)
+        if key is not None:
+            writer = _gt_cache.GTCacheWriter("points", key, self.n, ["points"])
+            try:
+                for p in range(self.n):
+                    blob = np.concatenate([np.asarray(shapes[p], np.int32),
+                                           np.asarray(pts[p], np.int32).ravel()]).tobytes()
+                    writer.put("points", p, blob)
+                writer.commit({"names_sha256": _names_digest(self.names)})
+            except BaseException:
+                writer.abort()
+                raise
+        self.timings.update(points_s=time.perf_counter() - t0, points_cached=False)
+        return self
+
+    def _points_key(self):
+        if self.content_hash is None:
+            return None
+        return {"what": "fixation points and sizes", "content_hash": self.content_hash,
+                "points_format": POINTS_FORMAT}
+
+    def _read_points(self, workers: int, progress):
+        ds = self.dataset
+        cheap_shape = ds is not None and _has_cheap_stats(ds)
+
+        def one(p):
+            i = int(self.indices[p])
+            if self._points_fn is not None and cheap_shape:
+                return np.asarray(self._points_fn(i), dtype=np.int64).reshape(-1, 2), tuple(ds.stats(i)["shape"])
+            rec = self._record_fn(i)
+            return _points_of_record(rec), rec.shape
+
+        if workers > 1 and self.n > 1:
+            pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="salbench-points")
+            try:
+                out = []
+                for r in pool.map(one, range(self.n)):
+                    out.append(r)
+                    if progress is not None:
+                        progress.update(1)
+            finally:  # on Ctrl-C: drop the queued reads instead of finishing them
+                pool.shutdown(wait=True, cancel_futures=True)
+        else:
+            out = []
+            for p in range(self.n):
+                out.append(one(p))
+                if progress is not None:
+                    progress.update(1)
+        return [o[0] for o in out], [o[1] for o in out]
+
+
+def _has_cheap_stats(ds) -> bool:
+    """The loader answers ``stats(i)`` (the size) without decoding: it overrides the base method."""
+    from salbench.data.base import SaliencyDataset
+
+    return getattr(type(ds), "stats", None) is not getattr(SaliencyDataset, "stats", None)
+
+
+def _names_digest(names) -> str:
+    import hashlib
+
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
