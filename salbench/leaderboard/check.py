@@ -165,15 +165,22 @@ def _rebuild_protocol(result: Mapping[str, Any], errors: list[str], cache: dict 
         errors.append(f"protocol parameter {big[0]} is beyond check's bound ({MAX_PROTOCOL_INT}); refused "
                       "before any work")
         return None
-    key = json.dumps([name, params], sort_keys=True, default=str)
+    from salbench.leaderboard.results import LEGACY_SCHEMAS
+
+    legacy = result["schema"] in LEGACY_SCHEMAS
+    key = json.dumps([name, params, legacy], sort_keys=True, default=str)
     protocols = cache.setdefault("_protocols", {}) if cache is not None else {}
     if key not in protocols:
         try:
-            protocols[key] = get_protocol(name, **params)
+            protocols[key] = _legacy_protocol(name, params) if legacy else get_protocol(name, **params)
         except (ValueError, TypeError) as exc:
             errors.append(f"protocol {name} cannot be rebuilt from the recorded parameters: {exc}")
             return None
     proto = protocols[key]
+    if legacy:
+        # Older records may name parameters that are now conventions (with the value those
+        # versions used) and lack parameters added since: the protocol's from_record decides.
+        return proto
     applied = _json_normal(proto.params)
     wanted = _json_normal({"name": name, **params})
     if applied != wanted:
@@ -184,6 +191,17 @@ def _rebuild_protocol(result: Mapping[str, Any], errors: list[str], cache: dict 
         errors.append(f"protocol {name} applies other parameters than recorded ({shown})")
         return None
     return proto
+
+
+def _legacy_protocol(name: str, params: Mapping[str, Any]):
+    """A ``salbench.result/1`` record's protocol, through ``protocol_from_record`` where it exists."""
+    try:
+        from salbench.protocols import protocol_from_record
+    except ImportError:
+        from salbench.protocols import get_protocol
+
+        return get_protocol(name, **params)
+    return protocol_from_record({"name": name, **params})
 
 
 def _check_counts(result: Mapping[str, Any], errors: list[str]) -> None:
@@ -317,11 +335,6 @@ def _audit(result: Mapping[str, Any], path: Path, tol: float, cache: dict | None
                       "use salbench check --tolerance)")
     _check_counts(result, errors)
     proto = _rebuild_protocol(result, errors, cache)
-    from salbench.metrics import METRICS
-
-    unknown = [m for m in result["metrics"] if m not in METRICS]
-    if unknown:
-        errors.append(f"metrics {unknown[:3]} are not in the metric registry")
     drifts = _static_drifts(entry, result, proto, tol) if proto is not None else []
     _predictions_audit(result, path, errors, hash_files=hash_files)
     return errors, drifts, proto
