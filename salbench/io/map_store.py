@@ -27,6 +27,7 @@ import hashlib
 import io
 import json
 import os
+import threading
 import zipfile
 from pathlib import Path
 from typing import BinaryIO
@@ -185,7 +186,8 @@ class StoredPredictions:
     """Read-only access to a predictions file, one map at a time.
 
     Use :func:`open_stored_predictions`. ``names`` lists the images in stored
-    order; :meth:`load` returns one map as float64 (exactly the stored values).
+    order; :meth:`load` returns one map as float64 (exactly the stored values)
+    and may be called from several threads (zipfile serialises the file reads).
     """
 
     def __init__(self, path: str | os.PathLike):
@@ -206,6 +208,7 @@ class StoredPredictions:
             self._zip.close()
             raise
         self._stack: np.ndarray | None = None
+        self._stack_lock = threading.Lock()  # load() is called from scoring worker threads
 
     # -- opening -------------------------------------------------------------------------
     def _read_index(self, members: set[str]) -> None:
@@ -268,11 +271,13 @@ class StoredPredictions:
         if not 0 <= i < len(self.names):
             raise IndexError(f"{self.path}: map {i} out of range (0..{len(self.names) - 1})")
         if self._members is None:
-            if self._stack is None:
-                self._stack = self._read_member("predictions.npy", None, None)
-                if self._stack.ndim != 3 or len(self._stack) != len(self.names):
-                    raise ValueError(f"predictions file {self.path}: stacked array has shape {self._stack.shape} "
-                                     f"for {len(self.names)} names")
+            with self._stack_lock:
+                if self._stack is None:
+                    stack = self._read_member("predictions.npy", None, None)
+                    if stack.ndim != 3 or len(stack) != len(self.names):
+                        raise ValueError(f"predictions file {self.path}: stacked array has shape {stack.shape} "
+                                         f"for {len(self.names)} names")
+                    self._stack = stack
             return np.asarray(self._stack[i], dtype=np.float64)
         dtype = None if self._dtypes is None else self._dtypes[i]
         shape = None if self._shapes is None else self._shapes[i]
