@@ -12,7 +12,7 @@ import salbench.metrics as M
 from salbench.metrics import batch
 from salbench.metrics.registry import INPUTS, METRICS, UNIFORM, Metric, get_metric, metrics_for
 
-MIT = ("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "kld", "sim", "info_gain")
+MIT = ("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "kld", "sim", "info_gain", "emd")
 
 
 def test_every_entry_is_complete_and_exported():
@@ -36,7 +36,7 @@ def test_every_entry_is_complete_and_exported():
 
 def test_directions_and_sampling():
     lower = {n for n, m in METRICS.items() if not m.higher_is_better}
-    assert lower == {"kld"}
+    assert lower == {"kld", "emd"}
     assert {n for n, m in METRICS.items() if m.sampled} == {"auc_borji", "auc_shuffled", "auc_salicon"}
 
 

@@ -58,6 +58,7 @@ from salbench.metrics.auc_sampled import (
 )
 from salbench.metrics.correlation import _cc_kernel, _nss_kernel, _nss_points_kernel, cc, nss, nss_points
 from salbench.metrics.distribution import _info_gain_kernel, _kld_kernel, _sim_kernel, info_gain, kld, sim
+from salbench.metrics.transport import emd
 from salbench.metrics.salicon_server import _auc_salicon_kernel, _sauc_salicon_kernel, auc_salicon, sauc_salicon
 
 __all__ = ["INPUTS", "METRICS", "Metric", "MetricInfo", "UNIFORM", "get_metric", "metrics_for"]
@@ -179,6 +180,9 @@ _ENTRIES = [
        description="histogram intersection of min-max normalised maps (MIT SIM)"),
     _m("info_gain", "IG", True, ["fixations", "baseline"], info_gain, _info_gain_kernel, protocols=("mit",),
        constant_map=UNIFORM, description="bits per fixation over a baseline (MIT InfoGain)"),
+    _m("emd", "EMD", False, ["density"], emd, None, params=("downsample",), protocols=("mit",),
+       constant_map=UNIFORM,
+       description="earth mover's distance, maps downsampled 32x as MIT EMD.m (POT; no histogram matching)"),
 ]
 
 METRICS: dict[str, Metric] = {m.name: m for m in _ENTRIES}
