@@ -152,16 +152,19 @@ class SaliconPickleDataset(SaliencyDataset):
         shape = np.asarray(it["y_original"]).shape if "y_original" in it else np.asarray(it["y"]).shape
         return {"shape": shape, "n_fixations": 0, "n_observers": None}
 
-    def _load(self, i: int) -> Record:
+    def _ground_truth(self, i: int) -> Record:
+        return self._load(i, with_image=False)
+
+    def _load(self, i: int, with_image: bool = True) -> Record:
         it, fm = self._items[i], self.formats
-        x96 = to_unit_float32(it["X"], fm["X"])
+        x96 = to_unit_float32(it["X"], fm["X"]) if with_image else None
         y48 = to_unit_float32(it["y"], fm["y"])
         extra = {k: v for k, v in it.items() if k not in REQUIRED["val"]}
         meta = {"source": str(self.path), "index": i, "formats": dict(fm), "extra": extra}
         if "y_original" in it:
             y_original = to_uint8(it["y_original"], fm["y_original"])
             image = None
-            if "X_original" in it:
+            if "X_original" in it and with_image:
                 xo = to_uint8(it["X_original"], fm["X_original"])
                 image = np.ascontiguousarray(xo.transpose(1, 2, 0)) if xo.shape[0] == 3 and xo.shape[-1] != 3 else xo
             fmap = y_original > 0
