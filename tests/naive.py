@@ -222,3 +222,20 @@ def emd(saliency, density, downsample=32):
     p = _emd_distribution(g, out, 1.0 / downsample)
     q = _emd_distribution(s, out, None)
     return emd_lp(p.reshape(out), q.reshape(out))
+
+
+# ----------------------------------------------------------------------------- MIT ground truth
+def antonio_gaussian(img, fc):
+    """antonioGaussian.m (Torralba 1999), line by line: n x n zero padding, FFT, crop."""
+    img = _f64(img)
+    sn, sm = img.shape
+    n = max(sn, sm)
+    n = n + n % 2
+    n = int(2 ** np.ceil(np.log2(n)))
+    fx, fy = np.meshgrid(np.arange(n), np.arange(n))
+    fx = fx - n / 2
+    fy = fy - n / 2
+    s = fc / np.sqrt(np.log(2))
+    gf = np.fft.fftshift(np.exp(-(fx**2 + fy**2) / s**2))
+    bf = np.real(np.fft.ifft2(np.fft.fft2(img, (n, n)) * gf))
+    return bf[:sn, :sm]
