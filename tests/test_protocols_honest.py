@@ -1,0 +1,194 @@
+"""Honest protocols: every parameter changes the scores, conventions are refused, degenerate
+inputs score the same under every protocol, the ``mit`` ground truth matches MIT's code."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from salbench.metrics import registry
+from salbench.protocols import (ConventionOverrideError, PROTOCOLS, get_protocol, list_protocols,
+                                protocol_from_record)
+from tests.conftest import REFS, u16
+from tests.test_protocols_fixtures import make_predictions, make_records
+
+N = 12
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SALBENCH_CACHE", str(tmp_path / "cache"))
+
+
+# ----------------------------------------------------------------------------- parameters
+# (protocol, parameter, another value, a metric it must change)
+CHANGES = [
+    ("mit", "ground_truth", "dataset", "cc"),
+    ("mit", "splits", 7, "auc_borji"),
+    ("mit", "step", 0.05, "auc_borji"),
+    ("mit", "include_endpoint", False, "auc_borji"),
+    ("mit", "n_other", 2, "auc_shuffled"),
+    ("mit", "auc_judd_jitter", True, "auc_judd"),
+    ("mit", "ig_baseline_sigma", 0.1, "info_gain"),
+    ("mit", "auc_method", "pixels", "auc_borji"),
+    ("coursework", "blur_sigma", 0.5, "cc"),
+    ("coursework", "blur_truncate", 1.5, "cc"),
+    ("coursework", "cc_target_sigma", 4.0, "cc"),
+    ("coursework", "splits", 7, "auc_borji"),
+    ("coursework", "step", 0.05, "auc_borji"),
+    ("coursework", "include_endpoint", True, "auc_borji"),
+    ("coursework", "n_other", 2, "auc_shuffled"),
+    ("salicon", "n_random", 500, "auc_salicon"),
+    ("salicon", "step", 0.1, "auc_salicon"),
+    ("salicon", "cc_sigma", 4.0, "cc"),
+    ("salicon", "filter_anns", False, "nss_points"),
+]
+
+
+def test_every_parameter_has_a_test():
+    declared = {(name, k) for name, cls in PROTOCOLS.items() for k in cls.defaults}
+    assert declared == {(p, k) for p, k, _, _ in CHANGES}
+    assert PROTOCOLS["exact"].defaults == {}  # exact has conventions only
+
+
+def _param_data(ties=False):
+    recs = make_records(N, seed=7)
+    preds = []
+    for i, p in enumerate(make_predictions(N, seed=7, sizes=((30, 40),))):
+        if ties:
+            p = np.round(p * 6) / 6  # ties between fixated and other pixels (AUC-Judd's jitter matters)
+        r, c = recs[i].fixations[0]
+        p[r, c] = 1.01 * p.max()  # the maximum on a fixation: whether the end threshold counts matters
+        preds.append(p / (1.02 * p.max()))  # inside [0, 1): no uint8 wrap under coursework
+    return recs, preds
+
+
+@pytest.mark.parametrize("protocol,param,value,metric", CHANGES, ids=[f"{p}-{k}" for p, k, _, _ in CHANGES])
+def test_parameter_changes_scores(protocol, param, value, metric):
+    recs, preds = _param_data(ties=param == "auc_judd_jitter")
+    base = get_protocol(protocol)
+    assert base.params[param] != value
+    other = get_protocol(protocol, **{param: value})
+    assert other.params[param] == value
+    a = base.evaluate(preds, recs, seed=0).scores[metric]
+    b = other.evaluate(preds, recs, seed=0).scores[metric]
+    assert np.isfinite(a).any() and not np.array_equal(a, b, equal_nan=True)
+
+
+@pytest.mark.parametrize("protocol", list_protocols())
+def test_conventions_are_refused_with_a_clear_error(protocol):
+    cls = PROTOCOLS[protocol]
+    assert cls.conventions and not set(cls.conventions) & set(cls.defaults)
+    for key in cls.conventions:
+        with pytest.raises(ConventionOverrideError) as info:
+            get_protocol(protocol, **{key: "something else"})
+        msg = str(info.value)
+        assert repr(protocol) in msg and repr(key) in msg and "fixed convention" in msg
+        for k in cls.defaults:
+            assert k in msg
+    p = get_protocol(protocol)
+    assert p.conventions == cls.conventions and "name" in p.params
+    assert set(p.params) == {"name", *cls.defaults}
+
+
+@pytest.mark.parametrize("protocol,key,value", [("mit", "splits", 0), ("mit", "step", 2.0), ("mit", "ground_truth", "gt"),
+                                                ("coursework", "blur_sigma", -1.0), ("salicon", "filter_anns", "yes"),
+                                                ("mit", "include_endpoint", 1)])
+def test_bad_parameter_values_are_refused(protocol, key, value):
+    with pytest.raises(ValueError, match=f"protocol '{protocol}': bad value .* for '{key}'"):
+        get_protocol(protocol, **{key: value})
+
+
+def test_records_of_older_versions_rebuild_what_they_computed():
+    old_mit = {"auc_judd_jitter": False, "auc_method": "binned", "ig_baseline": "center_gaussian",
+               "ig_baseline_sigma": 0.25, "include_endpoint": True, "n_other": 10, "name": "mit",
+               "resize": "matlab_bicubic", "splits": 100, "step": 0.1}
+    p = protocol_from_record(old_mit)
+    assert p.params["ground_truth"] == "dataset"  # what results computed before the parameter existed
+    new = get_protocol("mit", splits=50).params
+    assert protocol_from_record(new).params == new
+    with pytest.raises(ValueError, match="not a convention this salbench implements"):
+        protocol_from_record({**old_mit, "resize": "bilinear"})
+    old_cw = {"auc_method": "binned", "blur_sigma": 2.0, "blur_truncate": 4.0,
+              "cc_target": "gaussian_filter(y_original, 19) as uint8, min-max", "cc_target_sigma": 19.0,
+              "fixations": "y_original > 0", "include_endpoint": False, "input_size": [48, 48], "n_other": 10,
+              "name": "coursework", "quantise": "uint8_wrap", "resize": "pillow_bicubic_uint8", "splits": 100,
+              "step": 0.1}
+    assert protocol_from_record(old_cw).params == get_protocol("coursework").params
+    old_exact = {"name": "exact", "resize": "bilinear", "shuffled_negatives": "all other images' fixated pixels"}
+    assert protocol_from_record(old_exact).params == {"name": "exact"}
+    with pytest.raises(ConventionOverrideError):
+        get_protocol("mit", **{k: v for k, v in old_mit.items() if k != "name"})
+
+
+# ----------------------------------------------------------------------------- degenerate inputs
+def _expected_constant(protocol, metric, uniform_scores, i):
+    value = registry.get_metric(metric).constant_map
+    if value is None:
+        return np.nan
+    if value == registry.UNIFORM:
+        return uniform_scores[metric][i]
+    return value
+
+
+@pytest.mark.parametrize("protocol", list_protocols())
+@pytest.mark.parametrize("size", [(12, 16), (30, 40), (48, 48)])
+def test_constant_prediction_scores_chance_everywhere(protocol, size):
+    recs = make_records(6, seed=2)
+    p = get_protocol(protocol)
+    const = p.evaluate([np.full(size, 0.7)] * 6, recs, seed=0).scores
+    uniform = p.evaluate([np.ones(r.shape) for r in recs], recs, seed=0).scores
+    for k in p.metrics:
+        for i in range(6):
+            exp = _expected_constant(protocol, k, uniform, i)
+            if "auc" in k:
+                assert const[k][i] == 0.5, (k, i)
+            if k.startswith("nss") or k == "cc":
+                assert const[k][i] == 0.0, (k, i)
+            np.testing.assert_equal(const[k][i], exp, err_msg=f"{protocol} {k} image {i}")
+
+
+@pytest.mark.parametrize("protocol", list_protocols())
+def test_images_without_fixations_are_excluded_everywhere(protocol):
+    recs = make_records(7, seed=4, empty=(2, 5))
+    preds = make_predictions(7, seed=4)
+    r = get_protocol(protocol).evaluate(preds, recs, seed=0)
+    assert r.excluded == [recs[2].name, recs[5].name] and r.n_excluded == 2
+    for k, v in r.scores.items():
+        assert np.isnan(v[[2, 5]]).all(), k
+        assert np.isfinite(np.delete(v, [2, 5])).all(), k
+        assert r.summary()[k]["n"] == 5
+
+
+# ----------------------------------------------------------------------------- mit ground truth
+@pytest.fixture(scope="module")
+def mit_density_refs():
+    js, npz = REFS / "osie_mit_density.json", REFS / "osie_mit_density.npz"
+    if not js.exists() or not npz.exists():
+        pytest.skip(f"MIT density references not found at {REFS}")
+    return json.loads(js.read_text())
+
+
+def test_mit_ground_truth_matches_mit_code(ref_vectors, mit_density_refs):
+    """Under ground_truth='mit' CC, SIM and KLD equal MIT's CC.m / similarity.m / KLdiv.m within 1e-9."""
+    from salbench.data.record import Record
+
+    arrays, _ = ref_vectors
+    recs = [Record(name=f"c{i}", image=None, fixations=np.zeros((0, 2), np.int64), observers=None,
+                   fixation_map=arrays[f"fixmap_{i}"] > 0, density=u16(arrays[f"gt_u16_{i}"]), x96=None, y48=None)
+            for i in range(10)]
+    p = get_protocol("mit", splits=5)
+    assert p.params["ground_truth"] == "mit"
+    for kind in ("center", "contrast", "mix"):
+        preds = [u16(arrays["center_u16"] if kind == "center" else arrays[f"pred_{kind}_u16_{i}"]) for i in range(10)]
+        r = p.evaluate(preds, recs, seed=0)
+        for i, case in enumerate(mit_density_refs["cases"]):
+            ref = case["mit_density"][kind]
+            for col, key in (("cc", "CC"), ("sim", "SIM"), ("kld", "KLdiv")):
+                assert r.scores[col][i] == pytest.approx(ref[key], rel=1e-9), (kind, i, col)
+        old = get_protocol("mit", splits=5, ground_truth="dataset").evaluate(preds, recs, seed=0)
+        assert not np.allclose(old.scores["cc"], r.scores["cc"])  # the parameter is what moves them
+        for k in ("nss", "auc_judd", "auc_borji", "auc_shuffled", "info_gain"):  # fixation-based: unchanged
+            np.testing.assert_array_equal(old.scores[k], r.scores[k])
