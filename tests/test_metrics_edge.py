@@ -145,3 +145,100 @@ def test_evaluate_batch_validation():
         M.evaluate_batch(np.stack([S, S * np.nan]), fixations=np.stack([F, F]), metrics=("nss",))
     with pytest.raises(ValueError, match=r"\(2, 6, 8\).*\(2, 5, 8\)"):
         M.evaluate_batch(s, density=np.ones((2, 5, 8)), metrics=("cc",))
+
+
+# ----------------------------------------------------------------------------- degenerate inputs
+# One rule for every metric (docs/metrics.md, salbench.metrics.degenerate): a constant map scores
+# the registry's constant_map (a number, or "uniform": the uniform distribution's score); an image
+# without fixations scores NaN; a density without mass gives NaN.
+def _gt(shape, rng, with_fixations=True):
+    from salbench.protocols.ground_truth import mit_fixation_density
+
+    f = rng.random(shape) < 0.08 if with_fixations else np.zeros(shape, dtype=bool)
+    if with_fixations:
+        f[1, 1] = f[2, 5] = True
+    other = rng.random(shape) < 0.2
+    return {"fixations": f, "density": mit_fixation_density(f, 2.0), "points": np.argwhere(f),
+            "other": other, "other_weights": other.astype(np.int64) * 2, "baseline": rng.random(shape) + 0.1}
+
+
+def _call(m, s, inputs, **kw):
+    if m.sampled:
+        kw.setdefault("seed", 0)
+    if m.name == "auc_salicon":
+        kw.setdefault("n_random", 500)
+    return m.func(s, *(inputs[n] for n in m.needs), **kw)
+
+
+def _constant_maps(shape):
+    from salbench.protocols._resize import matlab_bicubic
+
+    resized = matlab_bicubic(np.full((6, 8), 0.7), shape)  # a bicubic resize spreads 0.7 over a few ulps
+    assert resized.max() != resized.min() and M.is_constant_map(resized)
+    return {"zeros": np.zeros(shape), "0.7": np.full(shape, 0.7), "negative": np.full(shape, -3.0),
+            "resized 0.7": resized}
+
+
+@pytest.mark.parametrize("name", list(M.METRICS))
+def test_constant_map_scores_the_documented_value(name):
+    m = M.METRICS[name]
+    shape = (30, 40)
+    inputs = _gt(shape, np.random.default_rng(0))
+    if m.constant_map == M.UNIFORM:
+        expected = _call(m, np.ones(shape), inputs)  # the uniform distribution's score
+        assert math.isfinite(expected)
+    else:
+        assert isinstance(m.constant_map, float)
+        expected = m.constant_map
+    for label, c in _constant_maps(shape).items():
+        assert _call(m, c, inputs) == expected, (name, label)
+
+
+def test_constant_map_answers_that_depend_on_options():
+    shape = (30, 40)
+    inputs = _gt(shape, np.random.default_rng(1))
+    c = _constant_maps(shape)["resized 0.7"]
+    f, o = inputs["fixations"], inputs["other"]
+    assert M.auc_judd(c, f, jitter=True, seed=3) == 0.5  # the expectation over MIT's jitter, exactly
+    for method in ("binned", "pixels"):
+        for endpoint in (True, False):
+            assert M.auc_borji(c, f, seed=1, method=method, include_endpoint=endpoint) == 0.5
+            assert M.auc_shuffled(c, f, o, seed=1, method=method, include_endpoint=endpoint) == 0.5
+    assert M.auc_borji_expected(c, f, include_endpoint=False) == 0.5
+    g = inputs["density"]
+    batch = M.evaluate_batch(np.stack([c, c]), fixations=np.stack([f, f]), density=np.stack([g, g]),
+                             metrics=("cc", "nss", "auc_judd", "auc_exact"))
+    assert {k: v.tolist() for k, v in batch.items()} == {"cc": [0.0, 0.0], "nss": [0.0, 0.0],
+                                                          "auc_judd": [0.5, 0.5], "auc_exact": [0.5, 0.5]}
+    assert M.emd(c, inputs["density"], downsample=8) == M.emd(np.ones(shape), inputs["density"], downsample=8)
+
+
+def test_near_constant_is_not_constant_beyond_the_tolerance():
+    s = np.full((6, 8), 0.7)
+    s[0, 0] += 1e-9  # a real (if tiny) signal: scored
+    assert not M.is_constant_map(s)
+    assert M.auc_judd(s, s > 0.7) == 1.0
+
+
+@pytest.mark.parametrize("name", list(M.METRICS))
+def test_image_without_fixations_is_nan_everywhere(name):
+    m = M.METRICS[name]
+    rng = np.random.default_rng(2)
+    inputs = _gt((30, 40), rng, with_fixations=False)
+    assert math.isnan(_call(m, rng.random((30, 40)), inputs)), name
+    assert math.isnan(_call(m, np.full((30, 40), 0.7), inputs)), name  # NaN wins over "constant"
+
+
+def test_density_without_mass_and_constant_density():
+    s = S
+    for zero in (np.zeros((6, 8)), np.full((6, 8), -1.0)):
+        for fn in (M.cc, M.sim, M.kld):
+            assert math.isnan(fn(s, zero)), fn.__name__
+        assert math.isnan(M.emd(s, zero, downsample=1))
+    assert math.isnan(M.sim(np.ones((6, 8)), np.zeros((6, 8))))  # was 1.0: SIM scored images without fixations
+    two = np.full((6, 8), 2.0)  # constant positive: CC undefined, the distribution metrics see a uniform density
+    assert math.isnan(M.cc(s, two))
+    uniform = np.full((6, 8), 1 / 48)
+    assert M.sim(s, two) == pytest.approx(np.minimum((s - s.min()) / (s - s.min()).sum(), uniform).sum())
+    assert M.kld(s, two) == M.kld(s, np.ones((6, 8)))
+    assert M.emd(s, two, downsample=1) == M.emd(s, np.ones((6, 8)), downsample=1)
