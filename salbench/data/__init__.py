@@ -1,4 +1,4 @@
-"""Datasets: one lazy interface over SALICON (official and pickles), NUS sets and synthetic.
+"""Datasets: one lazy interface over SALICON (official and pickles), NUS sets, any folder and synthetic.
 
 >>> from salbench.data import get_dataset
 >>> ds = get_dataset("synthetic", "val", preset="small")
@@ -7,11 +7,12 @@
 """
 
 from salbench.data.base import SaliencyDataset, cache_dir
-from salbench.data.record import Record
+from salbench.data.record import Lazy, Record
 from salbench.data.registry import DATASETS, dataset_splits, describe, get_dataset, list_datasets
 
 __all__ = [
     "DATASETS",
+    "Lazy",
     "Record",
     "SaliencyDataset",
     "cache_dir",
