@@ -51,8 +51,9 @@ def test_broken_plugin_is_recorded_and_does_not_break_others():
     assert "not callable" in failures["notcallable"]
     assert reg.names() == ["good"]
     assert reg.get("good")().name == "uniform"
-    with pytest.raises(UnknownModelError):
-        reg.get("missing")
+    with pytest.raises(ImportError, match="model 'missing' could not be loaded: entry point 'missing = "
+                                          "salbench_no_such_module_xyz:factory': ModuleNotFoundError"):
+        reg.get("missing")  # a failed plugin is reported as failed, not as an unknown name
 
 
 def test_broken_plugin_error_on_direct_use():
@@ -101,3 +102,12 @@ def test_create_model_drops_none_kwargs():
     assert m.output_size == [48, 48]
     with pytest.raises(TypeError):
         create_model("gold", sigma=3)
+
+
+def test_a_plugin_exiting_on_import_does_not_exit_salbench(tmp_path, monkeypatch):
+    (tmp_path / "exiting_plugin_mod.py").write_text("import sys\nsys.exit('bye')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    reg = ModelRegistry([ep("bye", "exiting_plugin_mod:factory"), ep("u", "salbench.models.baselines:uniform")])
+    failures = reg.load_all()
+    assert failures["bye"].startswith("entry point 'bye = exiting_plugin_mod:factory': SystemExit: bye")
+    assert reg.create("u").name == "uniform"

@@ -163,6 +163,8 @@ class ModelRegistry:
             if name in self._factories:
                 return self._factories[name]
             raise PluginLoadError(f"model {name!r} could not be loaded: {self.failures[name]}")
+        if name in self.failures:  # tried before (e.g. by load_all) and failed: say so, not "unknown"
+            raise PluginLoadError(f"model {name!r} could not be loaded: {self.failures[name]}")
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.5)
         hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
         raise UnknownModelError(
@@ -177,7 +179,8 @@ class ModelRegistry:
                 raise TypeError(f"{ep.value} is not callable (a {type(obj).__name__})")
         except (Exception, SystemExit) as exc:  # a broken plugin must not break the others
             last = traceback.extract_tb(exc.__traceback__)[-1:] or None
-            at = f" (at {last[0].filename}:{last[0].lineno})" if last else ""
+            inside = last and last[0].filename != __file__  # where the plugin failed, not where we noticed
+            at = f" (at {last[0].filename}:{last[0].lineno})" if inside else ""
             self.failures[name] = f"{_describe(ep)}: {type(exc).__name__}: {_first_line(exc)}{at}"
             self._plugins.pop(name, None)
             return
