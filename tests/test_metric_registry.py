@@ -121,3 +121,23 @@ def test_sampled_kernels_equal_functions():
         M.auc_salicon(s, inputs["points"], n_random=1000, seed=5)
     assert METRICS["sauc_salicon"].kernel(s.ravel(), idx, _flat("other_weights", inputs["other_weights"], s.shape),
                                           0.01) == M.sauc_salicon(s, inputs["points"], inputs["other_weights"])
+
+
+def test_docs_table_matches_the_registry():
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "metrics.md").read_text()
+    rows = {}
+    for line in doc.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 7 and cells[0].startswith("`") and cells[0].strip("`") in METRICS:
+            rows[cells[0].strip("`")] = cells
+    assert list(rows) == list(METRICS)  # every metric, in registry order
+    for name, (_, label, better, needs, sampled, protocols, constant) in rows.items():
+        m = METRICS[name]
+        assert label == m.label
+        assert better == ("higher" if m.higher_is_better else "lower")
+        assert needs == ", ".join(m.needs)
+        assert (sampled == "yes") == m.sampled
+        assert protocols == ", ".join(m.protocols)
+        assert constant == ("uniform" if m.constant_map == UNIFORM else f"{m.constant_map:g}"), name

@@ -202,8 +202,10 @@ def auc_judd(saliency, fixations, *, jitter=False, seed=None) -> float:
 
     Edge cases: no fixated pixel, or every pixel fixated (no negatives), returns
     ``NaN``; a single fixated pixel is well defined and scored. A constant map
-    returns ``0.5`` (MIT divides by ``max - min = 0`` and returns NaN; with its
-    jitter on, the expected score is 0.5).
+    (:func:`salbench.metrics.is_constant_map`: also a constant spread over a few
+    ulps by a resize) returns exactly ``0.5``, with or without ``jitter``: MIT
+    divides by ``max - min = 0`` and returns NaN, and with its jitter on scores
+    random tie-breaking, whose expectation is 0.5.
 
     Examples
     --------

@@ -86,9 +86,11 @@ def cc(saliency, density) -> float:
     MIT z-scores both maps and calls ``corr2``; both steps reduce to Pearson's
     correlation, computed here in one two-pass kernel.
 
-    Edge cases: a constant ``saliency`` returns ``0.0`` (no information, chance
-    level; MIT would return NaN, pysaliency returns 0.0); a constant ``density``
-    returns ``NaN`` (correlation with a degenerate ground truth is undefined, and
+    Edge cases: a constant ``saliency`` (:func:`salbench.metrics.is_constant_map`,
+    which includes a constant spread over a few ulps by a resize) returns ``0.0``
+    (no information, chance level; MIT's ``CC.m`` returns NaN, pysaliency 0.0); a
+    constant ``density`` (all zero: an image without fixations) returns ``NaN``
+    (correlation with a degenerate ground truth is undefined, and
     :func:`salbench.stats.mean_ci95` skips NaN).
 
     Examples
@@ -126,8 +128,9 @@ def nss(saliency, fixations) -> float:
     ``z(s) = (s - mean(s)) / std(s)`` with MATLAB's ``N - 1`` std. For pysaliency's
     variant (every fixation point, population std) see :func:`nss_points`.
 
-    Edge cases: no fixated pixel returns ``NaN``; a constant ``saliency`` returns
-    ``0.0`` (chance level; MIT would divide by zero and return NaN).
+    Edge cases: no fixated pixel returns ``NaN``; a constant ``saliency``
+    (:func:`salbench.metrics.is_constant_map`) returns ``0.0`` (chance level; MIT
+    would divide by zero and return NaN).
 
     Examples
     --------

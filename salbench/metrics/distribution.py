@@ -105,9 +105,11 @@ def kld(saliency, density) -> float:
     Notes
     -----
     Edge cases (pysaliency's conventions, where MIT would produce NaN or complex
-    numbers): a map with negative values is first shifted so its minimum is 0; an
-    all-zero ``saliency`` is treated as uniform; a ``density`` without mass (all
-    zero) returns ``NaN``. A constant positive map is simply uniform.
+    numbers): a map with negative values is first shifted so its minimum is 0; a
+    constant ``saliency`` (:func:`salbench.metrics.is_constant_map`, all-zero
+    included) is the uniform distribution; a ``density`` without mass (constant
+    and <= 0, e.g. all zero: an image without fixations) returns ``NaN``; a
+    constant positive density is uniform.
     """
     return float(_kld_kernel(*flat_inputs(saliency, density=density)))
 
@@ -134,8 +136,11 @@ def sim(saliency, density) -> float:
     Notes
     -----
     pysaliency's SIM skips the min-max step; the two agree whenever both maps
-    already have minimum 0. Edge case: a constant map (either one) is treated as
-    the uniform distribution rather than dividing by ``max - min = 0``.
+    already have minimum 0. Edge cases: a constant ``saliency``
+    (:func:`salbench.metrics.is_constant_map`) or a constant positive ``density``
+    is treated as the uniform distribution rather than dividing by
+    ``max - min = 0``; a ``density`` without mass (constant and <= 0, e.g. all
+    zero: an image without fixations) returns ``NaN``.
     """
     return float(_sim_kernel(*flat_inputs(saliency, density=density)))
 
