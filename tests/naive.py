@@ -239,3 +239,45 @@ def antonio_gaussian(img, fc):
     gf = np.fft.fftshift(np.exp(-(fx**2 + fy**2) / s**2))
     bf = np.real(np.fft.ifft2(np.fft.fft2(img, (n, n)) * gf))
     return bf[:sn, :sm]
+
+
+# ----------------------------------------------------------------------------- SALICON server
+def _server_roc(pos, neg, weights, step):
+    """The server's ROC: thresholds arange(0, max, step) descending, (0,0) and (1,1) added."""
+    thr = np.arange(0, max(pos.max(), neg.max()), step)[::-1]
+    tp = [0.0] + [np.mean(pos >= t) for t in thr] + [1.0]
+    fp = [0.0] + [weights[neg >= t].sum() / weights.sum() for t in thr] + [1.0]
+    return float(np.trapezoid(tp, fp))
+
+
+def _server_normalise(s):
+    s = _f64(s) - _f64(s).min()
+    return s / s.max() if s.max() > 0 else s
+
+
+def auc_salicon(saliency, points, draw, step):
+    """Server AUC given its draw of flat pixel indices; documented edge answers."""
+    points = np.asarray(points).reshape(-1, 2)
+    if len(points) == 0:
+        return float("nan")
+    if _is_constant(saliency):
+        return 0.5
+    s = _server_normalise(saliency)
+    neg = s.ravel()[np.asarray(draw)]
+    return _server_roc(s[points[:, 0], points[:, 1]], neg, np.ones(neg.size), step)
+
+
+def sauc_salicon(saliency, points, shuffle_map, step):
+    """Server sAUC: the shuffle map's pixels (own points zeroed) weighted by their counts."""
+    points = np.asarray(points).reshape(-1, 2)
+    if len(points) == 0:
+        return float("nan")
+    others = _f64(shuffle_map).copy()
+    others[points[:, 0], points[:, 1]] = 0
+    if not others.any():
+        return float("nan")
+    if _is_constant(saliency):
+        return 0.5
+    s = _server_normalise(saliency)
+    ind = np.nonzero(others)
+    return _server_roc(s[points[:, 0], points[:, 1]], s[ind], others[ind], step)

@@ -125,6 +125,14 @@ def test_nss_points_validation():
         M.nss_points(S, [1.5], [0.0])
 
 
+def test_nss_points_takes_a_points_array():
+    pts = np.array([[1, 2], [4, 5], [1, 2]])
+    assert M.nss_points(S, pts) == M.nss_points(S, pts[:, 0], pts[:, 1])
+    assert math.isnan(M.nss_points(S, np.zeros((0, 2), dtype=np.int64)))
+    with pytest.raises(ValueError, match=r"shape \(K, 2\)"):
+        M.nss_points(S, np.array([1, 2, 3]))
+
+
 def test_nss_points_counts_duplicates():
     once = M.nss_points(S, [1, 4], [2, 5])
     twice = M.nss_points(S, [1, 1, 4], [2, 2, 5])

@@ -135,3 +135,18 @@ def test_larger_random_maps_match_twins(seed):
     assert M.auc_judd(s, f) == pytest.approx(naive.auc_judd(s, f), abs=1e-12)
     assert M.auc_exact(s, f) == pytest.approx(naive.auc_exact(s, f), abs=1e-12)
     assert M.auc_shuffled_exact(s, f, o) == pytest.approx(naive.auc_shuffled_exact(s, f, o), abs=1e-12)
+
+
+@SETTINGS
+@given(cases(), st.data())
+def test_salicon_server_metrics_match_twins(case, data):
+    s, _, _, other, _ = case
+    h, w = s.shape
+    k = data.draw(st.integers(0, 6))
+    pts = np.array([[data.draw(st.integers(0, h - 1)), data.draw(st.integers(0, w - 1))] for _ in range(k)],
+                   dtype=np.int64).reshape(-1, 2)
+    step = data.draw(st.sampled_from([0.01, 0.1, 0.25]))
+    seed = data.draw(st.integers(0, 2**32 - 1))
+    draw = np.random.RandomState(seed).randint(s.size, size=50)
+    assert same(M.auc_salicon(s, pts, n_random=50, step=step, seed=seed), naive.auc_salicon(s, pts, draw, step))
+    assert same(M.sauc_salicon(s, pts, other, step=step), naive.sauc_salicon(s, pts, other, step))

@@ -120,3 +120,33 @@ def test_batch_equals_single_on_reference_images(ref_vectors):
         }
         for name, value in single.items():
             assert got[name][i] == value or (math.isnan(value) and math.isnan(got[name][i])), (name, i)
+
+
+def test_salicon_server_reference(ref_vectors):
+    """The SALICON server's scorers (salicon-evaluation) as registry metrics, on its own inputs.
+
+    The server upsamples with ``zoom(order=3)``, seeds NumPy's global RNG once (4321 here) and
+    draws 100,000 pixels per image in order: one RandomState passed along reproduces that
+    stream exactly. Its CC is ``cc`` against the sigma-19 blur; its NSS is ``nss_points``.
+    """
+    from scipy.ndimage import gaussian_filter, zoom
+
+    from salbench.metrics import auc_salicon, sauc_salicon
+
+    arrays, expected = ref_vectors
+    points = [np.stack([arrays[f"fix_rows_{i}"], arrays[f"fix_cols_{i}"]], axis=1) for i in CASES]
+    shuffle = np.zeros((480, 640), dtype=np.int64)
+    for p in points:
+        m = np.zeros((480, 640), dtype=np.int64)
+        m[p[:, 0], p[:, 1]] = 1
+        shuffle += m
+    rng = np.random.RandomState(4321)
+    for i in CASES:
+        s = zoom(arrays[f"pred48_{i}"], (480 / 48, 640 / 48), order=3)
+        fixmap = np.zeros((480, 640))
+        fixmap[points[i][:, 0], points[i][:, 1]] = 1.0
+        ref = expected["cases"][i]["salicon"]
+        assert auc_salicon(s, points[i], seed=rng) == pytest.approx(ref["AUC"], abs=1e-12)
+        assert sauc_salicon(s, points[i], shuffle) == pytest.approx(ref["sAUC"], rel=1e-9)
+        assert cc(s, gaussian_filter(fixmap, 19)) == pytest.approx(ref["CC"], rel=1e-9)
+        assert nss_points(s, points[i]) == pytest.approx(ref["NSS"], rel=1e-9)
