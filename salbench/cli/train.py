@@ -6,16 +6,50 @@ import argparse
 import json
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+    return value
+
+
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
         help="train shallow_mse / shallow_kl",
         description=(
-            "Train a shallow network with a recipe preset (full = the report's schedule, quick = a CPU-"
-            "friendly smoke run). Writes log.jsonl, checkpoints/ (safetensors + JSON), summary.json."
+            "Train a shallow network with a recipe preset (full = the report's schedule; distribution = "
+            "shallow_kl with the target y/sum(y), a documented deviation; quick = a CPU demo). Writes "
+            "log.jsonl, checkpoints/ (safetensors + JSON), summary.json. The run directory designates "
+            "checkpoints/best when the recipe keeps one (highest validation CC at 48x48), else "
+            "checkpoints/final: eval, plot and --checkpoint RUN_DIR all use that one."
         ),
         epilog=(
             "Examples: salbench train shallow_kl --dataset synthetic --preset quick\n"
+            "  salbench train shallow_kl --dataset nus --data-dir ../shared/data/osie --preset distribution\n"
             "  salbench train shallow_mse --dataset salicon-pkl --data-dir ~/salicon --preset full --device cuda\n"
             "  salbench train shallow_mse --dataset salicon-pkl --data-dir ~/salicon --preset full --resume"
         ),
@@ -28,15 +62,22 @@ def register(subparsers) -> None:
     p.add_argument("--val-split", default="val", help="validation split, 'none' to skip (default: val)")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                    help="dataset option, VALUE parsed as JSON when possible (repeatable)")
-    p.add_argument("--preset", choices=("quick", "full"), default="quick")
-    p.add_argument("--epochs", type=int, help="override the preset's epoch count")
-    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
-    p.add_argument("--max-train", type=int, help="use only the first N training images")
+    p.add_argument("--preset", choices=("quick", "full", "distribution"), default="quick")
+    p.add_argument("--target", choices=("map", "softmax", "distribution"),
+                   help="loss target: map (MSE), softmax (KL, the report's) or distribution (KL, y/sum(y))")
+    p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
+                   help="train on the images and their horizontal mirrors (default: the preset's, on)")
+    p.add_argument("--fc2-bias", choices=("report", "mean_map"), help="output bias init: 0.1 or the mean map")
+    p.add_argument("--epochs", type=_positive_int, help="override the preset's epoch count")
+    p.add_argument("--batch-size", type=_positive_int, help="override the preset's batch size")
+    p.add_argument("--lr-start", type=_positive_float, help="override the initial learning rate")
+    p.add_argument("--lr-end", type=_positive_float, help="override the final learning rate")
+    p.add_argument("--max-train", type=_positive_int, help="use only the first N training images (before mirroring)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="default auto: bf16 on CUDA, fp32 on CPU")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the network")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_non_negative_int, default=0)
     p.add_argument("--out", help="run directory (default: under $SALBENCH_CACHE or ~/.cache/salbench)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -57,24 +98,36 @@ def parse_options(items: list[str]) -> dict:
 
 
 def run(args: argparse.Namespace) -> int:
-    from salbench.training import train
+    from salbench.training import get_recipe, train
 
+    overrides = dict(batch_size=args.batch_size, max_train=args.max_train, precision=args.precision,
+                     compile=args.compile, target=args.target, mirror=args.mirror, fc2_bias=args.fc2_bias,
+                     lr_start=args.lr_start, lr_end=args.lr_end)
+    # Check the recipe before opening any data: a bad value fails in one line, at once.
+    recipe = get_recipe(args.model, args.preset, epochs=args.epochs, **overrides)
+    print(f"recipe {args.preset}: {recipe.describe()}")
     result = train(
         args.model, args.dataset, split=args.split,
         val_split=None if args.val_split.lower() == "none" else args.val_split,
         data_dir=args.data_dir, dataset_options=parse_options(args.option), preset=args.preset,
         epochs=args.epochs, device=args.device, resume=args.resume, seed=args.seed, out=args.out,
-        progress=not args.no_progress, batch_size=args.batch_size, max_train=args.max_train,
-        precision=args.precision, compile=args.compile,
+        progress=not args.no_progress, **overrides,
     )
     s = result.summary
+    cc = s.get("final_val_cc48")
     print(
         f"trained {args.model} for {s['epoch']} epochs in {s['wall_time_s']:.1f} s "
         f"({s['train_images_per_s']:.1f} img/s training, {s['device']}, {s['precision']}); "
-        f"final val loss {s['final_val_loss']}"
+        f"last val loss {s['final_val_loss']}" + (f", val CC48 {cc:.4f}" if cc is not None else "")
     )
-    print(f"checkpoint: {result.checkpoint}")
-    if result.best is not None:
-        print(f"best (by validation loss): {result.best}")
+    ck = result.checkpoint
+    info = s.get("chosen_checkpoint") or {}
+    why = info.get("rule", "")
+    if info.get("value") is not None:
+        why += f", val CC48 {info['value']:.4f}"
+    print(f"checkpoint ({ck.name}, epoch {info.get('epoch')}: {why}): {ck}")
+    if not result.completed:
+        print(f"stopped early after {s['epoch']} of {s['planned_epochs']} epochs; --resume continues")
+    print(f"the run directory designates this checkpoint (eval, plot and --checkpoint {result.out} use it)")
     print(f"log: {result.out / 'log.jsonl'}")
     return 0

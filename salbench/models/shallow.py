@@ -2,7 +2,10 @@
 
 ``shallow_mse`` is the replication (MSE on raw 48x48 outputs); ``shallow_kl``
 is the report's improvement (section X): batch normalisation, a softmax on the
-output and on the target, and ``KLDivLoss(log_softmax(pred), softmax(target))``.
+output, and ``KLDivLoss(log_softmax(pred), T)`` with the report's target
+``T = softmax(y)`` or, as a recorded recipe option, the distribution target
+``T = y / sum(y)`` (:mod:`salbench.training.recipes`). A loaded checkpoint says
+which in :attr:`ShallowModel.training` (and the card's ``training``).
 
 Layer sizes (Table I; the 5x5 convolution needs padding 2, not the table's 1x1,
 for its 96x96 output)::
@@ -64,13 +67,24 @@ DEFAULT_CARDS = {
         description=(
             "Shallow convnet with batch normalisation after each convolution, softmax output "
             "(predict() returns it divided by its per-image maximum), "
-            "trained with KLDivLoss(log_softmax(pred), softmax(target), reduction='batchmean') "
-            "(the report's section X improvement)."
+            "trained with KLDivLoss(log_softmax(pred), T, reduction='batchmean') where T is the report's "
+            "softmax(target) (section X; recipe target 'softmax', preset full) or the target normalised as a "
+            "distribution, target / sum(target) (recipe target 'distribution', presets distribution and quick: "
+            "a documented deviation); a checkpoint records which (card field training)."
         ),
         parameters=MSE_PARAMS + 2 * (32 + 64 + 128),
-        loss="KLDivLoss(log_softmax(pred), softmax(target), reduction='batchmean')",
+        loss="KLDivLoss(log_softmax(pred), softmax(target), reduction='batchmean') (report); "
+             "recipe target 'distribution': KLDivLoss(log_softmax(pred), target / sum(target))",
         published_scores=[_KL],
     ),
+}
+
+
+_LOSSES = {
+    "map": "MSELoss(pred, target)",
+    "softmax": "KLDivLoss(log_softmax(pred), softmax(target), reduction='batchmean') (report, section X)",
+    "distribution": "KLDivLoss(log_softmax(pred), target / sum(target), reduction='batchmean') "
+                    "(distribution target: a deviation from the report)",
 }
 
 
@@ -162,6 +176,7 @@ class ShallowModel(SaliencyModel):
         self.batch_size = int(batch_size)
         self.device = _pick_device(device)
         self.checkpoint = None
+        self.training = None  # how the loaded weights were trained (see load)
         if checkpoint is None:
             self.net = build_network(batch_norm=variant == "kl", seed=seed)
             self.needs_training = True
@@ -172,7 +187,7 @@ class ShallowModel(SaliencyModel):
 
     def load(self, checkpoint) -> None:
         """Load weights from ``checkpoint`` (strict: every tensor must match)."""
-        from salbench.models._weights import read_weights, resolve_checkpoint
+        from salbench.models._weights import read_weights, resolve_checkpoint, training_record
 
         state, meta = read_weights(checkpoint, expect_model=self.name)
         own = self.net.state_dict()
@@ -187,6 +202,13 @@ class ShallowModel(SaliencyModel):
         self.needs_training = False
         self.card["trained_on"] = meta.get("trained_on", "unknown (checkpoint without metadata)")
         self.card["checkpoint"] = self.checkpoint
+        # preset, loss target, seed, recipe, data, epochs, which checkpoint and why (state.json)
+        self.training = training_record(self.checkpoint, meta)
+        if self.training is not None:
+            self.card["training"] = self.training
+            target = self.training.get("target")
+            if target in _LOSSES:
+                self.card["loss"] = _LOSSES[target]
 
     def output_transform(self, scores):
         """Raw FC2 scores -> saliency maps (see :func:`scores_to_maps`)."""

@@ -7,16 +7,19 @@ Examples
 1000
 """
 
-from salbench.training.api import TRAINABLE, TrainResult, cache_dir, default_checkpoint_path, default_run_dir, train
+from salbench.training.api import (TRAINABLE, TrainResult, cache_dir, chosen_checkpoint, default_checkpoint_path,
+                                  default_run_dir, train)
 from salbench.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-from salbench.training.recipes import PRESETS, Recipe, get_recipe
+from salbench.training.recipes import PRESETS, TARGETS, Recipe, get_recipe
 
 __all__ = [
     "PRESETS",
     "Recipe",
+    "TARGETS",
     "TRAINABLE",
     "TrainResult",
     "cache_dir",
+    "chosen_checkpoint",
     "default_checkpoint_path",
     "default_run_dir",
     "get_recipe",

@@ -3,8 +3,12 @@
 A checkpoint is a directory::
 
     model.safetensors      network weights and buffers; header metadata names the model
-    optimizer.safetensors  optimizer tensors (momentum buffers) and RNG states
-    state.json             epoch, seed, recipe, optimizer hyper-parameters, history, timings
+    optimizer.safetensors  optimizer tensors (momentum buffers) and RNG states (resumable ones only)
+    state.json             epoch, seed, recipe, optimizer hyper-parameters, history, timings,
+                           which checkpoint this is and why it was kept (``checkpoint``)
+
+Weights files are written with a canonical header (:func:`write_safetensors`), so
+identical weights give byte-identical files: the file's SHA-256 identifies the model.
 
 It is assembled in a hidden temporary directory and renamed into place, and
 ``checkpoints/latest.json`` (itself written atomically) names the newest
@@ -21,22 +25,55 @@ from pathlib import Path
 from typing import Any
 
 from salbench.io import atomic_path, atomic_write_json
-from salbench.models._weights import FORMAT, WEIGHTS_FILE
+from salbench.models._weights import FORMAT, STATE_FILE, WEIGHTS_FILE
 
 OPTIM_FILE = "optimizer.safetensors"
-STATE_FILE = "state.json"
 LATEST = "latest.json"
 
 
-def _save_tensors(path: Path, tensors: dict, metadata: dict[str, str]) -> None:
-    from safetensors.torch import save_file
+_DTYPES = {  # torch dtype name -> safetensors dtype code
+    "float64": "F64", "float32": "F32", "float16": "F16", "bfloat16": "BF16", "int64": "I64", "int32": "I32",
+    "int16": "I16", "int8": "I8", "uint8": "U8", "bool": "BOOL",
+}
 
+
+def write_safetensors(path: Path, tensors: dict, metadata: dict[str, str]) -> None:
+    """Write a safetensors file whose bytes depend only on ``tensors`` and ``metadata``.
+
+    ``safetensors.torch.save_file`` stores the metadata in a hash map, so the header's
+    key order (and the file's hash) changes from one save to the next; here the header
+    is canonical JSON (metadata and tensors sorted by name, compact separators,
+    space-padded to 8 bytes as the format does) and the tensors are laid out in name
+    order. Any safetensors reader loads it. Written atomically, tensor by tensor (no
+    second copy of a 300 MB network in memory).
+    """
+    import torch
+
+    header: dict = {"__metadata__": {str(k): str(v) for k, v in sorted(metadata.items())}}
+    blobs = []
+    offset = 0
+    for name in sorted(tensors):
+        t = tensors[name].detach().contiguous().cpu()
+        code = _DTYPES.get(str(t.dtype).removeprefix("torch."))
+        if code is None:
+            raise ValueError(f"cannot store tensor {name} of dtype {t.dtype} in safetensors")
+        nbytes = t.numel() * t.element_size()
+        header[name] = {"dtype": code, "shape": list(t.shape), "data_offsets": [offset, offset + nbytes]}
+        blobs.append(t)
+        offset += nbytes
+    raw = json.dumps(header, separators=(",", ":"), sort_keys=False).encode()
+    raw += b" " * (-len(raw) % 8)
     with atomic_path(path) as tmp:
-        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=metadata)
+        with open(tmp, "wb") as fh:
+            fh.write(len(raw).to_bytes(8, "little"))
+            fh.write(raw)
+            for t in blobs:
+                if t.numel():  # little-endian bytes, written from the tensor's own memory
+                    fh.write(t.reshape(-1).view(torch.uint8).numpy())
 
 
 def save_checkpoint(ckdir, name: str, net, optimizer, state: dict[str, Any], metadata: dict[str, str]) -> Path:
-    """Write checkpoint ``ckdir/name`` atomically and point ``ckdir/latest.json`` at it.
+    """Write checkpoint ``ckdir/name`` atomically; a resumable one becomes ``ckdir/latest.json``'s.
 
     Parameters
     ----------
@@ -44,33 +81,43 @@ def save_checkpoint(ckdir, name: str, net, optimizer, state: dict[str, Any], met
         The run's ``checkpoints`` directory.
     name : str
         Checkpoint name (``epoch-0050``, ``best``, ``final``).
-    net, optimizer : torch objects
-        What to save; optimizer tensors go to safetensors, everything else to JSON.
+    net : torch module or state dict
+        The weights and buffers to save (a state dict: e.g. an in-memory copy of the
+        best epoch's).
+    optimizer : torch optimizer or None
+        With one, its tensors and the RNG states go to ``optimizer.safetensors`` and
+        the checkpoint can be resumed (``latest.json`` then names it); ``None`` writes
+        weights and ``state.json`` only (``best``: for evaluation, not resumption).
     state : dict
         JSON-serialisable training state (epoch, seed, recipe, history, ...).
     metadata : dict of str
-        Stored in the weights header (``model``, ``trained_on``, ...).
+        Stored in the weights header (``model``, ``trained_on``, ...). Nothing that
+        varies between identical trainings belongs here: the weights file's hash is
+        the model's identity in results files.
     """
     import torch
 
     ckdir = Path(ckdir)
     ckdir.mkdir(parents=True, exist_ok=True)
+    weights = net if isinstance(net, dict) else net.state_dict()
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckdir))
     try:
-        _save_tensors(tmp / WEIGHTS_FILE, net.state_dict(), {"format": FORMAT, **metadata})
-        osd = optimizer.state_dict()
-        tensors, plain = {}, {}
-        for idx, st in osd["state"].items():
-            for key, val in st.items():
-                if torch.is_tensor(val):
-                    tensors[f"state.{idx}.{key}"] = val
-                else:
-                    plain[f"{idx}.{key}"] = val
-        tensors["rng.torch"] = torch.get_rng_state()
-        if torch.cuda.is_available():
-            tensors["rng.cuda"] = torch.cuda.get_rng_state()
-        _save_tensors(tmp / OPTIM_FILE, tensors, {"format": FORMAT})
-        full_state = {**state, "format": FORMAT, "param_groups": osd["param_groups"], "optimizer_scalars": plain}
+        write_safetensors(tmp / WEIGHTS_FILE, weights, {"format": FORMAT, **metadata})
+        full_state = {**state, "format": FORMAT, "resumable": optimizer is not None}
+        if optimizer is not None:
+            osd = optimizer.state_dict()
+            tensors, plain = {}, {}
+            for idx, st in osd["state"].items():
+                for key, val in st.items():
+                    if torch.is_tensor(val):
+                        tensors[f"state.{idx}.{key}"] = val
+                    else:
+                        plain[f"{idx}.{key}"] = val
+            tensors["rng.torch"] = torch.get_rng_state()
+            if torch.cuda.is_available():
+                tensors["rng.cuda"] = torch.cuda.get_rng_state()
+            write_safetensors(tmp / OPTIM_FILE, tensors, {"format": FORMAT})
+            full_state.update(param_groups=osd["param_groups"], optimizer_scalars=plain)
         atomic_write_json(tmp / STATE_FILE, full_state)
         final = ckdir / name
         if final.exists():  # re-saving "best"/"final": move the old one aside first
@@ -81,8 +128,22 @@ def save_checkpoint(ckdir, name: str, net, optimizer, state: dict[str, Any], met
     finally:
         if tmp.exists():
             shutil.rmtree(tmp)
-    atomic_write_json(ckdir / LATEST, {"name": name, "epoch": state.get("epoch")})
+    if optimizer is not None:
+        atomic_write_json(ckdir / LATEST, {"name": name, "epoch": state.get("epoch")})
     return final
+
+
+def read_state(path) -> dict[str, Any]:
+    """A checkpoint's ``state.json``; a truncated or corrupt file raises one clear ``ValueError``."""
+    f = Path(path) / STATE_FILE
+    try:
+        state = json.loads(f.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{f} is truncated or corrupt ({type(exc).__name__}: {exc}); "
+                         f"delete this checkpoint to resume from an earlier one") from None
+    if not isinstance(state, dict):
+        raise ValueError(f"{f} is not a salbench checkpoint state (a JSON object)")
+    return state
 
 
 def latest_checkpoint(ckdir) -> Path | None:
@@ -90,7 +151,10 @@ def latest_checkpoint(ckdir) -> Path | None:
     p = Path(ckdir) / LATEST
     if not p.is_file():
         return None
-    target = Path(ckdir) / json.loads(p.read_text())["name"]
+    try:
+        target = Path(ckdir) / json.loads(p.read_text())["name"]
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{p} is truncated or corrupt ({type(exc).__name__}: {exc})") from None
     if not (target / STATE_FILE).is_file():
         raise FileNotFoundError(f"{p} names {target}, which is missing or incomplete")
     return target
@@ -112,6 +176,7 @@ def load_checkpoint(path, net, optimizer=None) -> dict[str, Any]:
         The files do not match ``net`` / ``optimizer``.
     """
     import torch
+    from safetensors import SafetensorError
     from safetensors.torch import load_file
 
     from salbench.models._weights import read_weights
@@ -119,14 +184,24 @@ def load_checkpoint(path, net, optimizer=None) -> dict[str, Any]:
     path = Path(path)
     if not (path / STATE_FILE).is_file():
         raise FileNotFoundError(f"not a salbench checkpoint directory (no {STATE_FILE}): {path}")
-    state = json.loads((path / STATE_FILE).read_text())
+    state = read_state(path)
     weights, _ = read_weights(path / WEIGHTS_FILE)
     try:
         net.load_state_dict(weights)
     except RuntimeError as exc:
         raise ValueError(f"{path} does not fit this network: {exc}") from None
     if optimizer is not None:
-        tensors = load_file(str(path / OPTIM_FILE))
+        f = path / OPTIM_FILE
+        if not f.is_file():
+            raise ValueError(f"{path} holds no optimizer state ({OPTIM_FILE}): it cannot be resumed")
+        try:
+            tensors = load_file(str(f))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise ValueError(f"{f} is truncated or corrupt ({exc}); delete this checkpoint to resume "
+                             f"from an earlier one") from None
+        missing = [k for k in ("param_groups", "optimizer_scalars") if k not in state]
+        if missing or "rng.torch" not in tensors:
+            raise ValueError(f"{path}: incomplete optimizer state (missing {missing or ['rng.torch']})")
         opt_state: dict[int, dict[str, Any]] = {}
         for key, val in tensors.items():
             if key.startswith("state."):
@@ -135,7 +210,10 @@ def load_checkpoint(path, net, optimizer=None) -> dict[str, Any]:
         for key, val in state.get("optimizer_scalars", {}).items():
             idx, name = key.split(".", 1)
             opt_state.setdefault(int(idx), {})[name] = val
-        optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+        try:
+            optimizer.load_state_dict({"state": opt_state, "param_groups": state["param_groups"]})
+        except (ValueError, KeyError, RuntimeError) as exc:
+            raise ValueError(f"{f} does not fit this optimizer: {exc}") from None
         # Give each buffer its parameter's memory format (channels-last convs): the fused
         # step's rounding may depend on strides, and resume must be bit-for-bit.
         for group in optimizer.param_groups:

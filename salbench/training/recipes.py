@@ -1,27 +1,67 @@
-"""Training recipes: the report's full schedules and a CPU-friendly ``quick`` preset.
+"""Training recipes: the report's schedules, named deviations from them, and a CPU demo preset.
 
-``full`` for ``shallow_mse`` is the report's section VI verbatim: weights
-N(0, 0.01), biases 0.1; SGD, Nesterov momentum 0.9, weight decay 0.0005;
-learning rate linear from 0.05 to 0.0001 over the run (set once per epoch);
-batch 128; MSE; 1000 epochs over the 20000 training images; validation every
-2 epochs; a checkpoint every 50 and a predictions dump every 200.
+Every knob of a run is a field of :class:`Recipe`, stored in each checkpoint's
+``state.json`` (and summarised in the weights header), so a checkpoint says how
+it was made. Presets:
 
-``full`` for ``shallow_kl`` keeps that optimiser but, because section X
-reports the best accuracy around epoch 45, runs 100 epochs (the linear decay
-then reaches 0.0001 soon after the optimum instead of 955 epochs later),
-validates every epoch, keeps the best-validation checkpoint
-(``checkpoints/best``), checkpoints every 10 epochs and dumps predictions
-every 20. The report does not give its KL schedule; 100 is our choice.
+``full`` (``shallow_mse``) is the report's section VI: weights N(0, 0.01),
+biases 0.1; SGD with Nesterov momentum, weight decay 0.0005; learning rate
+linear from 0.05 to 0.0001 over the run (set once per epoch); batch 128; MSE on
+the raw 48x48 target; 1000 epochs over the training images *and their mirror
+images* (the report's 20000 = 10000 + mirrors); validation every 2 epochs; a
+checkpoint every 50 and a predictions dump every 200. The report names Nesterov
+momentum but gives no coefficient: **0.9 is our choice** (PyTorch's customary
+value), not the report's.
 
-``quick`` trains on at most 256 images (64 for validation) for 4 epochs with
-batch 32: about a minute on a 2-core CPU, enough to exercise every code path
-and to get a checkpoint that beats the uniform baseline, not to replicate.
+``full`` (``shallow_kl``) keeps that optimiser and data, with the report's
+section X loss ``KLDivLoss(log_softmax(pred), softmax(y))`` (``target=
+"softmax"``). The report gives no KL schedule beyond "the optimal accuracy is
+reached after just 45 epochs": 100 epochs, validation every epoch and keeping
+the checkpoint with the best validation CC at 48x48 are our choices.
+
+``distribution`` (``shallow_kl`` only) is a documented deviation, not the
+report: the target is the map normalised as a distribution, ``y / sum(y)``
+(as Jetley et al., whom section X follows, define it), because ``softmax(y)``
+of a map in [0, 1] is nearly flat (its max/min ratio is at most e); plus
+``fc2_bias="mean_map"`` (the output bias starts at the log of the training
+images' mean target distribution, the best constant prediction), batch 16,
+learning rate 0.01 -> 0.0001, 10 epochs. See ``docs/benchmarks-training.md``
+for the measurements behind it.
+
+``quick`` is the CPU demo (``salbench eval --model shallow_kl`` trains it
+implicitly): for ``shallow_kl`` the ``distribution`` recipe on at most 240
+base images (480 with mirrors), 8 epochs, validated on 64 images; for
+``shallow_mse`` the same data and schedule with the MSE loss. A few minutes of
+a 2-core CPU; not a replication.
+
+Recipe options (any preset, recorded):
+
+* ``target``: ``"map"`` (MSE: the raw map), ``"softmax"`` (KL: the report's
+  ``softmax(y)``) or ``"distribution"`` (KL: ``y / sum(y)``; an all-zero map
+  becomes the uniform distribution).
+* ``mirror``: train on the images and their exact horizontal flips (data that
+  already hold mirror pairs are not mirrored twice; see
+  :mod:`salbench.data.mirror`).
+* ``fc2_bias``: ``"report"`` (0.1, section VI) or ``"mean_map"``.
+* ``bn_stats``: ``"recompute"`` (before each validation and checkpoint, the
+  BatchNorm statistics are recomputed exactly, layer by layer, on a fixed subset
+  of ``monitor_images`` training images) or ``"running"`` (PyTorch's momentum
+  averages, which lag the weights; kept to reproduce that artefact).
+* ``select``: ``"val_cc48"`` (keep ``checkpoints/best``, the epoch with the
+  highest validation CC at 48x48) or ``"final"`` (the last epoch).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+
+TARGETS = {
+    "map": "the raw 48x48 map y (MSE)",
+    "softmax": "softmax(y), the report's section X target",
+    "distribution": "y / sum(y), the map as a distribution (a deviation from the report)",
+}
+SELECTIONS = ("val_cc48", "final")
 
 
 @dataclass(frozen=True)
@@ -32,16 +72,21 @@ class Recipe:
     batch_size: int = 128
     lr_start: float = 0.05
     lr_end: float = 0.0001
-    momentum: float = 0.9
+    momentum: float = 0.9  # our choice: the report names Nesterov momentum, not its value
     nesterov: bool = True
     weight_decay: float = 0.0005
+    target: str = "map"  # "map" (MSE), "softmax" or "distribution" (KL)
+    mirror: bool = True  # train on the images and their horizontal mirrors (the report's data)
+    fc2_bias: str = "report"  # "report" (0.1) or "mean_map"
+    bn_stats: str = "recompute"  # "recompute" (exact, on monitor_images) or "running"
+    monitor_images: int = 512  # fixed training subset: BatchNorm statistics and the eval-mode train loss
+    select: str = "final"  # "final" or "val_cc48" (keep checkpoints/best)
     val_every: int = 2  # epochs
     checkpoint_every: int = 50  # epochs (a final checkpoint is always written)
     predict_every: int = 200  # epochs, 0 = never
     log_every: int = 5  # batches
-    keep_best: bool = False  # keep checkpoints/best by validation loss
     keep_last: int | None = None  # periodic checkpoints kept (None = all)
-    max_train: int | None = None  # first N training images (None = all)
+    max_train: int | None = None  # first N training images, before mirroring (None = all)
     max_val: int | None = None
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 on CUDA, fp32 on CPU)
     channels_last: bool = True
@@ -49,18 +94,38 @@ class Recipe:
 
     def replace(self, **changes) -> "Recipe":
         """A copy with ``changes`` (``None`` values ignored); validates the result."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ValueError(f"unknown recipe option(s) {', '.join(unknown)}")
         r = dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
         r.validate()
         return r
 
     def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs}, {self.batch_size}")
-        if self.precision not in ("fp32", "bf16", "auto"):
-            raise ValueError(f"precision must be fp32, bf16 or auto, got {self.precision!r}")
-        for k in ("val_every", "checkpoint_every", "log_every"):
-            if getattr(self, k) < 1:
-                raise ValueError(f"{k} must be >= 1, got {getattr(self, k)}")
+        """Raise ``ValueError`` (one line) for an impossible recipe."""
+        for k in ("epochs", "batch_size", "val_every", "checkpoint_every", "log_every", "monitor_images"):
+            v = getattr(self, k)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ValueError(f"{k.replace('_', '-')} must be a positive integer, got {v!r}")
+        for k in ("max_train", "max_val", "keep_last"):
+            v = getattr(self, k)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+                raise ValueError(f"{k.replace('_', '-')} must be a positive integer or None, got {v!r}")
+        if self.predict_every < 0:
+            raise ValueError(f"predict-every must be >= 0, got {self.predict_every!r}")
+        if not (self.lr_start > 0 and self.lr_end > 0):
+            raise ValueError(f"learning rates must be > 0, got {self.lr_start} -> {self.lr_end}")
+        choices = {"precision": ("fp32", "bf16", "auto"), "target": tuple(TARGETS),
+                   "fc2_bias": ("report", "mean_map"), "bn_stats": ("recompute", "running"), "select": SELECTIONS}
+        for k, allowed in choices.items():
+            if getattr(self, k) not in allowed:
+                raise ValueError(f"{k} must be {', '.join(allowed)}; got {getattr(self, k)!r}")
+
+    def check_variant(self, variant: str) -> None:
+        """The loss target must fit the network: ``map`` for MSE, ``softmax``/``distribution`` for KL."""
+        ok = {"mse": ("map",), "kl": ("softmax", "distribution")}[variant]
+        if self.target not in ok:
+            raise ValueError(f"target {self.target!r} does not apply to shallow_{variant}; use {' or '.join(ok)}")
 
     def lr(self, epoch: int) -> float:
         """Learning rate of 0-based ``epoch``: linear from ``lr_start`` to ``lr_end``."""
@@ -71,20 +136,37 @@ class Recipe:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def describe(self) -> str:
+        """One line: loss target, data, bias, schedule and checkpoint rule (for logs and reports)."""
+        loss = "MSE" if self.target == "map" else f"KL with target {TARGETS[self.target].split(',')[0]}"
+        data = "mirrored" if self.mirror else "not mirrored"
+        if self.max_train:
+            data += f", first {self.max_train} images (+ mirrors)" if self.mirror else f", first {self.max_train} images"
+        pick = "best validation CC at 48x48" if self.select == "val_cc48" else "last epoch"
+        return (f"{loss}; data {data}; fc2 bias {'0.1 (report)' if self.fc2_bias == 'report' else 'log of the mean map' if self.target != 'map' else 'the mean map'}; "
+                f"batch {self.batch_size}, lr {self.lr_start:g} -> {self.lr_end:g}, {self.epochs} epochs; "
+                f"checkpoint: {pick}")
 
-_FULL_MSE = Recipe(epochs=1000)
-_FULL_KL = Recipe(epochs=100, val_every=1, checkpoint_every=10, predict_every=20, keep_best=True)
-_QUICK = Recipe(
-    epochs=4, batch_size=32, val_every=1, checkpoint_every=2, predict_every=0, log_every=2,
-    keep_best=True, keep_last=1, max_train=256, max_val=64,
-)
+
+_REPORT_DATA = dict(mirror=True)
+_FULL_MSE = Recipe(epochs=1000, target="map", select="final", **_REPORT_DATA)
+_FULL_KL = Recipe(epochs=100, target="softmax", val_every=1, checkpoint_every=10, predict_every=20,
+                  select="val_cc48", **_REPORT_DATA)
+_DIST_KL = Recipe(epochs=10, batch_size=16, lr_start=0.01, lr_end=0.0001, target="distribution",
+                  fc2_bias="mean_map", val_every=1, checkpoint_every=5, predict_every=0, log_every=10,
+                  select="val_cc48", **_REPORT_DATA)
+_QUICK_KL = _DIST_KL.replace(epochs=8, max_train=240, max_val=64, monitor_images=128, checkpoint_every=4,
+                             keep_last=1)
+_QUICK_MSE = _QUICK_KL.replace(target="map", select="final")
 
 PRESETS: dict[tuple[str, str], Recipe] = {
     ("shallow_mse", "full"): _FULL_MSE,
     ("shallow_kl", "full"): _FULL_KL,
-    ("shallow_mse", "quick"): _QUICK,
-    ("shallow_kl", "quick"): _QUICK,
+    ("shallow_kl", "distribution"): _DIST_KL,
+    ("shallow_mse", "quick"): _QUICK_MSE,
+    ("shallow_kl", "quick"): _QUICK_KL,
 }
+PRESET_NAMES = ("quick", "full", "distribution")
 
 
 def get_recipe(model: str, preset: str = "quick", **overrides) -> Recipe:
@@ -99,8 +181,11 @@ def get_recipe(model: str, preset: str = "quick", **overrides) -> Recipe:
         base = PRESETS[(model, preset)]
     except KeyError:
         known = sorted({m for m, _ in PRESETS})
+        have = sorted(p for m, p in PRESETS if m == model)
         raise ValueError(
             f"no training recipe for model {model!r} with preset {preset!r}; trainable models: "
-            f"{', '.join(known)}; presets: full, quick"
+            f"{', '.join(known)}; presets" + (f" of {model}: {', '.join(have)}" if have else ": full, quick")
         ) from None
-    return base.replace(**overrides)
+    r = base.replace(**overrides)
+    r.check_variant(model.split("_", 1)[1])
+    return r
