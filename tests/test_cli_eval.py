@@ -39,7 +39,8 @@ def pkl_dir(tmp_path_factory):
 
 def _eval(d, preds, *extra):
     return main(["eval", "--predictions", str(d / preds), "--dataset", "salicon-pkl", "--data-dir", str(d),
-                 "--split", "val", "--protocol", "coursework", "--seed", "0", *extra])
+                 "--split", "val", "--protocol", "coursework", "--seed", "0", "--results-dir", str(d / "results"),
+                 *extra])
 
 
 def test_load_formats(pkl_dir):
@@ -63,15 +64,15 @@ def test_eval_json(pkl_dir, preds, capsys, tmp_path):
 def test_eval_table(pkl_dir, capsys):
     assert _eval(pkl_dir, "preds.pkl") == 0
     text = capsys.readouterr().out
-    assert "auc_shuffled" in text and "95% CI" in text and "4 images" in text
+    assert "sAUC" in text and "95% CI" in text and "4 images" in text
 
 
 @pytest.mark.parametrize("preds, message", [
     ("three.npy", "3 predictions but"),
-    ("bad.npy", "not a square map"),
+    ("bad.npy", "not square maps"),
     ("evil.pkl", "cannot read predictions"),
     ("junk.npy", "cannot read predictions"),
-    ("missing.npy", "not found"),
+    ("missing.npy", "no such file or folder"),
 ])
 def test_eval_errors(pkl_dir, preds, message, capsys):
     assert _eval(pkl_dir, preds) == 2
@@ -101,7 +102,7 @@ def test_eval_model_baseline_writes_results(cache, capsys):
     out = capsys.readouterr().out
     first = out.splitlines()[0]
     assert "dataset synthetic" in first and "built-in" in first
-    assert "fitting center_bias" in out and "auc_shuffled" in out
+    assert "fitting center_bias" in out and "sAUC" in out
     path = res / "synthetic__val__center_bias__mit.json"
     result = load_result(path)
     assert result["protocol"]["name"] == "mit" and result["seed"] == 0

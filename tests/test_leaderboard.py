@@ -51,7 +51,7 @@ def results_dir(tmp_path):
 
 def test_results_file_schema(results_dir):
     r = load_result(results_dir / "synthetic__val__center_bias__mit.json")
-    assert r["schema"] == "salbench.result/1"
+    assert r["schema"] == "salbench.result/2"
     assert r["n_images"] == 2 and r["image_names"] == ["img0.jpg", "img1.jpg"]
     assert r["metrics"]["kld"]["per_image"] == [1.0, None]  # NaN kept out of strict JSON
     assert r["metrics"]["kld"]["mean"] == 1.0
@@ -137,7 +137,7 @@ def test_leaderboard_sorts_best_first_with_arrows(results_dir):
     text = leaderboard_table(results, dataset="synthetic", protocol="mit", sort_by="cc", fmt="csv")
     rows = _csv(text)
     assert rows[0][:5] == ["#", "Model", "Protocol", "Checkpoint", "N"]
-    assert rows[0][5:] == ["CC ↑", "AUC-Borji ↑", "sAUC ↑", "KLD ↓"]
+    assert rows[0][5:] == ["CC ↑", "AUC-Borji ↑", "sAUC ↑", "KLD ↓", "Verified"]
     assert [r[1] for r in rows[1:]] == ["gold", "shallow_kl", "center_bias", "uniform"]
     by_kld = _csv(leaderboard_table(results, dataset="synthetic", protocol="mit", sort_by="kld", fmt="csv"))
     # lower is better; shallow_kl has no KLD (undefined goes last)
@@ -191,3 +191,35 @@ def test_dataframe(results_dir):
     df = results_to_dataframe(load_results(results_dir))
     assert set(df["model"]) == {"shallow_mse", "shallow_kl", "uniform", "gold", "center_bias"}
     assert np.isclose(df[(df.model == "gold") & (df.metric == "cc")]["mean"].item(), 0.925)
+
+
+def test_entries_differing_only_in_training_seed_form_one_row_with_spread(tmp_path):
+    from salbench.leaderboard.tables import group_rows
+
+    entries = []
+    for seed, cc in ((0, [0.30, 0.32]), (1, [0.34, 0.36]), (2, [0.26, 0.28])):
+        r = _result("shallow_kl", "mit", {"cc": cc, "kld": [1.0, 1.2]})
+        r["model"]["training"] = {"seed": seed, "target": "distribution"}
+        entries.append(r)
+    other = _result("shallow_kl", "mit", {"cc": [0.1, 0.1], "kld": [2.0, 2.0]})
+    other["model"]["training"] = {"seed": 0, "target": "softmax"}
+    for i, r in enumerate(entries + [other]):
+        write_result(tmp_path / f"synthetic__val__shallow_kl-{i}__mit.json", r)
+    results = load_results(tmp_path)
+    rows = group_rows(results)
+    assert sorted((r.label, r.n_seeds) for r in rows) == [("shallow_kl [target=distribution]", 3),
+                                                          ("shallow_kl [target=softmax]", 1)]
+    dist = next(r for r in rows if r.n_seeds == 3)
+    means = [0.31, 0.35, 0.27]  # per-seed means of the per-image values above
+    assert dist.mean("cc") == pytest.approx(np.mean(means))
+    assert dist.spread("cc") == pytest.approx(np.std(means, ddof=1))
+    table = _csv(leaderboard_table(results, dataset="synthetic", protocol="mit", fmt="csv", verify=False))
+    assert [r[1] for r in table[1:]] == ["shallow_kl [target=distribution]", "shallow_kl [target=softmax]"]
+    assert table[1][3] == "3 seeds" and table[1][5] == f"{np.mean(means):.3f} ± {np.std(means, ddof=1):.3f}"
+
+
+def test_leaderboard_marks_entries_it_cannot_verify(results_dir):
+    results = load_results(results_dir)  # the fixtures name predictions files that do not exist
+    rows = _csv(leaderboard_table(results, dataset="synthetic", protocol="mit", fmt="csv"))
+    assert rows[0][-1] == "Verified"
+    assert all(r[-1].startswith("UNVERIFIED") for r in rows[1:])

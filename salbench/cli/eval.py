@@ -1,21 +1,24 @@
-"""``salbench eval``: run a model (or read a predictions file) and score it under a protocol.
+"""``salbench eval``: score a model, or maps you already have, on a dataset split.
 
 Examples::
 
     salbench eval --model shallow_kl --split val
     salbench eval --model center_bias --dataset nus --data-dir ../osie --protocol coursework
-    salbench eval --predictions preds.pkl --dataset salicon-pkl --data-dir DIR \
-        --split val --protocol coursework --seed 0 --format json --output scores.json
+    salbench eval --model shallow_kl --save-maps maps/          # also write 8-bit PNG maps
+    salbench eval --predictions maps/ --dataset salicon --data-dir ~/salicon --split val
+    salbench eval --predictions preds.pkl --dataset salicon-pkl --data-dir DIR --protocol coursework
 
-With ``--model`` the work is :func:`salbench.evaluate.evaluate_model` (it also writes
-a results file and the predictions under ``--results-dir``); with ``--predictions``
-the file's maps are scored and nothing is written unless ``--output`` is given.
+Both forms stream the split chunk by chunk (memory does not grow with the number of
+images) and write a results entry under ``--results-dir``: ``--model`` stores its
+predictions in the entry, ``--predictions DIR`` records each map's SHA-256 so that
+``salbench check`` can re-read and verify the folder.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 from salbench.cli import CLIError
 
@@ -24,17 +27,28 @@ def register(subparsers) -> None:
     """Add the ``eval`` subcommand."""
     p = subparsers.add_parser(
         "eval",
-        help="run a model (or read predictions) on a dataset split and score it",
-        description="Run a registered model, or read a predictions file, on a dataset split and "
-        "score it under a named protocol. With --model a results file (JSON) and the predictions "
-        "(.npz) are written to --results-dir.",
-        epilog="Examples: salbench eval --model shallow_kl --split val | salbench eval --predictions "
-        "preds.pkl --dataset salicon-pkl --data-dir DIR --protocol coursework",
+        help="score a model (or a folder/file of maps) on a dataset split",
+        description="Run a registered model, or read maps you already have (a folder of PNG/JPEG/TIFF/.npy "
+        "maps named like the stimuli, or a .npy/.npz/.pkl file), on a dataset split and score them under a "
+        "named protocol. A results entry (JSON + predictions or map hashes) is written to --results-dir.",
+        epilog="Examples: salbench eval --model shallow_kl --split val | salbench eval --predictions maps/ "
+        "--dataset salicon --data-dir ~/salicon | salbench eval --predictions preds.pkl --dataset salicon-pkl "
+        "--data-dir DIR --protocol coursework",
     )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--model", metavar="NAME", help="registered model to run (see `salbench models`)")
-    src.add_argument("--predictions", metavar="PREDS",
-                     help="predictions file: .pkl (list of 2304-value outputs), .npy or .npz (N,H,W)")
+    src.add_argument("--predictions", metavar="PATH",
+                     help="a folder of maps matched to the images by file stem (PNG 8/16-bit, JPEG, TIFF, .npy), "
+                     "or a .npy/.npz/.pkl file (matched by the names it carries, else by order); "
+                     "see docs/predictions.md")
+    p.add_argument("--name", default=None,
+                   help="with --predictions: the name results and leaderboards give these maps "
+                   "(default: maps-<folder name>)")
+    p.add_argument("--allow-missing", action="store_true",
+                   help="with --predictions: score only the images that have a map (the entry records how many "
+                   "were skipped) instead of failing")
+    p.add_argument("--allow-extra", action="store_true",
+                   help="with --predictions: ignore maps that match no image of the split instead of failing")
     p.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                    help="model option, VALUE parsed as JSON, e.g. output_size=[60,80] (repeatable)")
     p.add_argument("--checkpoint", default=None, metavar="PATH",
@@ -44,117 +58,90 @@ def register(subparsers) -> None:
                    "built-in synthetic)")
     p.add_argument("--data-dir", default=None, help="directory holding the dataset files")
     p.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                   help="dataset option, e.g. preset=small for synthetic (repeatable)")
+                   help="dataset option, e.g. preset=small or n_images=2000 for synthetic (repeatable)")
     p.add_argument("--split", default="val", help="dataset split (default: val)")
     p.add_argument("--protocol", default=None,
                    help="mit, coursework, salicon or exact (default: coursework for salicon-pkl, else mit)")
+    p.add_argument("--protocol-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="protocol parameter override, e.g. ground_truth=dataset (repeatable; see docs/protocols.md)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
-    p.add_argument("--output", default=None, help="also write the JSON result to this file (atomically)")
+    p.add_argument("--output", default=None, help="also write the JSON summary to this file (atomically)")
     p.add_argument("--results-dir", default="results",
-                   help="where --model writes its results file and predictions (default: ./results)")
+                   help="where the results entry is written (default: ./results)")
+    p.add_argument("--save-maps", default=None, metavar="DIR",
+                   help="with --model: also write each map as an 8-bit PNG named after its stimulus "
+                   "(what the MIT and SALICON benchmarks take; docs/predictions.md)")
     p.add_argument("--batch-size", type=int, default=32, help="images per model.predict call (default: 32)")
+    p.add_argument("--chunk-size", type=int, default=None,
+                   help="images scored per chunk (default: 32 with --model, 64 with --predictions)")
+    p.add_argument("--workers", type=int, default=2, help="decoding threads (default: 2); numbers do not change")
     p.add_argument("--no-train", action="store_true",
                    help="never train a quick checkpoint implicitly: fail if the model has no weights")
     p.set_defaults(func=run)
 
 
-def load_records(dataset: str, split: str, data_dir=None, options=None) -> list:
-    """Records of a dataset split, through ``salbench.data.get_dataset``."""
-    from salbench.data import get_dataset
+def check_args(args) -> None:
+    """Everything that can be checked before any data is read (fail fast, one line each)."""
+    for flag, value in (("--batch-size", args.batch_size), ("--chunk-size", args.chunk_size)):
+        if value is not None and value < 1:
+            raise CLIError(f"{flag} must be a positive integer, got {value}")
+    if args.workers < 0:
+        raise CLIError(f"--workers must be >= 0, got {args.workers}")
+    if not 0 <= args.seed < 2**32:
+        raise CLIError(f"--seed must be an integer in [0, 2**32), got {args.seed}")
+    if args.output and Path(args.output).is_dir():
+        raise CLIError(f"--output {args.output} is a directory; give a file name")
+    if Path(args.results_dir).exists() and not Path(args.results_dir).is_dir():
+        raise CLIError(f"--results-dir {args.results_dir} is a file, not a directory")
+    if args.save_maps and Path(args.save_maps).exists() and not Path(args.save_maps).is_dir():
+        raise CLIError(f"--save-maps {args.save_maps} is a file, not a directory")
+    if args.predictions:
+        if args.save_maps:
+            raise CLIError("--save-maps writes a model's maps: use it with --model")
+        if not Path(args.predictions).exists():
+            raise CLIError(f"--predictions {args.predictions}: no such file or folder")
+    else:
+        for flag, value in (("--name", args.name), ("--allow-missing", args.allow_missing),
+                            ("--allow-extra", args.allow_extra)):
+            if value:
+                raise CLIError(f"{flag} applies to --predictions")
 
-    return list(get_dataset(dataset, split, data_dir=data_dir, **dict(options or {})))
 
-
-def predictions_for(args, records):
-    """The predictions to score, one per record (from ``--predictions``)."""
-    from salbench.predictions import load_predictions
-
-    if not args.predictions:
-        raise CLIError("nothing to evaluate: give --model NAME or --predictions PREDS")
-    preds = load_predictions(args.predictions)
-    if len(preds) != len(records):
-        raise CLIError(
-            f"{args.predictions} holds {len(preds)} predictions but {args.dataset}/{args.split} "
-            f"has {len(records)} images"
-        )
-    return preds
-
-
-def result_to_json(result) -> dict:
-    """The JSON document of a :class:`~salbench.protocols.ProtocolResult`."""
-    import math
-
-    def clean(x):
-        return None if x is None or (isinstance(x, float) and not math.isfinite(x)) else x
-
-    summary = result.summary()
+def result_record_to_doc(result: dict) -> dict:
+    """The ``--format json`` document of a results entry."""
     return {
-        "protocol": {"name": result.protocol, "params": result.params},
-        "seed": result.seed,
-        "n_images": len(result.names),
-        "names": list(result.names),
-        "metrics": {
-            name: {
-                "mean": clean(summary[name]["mean"]),
-                "ci95": [clean(v) for v in summary[name]["ci95"]],
-                "n": summary[name]["n"],
-                "per_image": [clean(float(v)) for v in result.scores[name]],
-            }
-            for name in result.scores
-        },
+        "protocol": result["protocol"], "seed": result["seed"], "n_images": result["n_images"],
+        "n_skipped": result.get("n_skipped", 0), "n_excluded": result.get("n_excluded", 0),
+        "names": result["image_names"], "model": result["model"], "dataset": result["dataset"],
+        "metrics": {k: {"mean": m["mean"], "ci95": m["ci95"], "per_image": m["per_image"],
+                        "n": m.get("n", sum(v is not None for v in m["per_image"]))}
+                    for k, m in result["metrics"].items()},
     }
 
 
 def render_table(doc: dict) -> str:
-    """Plain-text table of mean scores with 95% CIs."""
+    """Plain-text table of mean scores with 95% CIs, metrics in the registry's order."""
     from tabulate import tabulate
 
     from salbench.metrics import METRICS
 
     rows = []
+    fmt = (lambda v: "-" if v is None else f"{v:.4f}")
     for name, m in doc["metrics"].items():
         lo, hi = m["ci95"]
-        fmt = (lambda v: "nan" if v is None else f"{v:.4f}")
         info = METRICS.get(name)
-        arrow = "" if info is None else (" ↑" if info.higher_is_better else " ↓")
-        rows.append([name + arrow, fmt(m["mean"]), f"[{fmt(lo)}, {fmt(hi)}]", m["n"]])
+        label = name if info is None else f"{info.label} {'↑' if info.higher_is_better else '↓'}"
+        rows.append([label, fmt(m["mean"]), f"[{fmt(lo)}, {fmt(hi)}]", m["n"]])
     head = f"protocol {doc['protocol']['name']}, seed {doc['seed']}, {doc['n_images']} images"
+    extra = []
+    if doc.get("n_excluded"):
+        extra.append(f"{doc['n_excluded']} without fixations excluded from every metric")
+    if doc.get("n_skipped"):
+        extra.append(f"{doc['n_skipped']} skipped (no map)")
+    if extra:
+        head += " (" + "; ".join(extra) + ")"
     return head + "\n" + tabulate(rows, headers=["metric", "mean", "95% CI", "n"])
-
-
-def result_record_to_doc(result: dict) -> dict:
-    """The ``--format json`` document of a results file written by ``--model``."""
-    return {
-        "protocol": result["protocol"], "seed": result["seed"], "n_images": result["n_images"],
-        "names": result["image_names"], "model": result["model"], "dataset": result["dataset"],
-        "metrics": {k: {"mean": m["mean"], "ci95": m["ci95"], "per_image": m["per_image"],
-                        "n": sum(v is not None for v in m["per_image"])} for k, m in result["metrics"].items()},
-    }
-
-
-def run_model(args) -> int:
-    """``--model``: evaluate through :func:`salbench.evaluate.evaluate_model` and print."""
-    from salbench.cli.train import parse_options
-    from salbench.evaluate import NeedsTrainingError, evaluate_model
-
-    log = (lambda msg: print(msg, file=sys.stderr)) if args.format == "json" else print
-    try:
-        result, path = evaluate_model(
-            args.model, dataset=args.dataset, split=args.split, data_dir=args.data_dir,
-            dataset_options=parse_options(args.option), model_options=parse_options(args.model_option),
-            protocol=args.protocol, seed=args.seed, checkpoint=args.checkpoint, results_dir=args.results_dir,
-            batch_size=args.batch_size, progress=sys.stderr.isatty(), train_if_needed=not args.no_train, log=log,
-        )
-    except NeedsTrainingError as exc:
-        raise CLIError(str(exc)) from None
-    doc = result_record_to_doc(result)
-    return emit(args, doc, [
-        f"model {args.model}, dataset {result['dataset'].get('name')}/{args.split}",
-        render_table(doc),
-        f"results: {path}",
-        f"predictions: {path.parent / result['predictions']['file']}",
-    ])
 
 
 def emit(args, doc: dict, table_lines: list[str]) -> int:
@@ -172,26 +159,40 @@ def emit(args, doc: dict, table_lines: list[str]) -> int:
 
 
 def run(args) -> int:
-    """Evaluate and print (table or JSON); exit code 0, or 2 via CLIError/ValueError."""
-    from salbench.evaluate import choose_dataset
-    from salbench.protocols import default_protocol_for, get_protocol
-
-    if args.model:
-        return run_model(args)
-    if not args.predictions:
-        raise CLIError("nothing to evaluate: give --model NAME or --predictions PREDS")
+    """Evaluate and print (table or JSON); exit code 0, or 2 with one line on any error."""
     from salbench.cli.train import parse_options
+    from salbench.evaluate import NeedsTrainingError, evaluate_model, evaluate_predictions
 
-    chosen_for_user = args.dataset is None
-    choice = choose_dataset(args.dataset, args.data_dir, parse_options(args.option))
-    args.dataset, args.data_dir = choice.name, choice.data_dir
-    if chosen_for_user:  # say which dataset salbench picked (stderr: stdout may be JSON)
-        print(f"salbench: {choice.reason}, split {args.split}", file=sys.stderr)
-    protocol = get_protocol(args.protocol or default_protocol_for(args.dataset))
-    records = load_records(args.dataset, args.split, args.data_dir, choice.options)
-    if not records:
-        raise CLIError(f"{args.dataset}/{args.split} has no images")
-    preds = predictions_for(args, records)
-    result = protocol.evaluate(preds, records, seed=args.seed)
-    doc = result_to_json(result)
-    return emit(args, doc, [render_table(doc)])
+    if not (args.model or args.predictions):
+        raise CLIError("nothing to evaluate: give --model NAME or --predictions PATH")
+    check_args(args)
+    log = (lambda msg: print(msg, file=sys.stderr)) if args.format == "json" else print
+    common = dict(dataset=args.dataset, split=args.split, data_dir=args.data_dir,
+                  dataset_options=parse_options(args.option), protocol=args.protocol,
+                  protocol_overrides=parse_options(args.protocol_option), seed=args.seed,
+                  results_dir=args.results_dir, workers=args.workers, progress=sys.stderr.isatty(), log=log)
+    if args.model:
+        try:
+            result, path = evaluate_model(
+                args.model, checkpoint=args.checkpoint, model_options=parse_options(args.model_option),
+                batch_size=args.batch_size, chunk_size=args.chunk_size or 32, train_if_needed=not args.no_train,
+                save_maps=args.save_maps, **common)
+        except NeedsTrainingError as exc:
+            raise CLIError(str(exc)) from None
+        what = f"model {args.model}"
+    else:
+        result, path = evaluate_predictions(
+            args.predictions, name=args.name, allow_missing=args.allow_missing, allow_extra=args.allow_extra,
+            chunk_size=args.chunk_size or 64, **common)
+        what = f"maps {args.predictions} (as {result['model']['name']})"
+    doc = result_record_to_doc(result)
+    pred = result.get("predictions") or {}
+    lines = [f"{what}, dataset {result['dataset'].get('name')}/{args.split}", render_table(doc),
+             f"results: {path}"]
+    if pred.get("kind") == "folder":
+        lines.append(f"maps: {args.predictions} ({pred.get('n')} files, sha256 of each recorded)")
+    elif pred.get("file"):
+        lines.append(f"predictions: {Path(path).parent / pred['file']}")
+    if args.save_maps:
+        lines.append(f"maps: {args.save_maps} (8-bit PNG, one per stimulus)")
+    return emit(args, doc, lines)

@@ -13,8 +13,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
 
 from tabulate import tabulate
 
@@ -28,30 +31,146 @@ REPORT_TABLE_TITLES = {
 }
 FORMATS = ("github", "latex", "csv", "plain")
 
-_METRIC_LABELS = {
-    "cc": "CC", "nss": "NSS", "auc_judd": "AUC-Judd", "auc_borji": "AUC-Borji",
-    "auc_shuffled": "sAUC", "kld": "KLD", "sim": "SIM", "info_gain": "IG",
-    "auc_exact": "AUC (exact)", "auc_shuffled_exact": "sAUC (exact)",
-    "auc": "AUC (SALICON)", "sauc": "sAUC (SALICON)",
-}
-# Column order of leaderboards (the MIT benchmark's, then the other protocols' metrics).
-METRIC_ORDER = ("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "auc_exact", "auc_shuffled_exact",
-                "auc", "sauc", "kld", "sim", "info_gain")
-# Metrics outside salbench.metrics.METRICS (the salicon protocol's names) carry no
-# higher_is_better in results files; both are areas under a ROC curve.
-_HIGHER_IS_BETTER = {"auc": True, "sauc": True}
-# Model-card score keys (as printed in the report) -> salbench metric names.
-_CARD_SCORE_KEYS = {"CC": "cc", "AUC_shuffled": "auc_shuffled", "AUC_Borji": "auc_borji"}
+
+def _registry():
+    from salbench.metrics import METRICS  # deferred: imports numba
+
+    return METRICS
+
+
+def metric_order() -> tuple[str, ...]:
+    """Column order of every table: the metric registry's order."""
+    return tuple(_registry())
+
+
+def metric_direction(name: str, stored: bool | None = None) -> bool | None:
+    """Whether higher is better: the registry's answer (a results file's own claim only for unknown metrics)."""
+    info = _registry().get(name)
+    return info.higher_is_better if info is not None else stored
 
 
 def metric_label(name: str, higher_is_better: bool | None = None) -> str:
-    """Column header for a metric, with an arrow saying which way is better."""
-    label = _METRIC_LABELS.get(name, name)
-    if higher_is_better is None:
-        higher_is_better = _HIGHER_IS_BETTER.get(name)
-    if higher_is_better is None:
+    """Column header for a metric (the registry's label), with an arrow saying which way is better."""
+    info = _registry().get(name)
+    label = info.label if info is not None else name
+    hib = metric_direction(name, higher_is_better)
+    if hib is None:
         return label
-    return f"{label} {'↑' if higher_is_better else '↓'}"
+    return f"{label} {'↑' if hib else '↓'}"
+
+
+def card_metric(key: str) -> str | None:
+    """The metric a model card's published-score key names (``"AUC_shuffled"`` -> ``"auc_shuffled"``)."""
+    name = str(key).lower()
+    return name if name in _registry() else None
+
+
+def comparison_metrics() -> tuple[str, ...]:
+    """What a protocol comparison shows by default: CC and every AUC variant, in registry order."""
+    return tuple(m for m, info in _registry().items() if m == "cc" or "AUC" in info.label)
+
+
+def training_of(result: Mapping[str, Any]) -> Mapping[str, Any]:
+    """How the entry's model was trained (``model.training`` from its checkpoint, or a GPU run's record)."""
+    m = result["model"]
+    return m.get("training") or m.get("trained") or {}
+
+
+def variant_label(result: Mapping[str, Any]) -> str:
+    """What tells entries of one model apart beyond their training seed (e.g. ``target=distribution``)."""
+    t = training_of(result)
+    recipe = t.get("recipe") if isinstance(t.get("recipe"), Mapping) else {}
+    parts = []
+    for key in ("target", "preset"):
+        value = t.get(key, recipe.get(key))
+        if value not in (None, ""):
+            parts.append(f"{key}={value}")
+    return ", ".join(parts)
+
+
+def model_label(result: Mapping[str, Any]) -> str:
+    """The row label of an entry: the model name and its training variant."""
+    v = variant_label(result)
+    return f"{result['model']['name']} [{v}]" if v else result["model"]["name"]
+
+
+def training_seed(result: Mapping[str, Any]):
+    return training_of(result).get("seed")
+
+
+@dataclass
+class Row:
+    """Entries of one model variant on one (dataset, split, protocol) that differ only in training seed."""
+
+    entries: list
+    label: str
+
+    @property
+    def first(self) -> Mapping[str, Any]:
+        return self.entries[0]
+
+    @property
+    def n_seeds(self) -> int:
+        return len(self.entries)
+
+    def mean(self, metric: str) -> float | None:
+        """Mean over seeds of the entries' means (None when undefined in every entry)."""
+        vals = [r["metrics"].get(metric, {}).get("mean") for r in self.entries]
+        vals = [v for v in vals if v is not None]
+        return float(np.mean(vals)) if vals else None
+
+    def spread(self, metric: str) -> float | None:
+        """Sample standard deviation over seeds (None for a single seed)."""
+        vals = [r["metrics"].get(metric, {}).get("mean") for r in self.entries]
+        vals = [v for v in vals if v is not None]
+        return float(np.std(vals, ddof=1)) if len(vals) > 1 else None
+
+    def cell(self, metric: str, digits: int) -> str:
+        m, sd = self.mean(metric), self.spread(metric)
+        if m is None:
+            return "-"
+        return f"{m:.{digits}f}" if sd is None else f"{m:.{digits}f} ± {sd:.{digits}f}"
+
+    @property
+    def checkpoint(self) -> str:
+        if self.n_seeds > 1:
+            return f"{self.n_seeds} seeds"
+        ckpt = (self.first["model"].get("checkpoint") or {}).get("sha256")
+        return ckpt[:8] if ckpt else "-"
+
+    def verified(self, check: bool) -> str:
+        """``ok`` or ``UNVERIFIED: <first problem>`` over the row's entries (see salbench check)."""
+        if not check:
+            return "-"
+        from salbench.leaderboard.check import verification_status
+
+        for r in self.entries:
+            status = verification_status(r)
+            if not status.ok:
+                return f"UNVERIFIED ({status.summary})"
+        return "ok"
+
+
+def group_rows(results: Iterable[Mapping[str, Any]]) -> list[Row]:
+    """Group entries that differ only in their training seed (mean and spread shown per row).
+
+    The key is (model, training variant, dataset, split, protocol and its parameters, evaluation
+    seed): entries of a baseline (no training seed) stay one row each.
+    """
+    import json
+
+    groups: dict[str, list] = {}
+    for r in results:
+        seed = training_seed(r)
+        key = json.dumps([r["model"]["name"], variant_label(r), r["dataset"]["name"], r["dataset"].get("split"),
+                          r["protocol"], r.get("seed"), None if seed is not None else r.get("_path")],
+                         sort_keys=True, default=str)
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for entries in groups.values():
+        entries.sort(key=lambda r: (str(training_seed(r)), r.get("_path", "")))
+        rows.append(Row(entries, model_label(entries[0])))
+    return rows
 
 
 def checkpoint_label(result: Mapping[str, Any]) -> str:
@@ -88,7 +207,7 @@ def published_rows_from_cards(cards: Mapping[str, Mapping[str, Any]]) -> dict[st
             if tables is None:
                 found = {2 if m == "II" else 3 for m in re.findall(r"Table (II|III)\b", source)}
                 tables = sorted({3} if found == {3} else {2, 3}) if found else [2, 3]
-            scores = {key: entry[k] for k, key in _CARD_SCORE_KEYS.items() if entry.get(k) is not None}
+            scores = {card_metric(k): v for k, v in entry.items() if card_metric(k) and v is not None}
             scores.update(entry.get("scores") or {})
             rows.append({"label": label, "scores": scores, "tables": list(tables),
                          "dataset": entry.get("dataset", ""), "protocol": _short(entry.get("protocol", ""))})
@@ -190,14 +309,17 @@ def report_table(
                 and (dataset is None or r["dataset"]["name"] == dataset)
                 and (protocol is None or r["protocol"]["name"] == protocol)
                 and all(key in r["metrics"] for key, _ in REPORT_COLUMNS)]
-    measured.sort(key=lambda r: (models.index(r["model"]["name"]), r["dataset"]["name"],
-                                 str(r["dataset"].get("split")), r["protocol"]["name"], r.get("_path", "")))
-    for r in measured:
-        ds = r["dataset"]
-        source = "measured: " + (PurePath(r["_path"]).name if r.get("_path") else "results file")
-        rows.append([f"salbench {r['model']['name']}", source, f"{ds['name']}/{ds.get('split')}", r["protocol"]["name"],
-                     checkpoint_label(r)] +
-                    [_fmt(r["metrics"].get(key, {}).get("mean"), digits) for key, _ in REPORT_COLUMNS])
+    grouped = group_rows(measured)
+    grouped.sort(key=lambda g: (models.index(g.first["model"]["name"]), g.first["dataset"]["name"],
+                                str(g.first["dataset"].get("split")), g.first["protocol"]["name"], g.label))
+    for g in grouped:
+        ds = g.first["dataset"]
+        files = [PurePath(r["_path"]).name for r in g.entries if r.get("_path")]
+        source = "measured: " + (files[0] if len(files) == 1 else f"{len(files)} results files (mean ± sd over seeds)"
+                                 if files else "results file")
+        rows.append([f"salbench {g.label}", source, f"{ds['name']}/{ds.get('split')}", g.first["protocol"]["name"],
+                     g.checkpoint if g.n_seeds > 1 else checkpoint_label(g.first)] +
+                    [g.cell(key, digits) for key, _ in REPORT_COLUMNS])
     return _titled(REPORT_TABLE_TITLES[table], render(headers, rows, fmt, numeric_from=5), fmt)
 
 
@@ -207,22 +329,32 @@ def _metric_order(chosen: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[
     for r in chosen:
         for name, block in r["metrics"].items():
             if name not in better:
-                hib = block.get("higher_is_better")
-                better[name] = _HIGHER_IS_BETTER.get(name) if hib is None else hib
-    rank = {m: i for i, m in enumerate(METRIC_ORDER)}
+                better[name] = metric_direction(name, block.get("higher_is_better"))
+    rank = {m: i for i, m in enumerate(metric_order())}
     metrics = sorted(better, key=lambda m: (rank.get(m, len(rank)), m))
     return metrics, better
 
 
-def _ranked(chosen: Sequence[Mapping[str, Any]], key: str, higher_is_better: bool | None) -> list:
-    """Best first by the mean of ``key``; undefined means last; ties by model name."""
+def _ranked(rows: Sequence[Row], key: str, higher_is_better: bool | None) -> list[Row]:
+    """Best first by the mean of ``key``; undefined means last; ties by label."""
     sign = 1.0 if higher_is_better is False else -1.0
 
-    def sort_key(r):
-        value = r["metrics"].get(key, {}).get("mean")
-        return (value is None, sign * (value if value is not None else 0.0), r["model"]["name"], r.get("_path", ""))
+    def sort_key(row: Row):
+        value = row.mean(key)
+        return (value is None, sign * (value if value is not None else 0.0), row.label, row.first.get("_path", ""))
 
-    return sorted(chosen, key=sort_key)
+    return sorted(rows, key=sort_key)
+
+
+def images_cell(result: Mapping[str, Any]) -> str:
+    """``N`` scored images, with how many had no fixations (excluded) or no map (skipped)."""
+    text = str(result["n_images"])
+    notes = []
+    if result.get("n_excluded"):
+        notes.append(f"{result['n_excluded']} excl.")
+    if result.get("n_skipped"):
+        notes.append(f"{result['n_skipped']} skipped")
+    return text + (f" ({', '.join(notes)})" if notes else "")
 
 
 def leaderboard_table(
@@ -234,13 +366,17 @@ def leaderboard_table(
     sort_by: str | None = None,
     fmt: str = "github",
     digits: int = 3,
+    verify: bool = True,
 ) -> str:
     """Every model measured on one dataset (and split / protocol), best first.
 
-    Rows are sorted by ``sort_by`` (default: ``cc``, else the first column
-    in :data:`METRIC_ORDER`), respecting whether higher or lower is better;
-    headers carry ↑ / ↓. A model with several entries (checkpoints,
-    protocols when ``protocol`` is None) gets one row per results file.
+    Rows are sorted by ``sort_by`` (default: the first column in the metric
+    registry's order), respecting whether higher or lower is better; headers carry
+    ↑ / ↓. Entries of one model variant that differ only in their training seed
+    form one row: the mean over seeds ``±`` the standard deviation over seeds.
+    ``verify`` adds a column saying whether each row's entries pass
+    :func:`salbench.leaderboard.check.verification_status` (files present, hashes
+    and record consistent); ``salbench check`` recomputes them.
     """
     chosen = [r for r in results if r["dataset"]["name"] == dataset
               and (split is None or r["dataset"].get("split") == split)
@@ -252,12 +388,15 @@ def leaderboard_table(
     if key not in metrics:
         raise ValueError(f"cannot sort by {key!r}: measured metrics are {', '.join(metrics)}")
     headers = ["#", "Model", "Protocol", "Checkpoint", "N"] + [metric_label(m, better[m]) for m in metrics]
+    if verify:
+        headers.append("Verified")
     rows = []
-    for rank, r in enumerate(_ranked(chosen, key, better.get(key)), start=1):
-        ckpt = (r["model"].get("checkpoint") or {}).get("sha256")
-        rows.append([str(rank), r["model"]["name"], r["protocol"]["name"], ckpt[:8] if ckpt else "-",
-                     str(r["n_images"])] +
-                    [_fmt(r["metrics"].get(m, {}).get("mean"), digits) for m in metrics])
+    for rank, row in enumerate(_ranked(group_rows(chosen), key, better.get(key)), start=1):
+        cells = [str(rank), row.label, row.first["protocol"]["name"], row.checkpoint, images_cell(row.first)]
+        cells += [row.cell(m, digits) for m in metrics]
+        if verify:
+            cells.append(row.verified(True))
+        rows.append(cells)
     return render(headers, rows, fmt, numeric_from=4)
 
 
@@ -270,6 +409,7 @@ def leaderboards(
     sort_by: str | None = None,
     fmt: str = "github",
     digits: int = 3,
+    verify: bool = True,
 ) -> str:
     """One ranking per (dataset, split, protocol) found in ``results``, optionally filtered.
 
@@ -290,7 +430,8 @@ def leaderboards(
         return _leaderboards_csv(results, groups, sort_by, digits)
     parts = []
     for ds, sp, proto in groups:
-        body = leaderboard_table(results, dataset=ds, split=sp, protocol=proto, sort_by=sort_by, fmt=fmt, digits=digits)
+        body = leaderboard_table(results, dataset=ds, split=sp, protocol=proto, sort_by=sort_by, fmt=fmt,
+                                 digits=digits, verify=verify)
         title = f"{ds}/{sp}, protocol {proto}"
         parts.append(f"% {title}\n{body}" if fmt == "latex" else
                      f"## {title}\n\n{body}" if fmt == "github" else f"{title}\n\n{body}")
@@ -306,7 +447,7 @@ def _leaderboards_csv(results, groups, sort_by, digits) -> str:
         key = sort_by or metrics[0]
         if key not in metrics:
             raise ValueError(f"cannot sort {ds}/{sp} {proto} by {key!r}: measured metrics are {', '.join(metrics)}")
-        per_group.append((ds, sp, proto, _ranked(chosen, key, better.get(key)), metrics, better))
+        per_group.append((ds, sp, proto, _ranked(group_rows(chosen), key, better.get(key)), metrics, better))
     columns: list[str] = []
     better_all: dict[str, bool | None] = {}
     for *_, metrics, better in per_group:
@@ -314,19 +455,14 @@ def _leaderboards_csv(results, groups, sort_by, digits) -> str:
             if m not in columns:
                 columns.append(m)
                 better_all[m] = better[m]
-    headers = ["dataset", "split", "protocol", "rank", "model", "checkpoint", "n_images"] + [
+    headers = ["dataset", "split", "protocol", "rank", "model", "checkpoint", "n_images", "n_seeds"] + [
         metric_label(m, better_all[m]) for m in columns]
     rows = []
     for ds, sp, proto, ranked, _, _ in per_group:
-        for rank, r in enumerate(ranked, start=1):
-            ckpt = (r["model"].get("checkpoint") or {}).get("sha256")
-            rows.append([ds, sp, proto, rank, r["model"]["name"], ckpt[:8] if ckpt else "-", r["n_images"]] +
-                        [_fmt(r["metrics"].get(m, {}).get("mean"), digits) for m in columns])
+        for rank, row in enumerate(ranked, start=1):
+            rows.append([ds, sp, proto, rank, row.label, row.checkpoint, row.first["n_images"], row.n_seeds] +
+                        [_fmt(row.mean(m), digits) for m in columns])
     return render(headers, rows, "csv")
-
-
-# Metrics a protocol comparison shows by default: CC and every AUC variant.
-COMPARISON_METRICS = ("cc", "auc_judd", "auc_borji", "auc_exact", "auc", "auc_shuffled", "auc_shuffled_exact", "sauc")
 
 
 def protocol_comparison_table(
@@ -344,7 +480,7 @@ def protocol_comparison_table(
     Shows why one model's "AUC" differs between the MIT benchmark, the SALICON
     server, the coursework script and the exact computation: each protocol
     measures its own AUC variants (``-`` where a protocol does not). Columns
-    are ``metrics`` (default: :data:`COMPARISON_METRICS` that any row has).
+    are ``metrics`` (default: CC and every AUC variant that any row has).
     """
     chosen = [r for r in results if r["model"]["name"] == model and r["dataset"]["name"] == dataset
               and (split is None or r["dataset"].get("split") == split)]
@@ -353,7 +489,7 @@ def protocol_comparison_table(
     chosen.sort(key=lambda r: (str(r["dataset"].get("split")), r["protocol"]["name"]))
     present, better = _metric_order(chosen)
     if metrics is None:
-        metrics = [m for m in COMPARISON_METRICS if m in present]
+        metrics = [m for m in comparison_metrics() if m in present]
     headers = ["Protocol", "Split", "Predictions"] + [metric_label(m, better.get(m)) for m in metrics]
     rows = []
     for r in chosen:
