@@ -52,7 +52,7 @@ DEFAULT_TOLERANCE = 1e-6
 #: Largest dataset a results file may name (images); the largest public sets have ~10^5.
 MAX_CHECK_IMAGES = 1_000_000
 #: Largest integer protocol parameter ``check`` rebuilds a protocol with (e.g. ``splits``, ``n_other``).
-MAX_PROTOCOL_INT = 100_000
+MAX_PROTOCOL_INT = 1_000_000  # 10x the largest default (salicon n_random=100000)
 
 
 @dataclass
