@@ -1,8 +1,8 @@
 """A predictions file written and read one saliency map at a time.
 
 Format ``salbench.predictions/2``: a zip archive (numpy's ``.npz`` container)
-holding one ``.npy`` member per image, ``000000.npy``, ``000001.npy``, ... in
-scoring order, and, last, ``index.json``::
+holding one ``.npy`` member per image, ``000000.npy``, ``000001.npy``, ... in the
+order written (look maps up by name), and, last, ``index.json``::
 
     {"format": "salbench.predictions/2", "names": [...], "dtypes": [...], "shapes": [[h, w], ...]}
 

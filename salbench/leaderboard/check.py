@@ -17,8 +17,8 @@ Without the data (cheap; also what :func:`verification_status` reports):
   n_skipped``, at most :data:`MAX_CHECK_IMAGES`; dataset options ``n_*`` at most
   ``n_files``; integer protocol parameters at most :data:`MAX_PROTOCOL_INT`),
   so that a tampered record cannot make ``check`` allocate without bound;
-* the predictions file exists, hashes to the recorded SHA-256 and holds the
-  recorded image names, in order (a folder record: its digest matches its hashes);
+* the predictions file exists, hashes to the recorded SHA-256 and holds exactly
+  the recorded image names (a folder record: its digest matches its hashes);
 * the metric set is the protocol's, every direction (``higher_is_better``) is the
   registry's, and every mean, CI, ``n`` and ``n_excluded`` follows from the
   recorded per-image values.
@@ -320,7 +320,8 @@ def _predictions_audit(result: Mapping[str, Any], path: Path, errors: list[str],
     except (ValueError, OSError) as exc:
         errors.append(str(exc))
         return
-    if names != list(result["image_names"]):
+    if len(names) != len(result["image_names"]) or set(names) != set(result["image_names"]):
+        # the file is indexed by name: its order may differ (maps stored as workers finished them)
         errors.append(f"stored predictions {pred_path.name} are for other images than the results file "
                       f"({len(names)} maps, {result['n_images']} image names)")
 
@@ -436,7 +437,7 @@ def _prediction_source(result: Mapping[str, Any], path: Path, dataset) -> tuple[
 
     sp = open_stored_predictions(path.parent / pred["file"])
     position = {n: j for j, n in enumerate(sp.names)}
-    if list(sp.names) != names:
+    if len(sp.names) != len(names) or set(sp.names) != set(names):
         sp.close()
         raise _EntryError("stored predictions are for other images than the results file")
 

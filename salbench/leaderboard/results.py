@@ -52,6 +52,7 @@ import json
 import math
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -598,6 +599,8 @@ class ResultWriter:
         self._map_sha256: list[str] = []
         self._maps: MapStreamWriter | None = None
         self._done = False
+        # add_* may be called from scoring worker threads (score_stream's get_prediction)
+        self._lock = threading.RLock()
 
     def __enter__(self) -> "ResultWriter":
         return self
@@ -607,6 +610,7 @@ class ResultWriter:
             self.abort()
 
     def _add_name(self, name: str) -> str:
+        """Validate a new name (call with the lock held)."""
         if self._done:
             raise ValueError(f"{self.json_path}: entry already committed or aborted")
         name = str(name)
@@ -619,7 +623,8 @@ class ResultWriter:
 
         Score the returned map (or the one passed in: the values are equal). A map
         is stored in float16 when that is lossless (pass :func:`quantize_map` output
-        to get that), else float32, else float64.
+        to get that), else float32, else float64. Thread-safe; maps may come in any
+        order (the file is indexed by name).
 
         Raises
         ------
@@ -631,34 +636,39 @@ class ResultWriter:
         """
         if self.folder is not None:
             raise ValueError("this entry records a folder of maps: use add_map_file")
-        name = self._add_name(name)
-        try:
-            if self._maps is None:
-                self._maps = MapStreamWriter(self._entry.open_companion())
-            stored = self._maps.add(name, prediction)
-        except OSError as exc:
-            self.abort()
-            raise self._entry.error(exc, "could not write the predictions") from exc
-        self.names.append(name)
-        self._seen.add(name)
-        return stored
+        with self._lock:
+            name = self._add_name(name)
+            try:
+                if self._maps is None:
+                    self._maps = MapStreamWriter(self._entry.open_companion())
+                stored = self._maps.add(name, prediction)
+            except OSError as exc:
+                self.abort()
+                raise self._entry.error(exc, "could not write the predictions") from exc
+            self.names.append(name)
+            self._seen.add(name)
+            return stored
 
     def add_map_file(self, name: str, sha256: str) -> None:
-        """Record the SHA-256 of the map file scored for image ``name`` (folder-backed entries)."""
+        """Record the SHA-256 of the map file scored for image ``name`` (folder-backed entries).
+
+        Thread-safe; any order (the record lists the hashes in ``image_names`` order).
+        """
         if self.folder is None:
             raise ValueError("pass folder= to ResultWriter to record a folder of maps")
-        name = self._add_name(name)
         if not (isinstance(sha256, str) and _HEX64.fullmatch(sha256)):
             raise ValueError(f"map of {name}: {sha256!r} is not a hex sha256")
-        self.names.append(name)
-        self._seen.add(name)
-        self._map_sha256.append(sha256)
+        with self._lock:
+            name = self._add_name(name)
+            self.names.append(name)
+            self._seen.add(name)
+            self._map_sha256.append(sha256)
 
     def commit(self, result: Mapping[str, Any]) -> Path:
         """Finish the predictions, then write ``result`` as the entry's JSON; return its path.
 
         ``result`` comes from :func:`build_result`; its ``image_names`` must be
-        the names added, in order. Its ``predictions`` is filled here.
+        the names added (in any order). Its ``predictions`` is filled here.
 
         Raises
         ------
@@ -667,10 +677,15 @@ class ResultWriter:
         FileError
             A write failed: the previous entry is unchanged (the message says so).
         """
+        with self._lock:
+            return self._commit(result)
+
+    def _commit(self, result: Mapping[str, Any]) -> Path:
         if self._done:
             raise ValueError(f"{self.json_path}: entry already committed or aborted")
         record = {k: v for k, v in result.items() if not k.startswith("_")}
-        if list(record.get("image_names", [])) != self.names:
+        image_names = list(record.get("image_names", []))
+        if len(image_names) != len(self.names) or set(image_names) != self._seen:
             self.abort()
             raise ValueError(f"{self.json_path}: the record's image_names differ from the {len(self.names)} "
                              "predictions added")
@@ -680,10 +695,11 @@ class ResultWriter:
         sha = None
         try:
             if self.folder is not None:
+                by_name = dict(zip(self.names, self._map_sha256))
+                shas = [by_name[n] for n in image_names]  # recorded in image_names order
                 record["predictions"] = {
                     "kind": "folder", "path": _relative_to(self.folder, self.json_path.parent),
-                    "n": len(self.names), "map_sha256": list(self._map_sha256),
-                    "sha256": folder_digest(self.names, self._map_sha256)}
+                    "n": len(shas), "map_sha256": shas, "sha256": folder_digest(image_names, shas)}
             else:
                 if self._maps is None:
                     raise ValueError("no predictions were added")
