@@ -1,8 +1,11 @@
-"""Decoding one map file: every format reads as the exact values it stores; the colour rule; clear errors.
+"""Decoding one map file: the reading rule (MATLAB's im2double); the colour rule; clear errors.
 
-Reference values are the arrays written, through encoders independent of the
-decoder where Pillow would otherwise check itself: 16-bit PNGs and TIFFs are
-built byte by byte below (zlib + struct), 8-bit PNGs are lossless.
+An 8-bit sample ``k`` reads as ``k / 255``, a 16-bit one as ``k / 65535`` (what
+``im2double`` returns); float TIFFs, other integer TIFFs and ``.npy`` read as the
+numbers they store. Reference values are the arrays written, divided here, through
+encoders independent of the decoder where Pillow would otherwise check itself:
+16-bit PNGs and TIFFs are built byte by byte below (zlib + struct), 8-bit PNGs are
+lossless.
 """
 
 from __future__ import annotations
@@ -33,20 +36,22 @@ def png_bytes(a: np.ndarray, colour_type: int, palette: bytes | None = None) -> 
             + (chunk(b"PLTE", palette) if palette else b"") + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
 
 
-def tiff_bytes(a: np.ndarray) -> bytes:
-    """A one-strip uncompressed little-endian TIFF written without Pillow (any int/uint/float dtype)."""
+def tiff_bytes(a: np.ndarray, order: str = "<") -> bytes:
+    """A one-strip uncompressed TIFF written without Pillow (any int/uint/float dtype; ``order`` "<" or ">")."""
     a = np.ascontiguousarray(a)
     h, w = a.shape
-    data = a.astype(a.dtype.newbyteorder("<")).tobytes()
+    data = a.astype(a.dtype.newbyteorder(order)).tobytes()
     fmt = {"u": 1, "i": 2, "f": 3}[a.dtype.kind]
     entries = [(256, 4, w), (257, 4, h), (258, 3, a.dtype.itemsize * 8), (259, 3, 1), (262, 3, 1), (273, 4, 0),
                (277, 3, 1), (278, 4, h), (279, 4, len(data)), (339, 3, fmt)]
     data_off = 8 + 2 + 12 * len(entries) + 4
-    out = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", len(entries))
+    out = (b"II*\x00" if order == "<" else b"MM\x00*") + struct.pack(order + "I", 8)
+    out += struct.pack(order + "H", len(entries))
     for tag, typ, val in entries:
         val = data_off if tag == 273 else val
-        out += struct.pack("<HHI", tag, typ, 1) + (struct.pack("<HH", val, 0) if typ == 3 else struct.pack("<I", val))
-    return out + struct.pack("<I", 0) + data
+        out += struct.pack(order + "HHI", tag, typ, 1) + (
+            struct.pack(order + "HH", val, 0) if typ == 3 else struct.pack(order + "I", val))
+    return out + struct.pack(order + "I", 0) + data
 
 
 def pil_bytes(arr_or_img, fmt: str, **kw) -> bytes:
@@ -62,43 +67,53 @@ U16 = RNG.integers(0, 65536, (17, 23), dtype=np.uint16)
 F32 = (RNG.random((17, 23)) * 3e-4).astype(np.float32)
 
 
-# --- every format: exact stored values, float64, no rescaling ---------------------------------
+# --- every format: im2double for 8/16-bit samples, the stored numbers otherwise ------------------
 
-@pytest.mark.parametrize("data, name, expected", [
-    (pil_bytes(U8, "PNG"), "m.png", U8),
-    (png_bytes(U8, 0), "m.png", U8),
-    (png_bytes(U16, 0), "m.png", U16),                # 16-bit grey: 0..65535, not divided by 257
-    (pil_bytes(U16, "PNG"), "m.png", U16),
-    (tiff_bytes(U16), "m.tif", U16),
-    (tiff_bytes(F32), "m.tiff", F32),                 # float TIFF: Pillow mode F
-    (pil_bytes(F32, "TIFF"), "m.tif", F32),
-    (tiff_bytes(U8), "m.tif", U8),
+@pytest.mark.parametrize("data, name, stored, scale", [
+    (pil_bytes(U8, "PNG"), "m.png", U8, 255.0),
+    (png_bytes(U8, 0), "m.png", U8, 255.0),
+    (png_bytes(U16, 0), "m.png", U16, 65535.0),       # 16-bit grey: k / 65535, not (k / 257) / 255
+    (pil_bytes(U16, "PNG"), "m.png", U16, 65535.0),
+    (tiff_bytes(U16), "m.tif", U16, 65535.0),
+    (tiff_bytes(U16, ">"), "m.tif", U16, 65535.0),    # big-endian: Pillow 'I;16B', still 16-bit samples
+    (tiff_bytes(F32), "m.tiff", F32, 1.0),            # float TIFF: Pillow mode F, the floats
+    (pil_bytes(F32, "TIFF"), "m.tif", F32, 1.0),
+    (tiff_bytes(U8), "m.tif", U8, 255.0),
     (tiff_bytes(np.array([[0, 2**31 + 5], [2**32 - 1, 7]], np.uint32)), "m.tif",
-     np.array([[0, 2**31 + 5], [2**32 - 1, 7]], np.uint32)),   # Pillow's int32 reinterpreted as uint32
-    (tiff_bytes(np.array([[-3, 5]], np.int16)), "m.tif", np.array([[-3, 5]])),
-], ids=["png8-pil", "png8-raw", "png16-raw", "png16-pil", "tiff16", "tiff-f32-raw", "tiff-f32-pil", "tiff8",
-        "tiff-u32", "tiff-i16"])
-def test_exact_values(data, name, expected):
+     np.array([[0, 2**31 + 5], [2**32 - 1, 7]], np.uint32), 1.0),   # Pillow's int32 reinterpreted as uint32
+    (tiff_bytes(np.array([[-3, 5]], np.int16)), "m.tif", np.array([[-3, 5]]), 1.0),
+], ids=["png8-pil", "png8-raw", "png16-raw", "png16-pil", "tiff16", "tiff16-be", "tiff-f32-raw", "tiff-f32-pil",
+        "tiff8", "tiff-u32", "tiff-i16"])
+def test_values(data, name, stored, scale):
     out = decode_map(data, name)
-    assert out.dtype == np.float64 and out.shape == expected.shape
-    np.testing.assert_array_equal(out, expected.astype(np.float64))
+    assert out.dtype == np.float64 and out.shape == stored.shape
+    np.testing.assert_array_equal(out, stored.astype(np.float64) / scale)
 
 
-def test_png16_full_range_not_rescaled():
+def test_png16_full_range_is_divided_by_65535():
     a = np.array([[0, 1, 256, 65535]], np.uint16)
-    np.testing.assert_array_equal(decode_map(png_bytes(a, 0), "x.png"), [[0, 1, 256, 65535]])
+    np.testing.assert_array_equal(decode_map(png_bytes(a, 0), "x.png"), [[0, 1 / 65535, 256 / 65535, 1]])
 
 
-def test_jpeg_grey_is_decoders_values_unscaled():
+def test_8bit_reading_survives_the_coursework_uint8_cast():
+    """trunc(read * 255) gives back every stored level: the coursework script's (p * 255).astype(uint8)."""
+    a = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    out = decode_map(png_bytes(a, 0), "all.png")
+    assert out.min() == 0 and out.max() == 1
+    np.testing.assert_array_equal(np.trunc(out * 255).astype(np.int64), a.astype(np.int64))
+
+
+def test_jpeg_grey_is_decoders_values_over_255():
     data = pil_bytes(U8, "JPEG", quality=90)
     out = decode_map(data, "m.jpg")
-    ref = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64)
+    ref = np.asarray(Image.open(io.BytesIO(data)), dtype=np.float64) / 255.0
     np.testing.assert_array_equal(out, ref)
-    assert out.max() > 200 and np.abs(out - U8).mean() < 10  # 0..255 scale, lossy but close
+    assert out.max() > 200 / 255 and np.abs(out - U8 / 255.0).mean() < 10 / 255  # [0, 1], lossy but close
 
 
 def test_npy(tmp_path):
-    for a in (F32, U16, U8.astype(bool), RNG.random((5, 6))):
+    # a .npy is an array, not an image: its numbers as stored, integer dtypes not divided
+    for a in (F32, U16, U8, U8.astype(bool), RNG.random((5, 6))):
         p = tmp_path / "m.npy"
         np.save(p, a)
         np.testing.assert_array_equal(read_map(p), a.astype(np.float64))
@@ -113,15 +128,15 @@ def test_grey_saved_as_rgb_rgba_la_palette_reads_as_the_grey():
     for data in (pil_bytes(rgb, "PNG"), png_bytes(rgb, 2), pil_bytes(rgb, "TIFF"),
                  png_bytes(np.dstack([rgb, np.full(U8.shape, 255, np.uint8)]), 6),
                  png_bytes(np.dstack([U8, np.full(U8.shape, 255, np.uint8)]), 4)):
-        np.testing.assert_array_equal(decode_map(data, "m.png"), U8)
+        np.testing.assert_array_equal(decode_map(data, "m.png"), U8 / 255.0)
     # grey JPEG saved as RGB: chroma is constant, the channels decode equal; value = any channel
     data = pil_bytes(rgb, "JPEG", quality=95)
-    np.testing.assert_array_equal(decode_map(data, "m.jpg"), np.asarray(Image.open(io.BytesIO(data)))[..., 1])
+    np.testing.assert_array_equal(decode_map(data, "m.jpg"), np.asarray(Image.open(io.BytesIO(data)))[..., 1] / 255.0)
     # palette: a pixel's value is its palette grey level, not its index
     levels = np.arange(256, dtype=np.uint8)[::-1].copy()        # index i -> grey 255 - i
     idx = U8
     data = png_bytes(idx, 3, palette=np.repeat(levels, 3).tobytes())
-    np.testing.assert_array_equal(decode_map(data, "p.png"), 255 - idx.astype(float))
+    np.testing.assert_array_equal(decode_map(data, "p.png"), (255 - idx.astype(float)) / 255.0)
 
 
 def test_colour_map_refused_with_counts():
@@ -152,7 +167,16 @@ def test_16bit_colour_png_refused_not_truncated(colour_type, channels):
 def test_low_bit_depth_expanded_as_documented():
     b = io.BytesIO()
     Image.fromarray(np.array([[True, False]])).save(b, format="PNG")
-    np.testing.assert_array_equal(decode_map(b.getvalue(), "b.png"), [[255, 0]])
+    np.testing.assert_array_equal(decode_map(b.getvalue(), "b.png"), [[1, 0]])   # im2double of a logical map
+    # a 4-bit grey PNG (written here byte by byte): Pillow expands v to 17 * v, which reads as v / 15
+    raw = b"\0" + bytes([0x0F, 0x70])                        # one row of 4 pixels: 0, 15, 7, 0
+    ihdr = struct.pack(">IIBBBBB", 4, 1, 4, 0, 0, 0, 0)
+
+    def chunk(tag, data):
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+    data = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    np.testing.assert_array_equal(decode_map(data, "g4.png"), [[0, 1, 7 / 15, 0]])
 
 
 def test_cmyk_refused():

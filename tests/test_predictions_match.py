@@ -45,7 +45,7 @@ def test_stem_match_and_exact_values(folder):
     assert m.indices.tolist() == list(range(8)) and m.n_skipped == 0 and m.n_extra == 0
     for k, n in enumerate(NAMES):
         assert m.entry(k) == n[:-4] + ".png"
-        np.testing.assert_array_equal(m.load(k), vals[n].astype(np.float64))  # 0..255, not rescaled
+        np.testing.assert_array_equal(m.load(k), vals[n] / 255.0)  # im2double: k / 255
 
 
 def test_mixed_formats_and_full_name_keys(tmp_path):
@@ -59,9 +59,10 @@ def test_mixed_formats_and_full_name_keys(tmp_path):
     np.save(tmp_path / "e.jpg.npy", e)               # <image name>.npy: the image's full name is a key too
     grey_png(tmp_path / "f.JPEG", a)
     m = open_predictions(tmp_path).match(["a.jpg", "b.jpg", "c.jpg", "e.jpg", "f.png"])
-    for k, ref in enumerate((a, b, c, e)):
-        np.testing.assert_array_equal(m.load(k), ref.astype(np.float64))
-    assert m.load(4).shape == (6, 7) and m.load(4).max() > 1   # JPEG, 0..255
+    for k, ref in enumerate((a / 255.0, b / 65535.0, c.astype(np.float64), e)):   # floats as stored
+        np.testing.assert_array_equal(m.load(k), ref)
+    jpeg = m.load(4)
+    assert jpeg.shape == (6, 7) and 0.5 < jpeg.max() <= 1 and jpeg.min() >= 0   # 8-bit JPEG, [0, 1]
 
 
 def test_missing_and_extra_one_error_with_first_few_and_counts(folder):
@@ -93,7 +94,7 @@ def test_allow_missing_scores_intersection(folder):
     assert m.missing == (NAMES[2], NAMES[5]) and 2 not in m and 3 in m
     with pytest.raises(KeyError, match="no prediction"):
         m.load(2)
-    np.testing.assert_array_equal(m.load(3), vals[NAMES[3]])
+    np.testing.assert_array_equal(m.load(3), vals[NAMES[3]] / 255.0)
     assert m.describe()["n_skipped"] == 2
 
 
@@ -127,7 +128,7 @@ def test_ambiguous_stem_and_exact_name_wins(tmp_path):
     grey_png(tmp_path / "a.jpg.png", np.zeros((2, 2), np.uint8))
     grey_png(tmp_path / "a.bmp.png", np.ones((2, 2), np.uint8))
     m = open_predictions(tmp_path).match(["a.jpg", "a.bmp"])
-    assert m.entry(0) == "a.jpg.png" and m.load(1).max() == 1
+    assert m.entry(0) == "a.jpg.png" and m.load(1).max() == 1 / 255
     # an image named like another's stem: the exact name wins
     grey_png(tmp_path / "a.png", np.zeros((2, 2), np.uint8))
     m = open_predictions(tmp_path).match(["a", "a.jpg.x"], allow_extra=True)
@@ -150,7 +151,7 @@ def test_subfolders_follow_image_names(tmp_path):
     grey_png(tmp_path / "Action" / "001.png", np.full((2, 2), 1, np.uint8))
     grey_png(tmp_path / "Art" / "001.png", np.full((2, 2), 2, np.uint8))
     m = open_predictions(tmp_path).match(["Action/001.jpg", "Art/001.jpg"])
-    assert [m.load(k)[0, 0] for k in range(2)] == [1, 2] and m.entry(1) == "Art/001.png"
+    assert [m.load(k)[0, 0] for k in range(2)] == [1 / 255, 2 / 255] and m.entry(1) == "Art/001.png"
     with pytest.raises(ValueError, match="Subfolder 'Nope' .* does not exist"):
         open_predictions(tmp_path).match(["Nope/001.jpg"])
     with pytest.raises(ValueError, match="not a relative path"):
@@ -204,6 +205,46 @@ def test_open_errors(tmp_path, folder):
         P.load_predictions(d)
     with pytest.raises(ValueError, match="is a directory"):
         P.ArraySource(d)
+
+
+def test_8bit_folder_scores_like_the_floats_under_coursework(tmp_path):
+    """8-bit PNGs read as k / 255, so the coursework (p * 255).astype(uint8) gets k back: no wrap-around.
+
+    The reference is the float maps k / 255 passed directly; the raw 0..255 reading
+    (the old rule) wraps and scores differently, which this test would catch.
+    """
+    import warnings
+
+    from scipy.ndimage import gaussian_filter
+
+    from salbench.data import get_dataset
+    from salbench.protocols import get_protocol
+    from salbench.protocols.coursework import QuantisationWrapWarning
+
+    ds = get_dataset("synthetic", "val", preset="small")
+    idx = range(4)
+    records = [ds[i] for i in idx]
+    names = [ds.names[i] for i in idx]
+    levels = []
+    for r, n in zip(records, names):
+        # a plausible map at the coursework's 48x64 scale: the density plus blurred noise, 0..255 with 255 reached
+        d = r.density[::10, ::10] / r.density.max() + 0.3 * gaussian_filter(RNG.random((48, 64)), 2)
+        k = np.round(255 * d / d.max()).astype(np.uint8)
+        Image.fromarray(k).save(tmp_path / (n.rsplit(".", 1)[0] + ".png"))
+        levels.append(k)
+    m = open_predictions(tmp_path).match(names)
+    proto = get_protocol("coursework")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", QuantisationWrapWarning)   # [0, 1] maps never wrap
+        from_folder = proto.evaluate([m.load(k) for k in m.indices], records, seed=0)
+        direct = proto.evaluate([k / 255.0 for k in levels], records, seed=0)
+    assert from_folder.scores.keys() == direct.scores.keys() and direct.scores
+    for metric, v in direct.scores.items():
+        np.testing.assert_array_equal(from_folder.scores[metric], v, err_msg=metric)
+    assert np.nanmean(direct.scores["cc"]) > 0.1                  # a map that actually predicts the density
+    with pytest.warns(QuantisationWrapWarning):                    # the raw reading: values wrap mod 256
+        raw = proto.evaluate([k.astype(np.float64) for k in levels], records, seed=0)
+    assert not np.array_equal(raw.scores["cc"], direct.scores["cc"])
 
 
 # --- array files ---------------------------------------------------------------------------

@@ -1,4 +1,8 @@
-"""save_maps: the documented quantisation, exact read-back, names, atomic files."""
+"""save_maps: the documented quantisation, exact read-back, names, atomic files.
+
+A saved map holds integer levels 0..255 (0..65535 at 16 bits); it reads back as
+level / 255 (level / 65535), MATLAB's im2double, which is what ``saved_values`` returns.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,7 @@ from hypothesis.extra.numpy import arrays
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 
-from salbench.predictions import map_filename, open_predictions, save_maps, saved_values
+from salbench.predictions import map_filename, open_predictions, save_map, save_maps, saved_values
 
 RNG = np.random.default_rng(2)
 
@@ -23,14 +27,22 @@ RNG = np.random.default_rng(2)
     ([[0.3, 0.3]], [[255, 255]]),                            # positive constant: all 255
     ([[0.0, 5e-324]], [[0, 255]]),                           # subnormal maximum: no overflow
 ])
-def test_quantisation_rule(m, expected):
+def test_quantisation_rule(m, expected, tmp_path):
     out = saved_values(np.array(m))
     assert out.dtype == np.float64
-    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(out, np.array(expected) / 255.0)   # read back as im2double does
+    save_map(tmp_path / "m.png", np.array(m))
+    with Image.open(tmp_path / "m.png") as im:                      # the file holds the levels themselves
+        assert im.mode == "L"
+        np.testing.assert_array_equal(np.asarray(im), expected)
 
 
-def test_16bit():
-    np.testing.assert_array_equal(saved_values(np.array([[0.0, 0.5, 1.0]]), bits=16), [[0, 32768, 65535]])
+def test_16bit(tmp_path):
+    np.testing.assert_array_equal(saved_values(np.array([[0.0, 0.5, 1.0]]), bits=16),
+                                  [[0, 32768 / 65535, 1]])
+    save_map(tmp_path / "m.png", np.array([[0.0, 0.5, 1.0]]), bits=16)
+    with Image.open(tmp_path / "m.png") as im:
+        np.testing.assert_array_equal(np.asarray(im), [[0, 32768, 65535]])
     with pytest.raises(ValueError, match="bits must be 8 or 16"):
         saved_values(np.ones((2, 2)), bits=12)
 
@@ -40,10 +52,11 @@ def test_16bit():
               elements=st.floats(0, 1e6, allow_subnormal=False)))
 def test_within_half_a_level_of_the_scaled_map(m):
     q = saved_values(m)
-    assert np.array_equal(q, np.round(q)) and q.min() >= 0 and q.max() <= 255
+    levels = np.round(q * 255)
+    assert np.array_equal(q, levels / 255) and levels.min() >= 0 and levels.max() <= 255
     if m.max() > 0:
-        assert q.max() == 255
-        assert np.abs(q - 255 * m / m.max()).max() <= 0.5 + 1e-9
+        assert q.max() == 1
+        assert np.abs(levels - 255 * m / m.max()).max() <= 0.5 + 1e-9
 
 
 def test_scale_rule_keeps_offset_sensitive_metrics(tmp_path):
@@ -78,7 +91,7 @@ def test_round_trip_reads_back_saved_values_exactly(tmp_path):
 def test_overwrites_and_accepts_a_generator(tmp_path):
     save_maps(tmp_path, ["x.jpg"], [np.ones((3, 3))])
     save_maps(tmp_path, ["x.jpg"], (m for m in [np.eye(3)]))
-    np.testing.assert_array_equal(open_predictions(tmp_path).match(["x.jpg"]).load(0), 255 * np.eye(3))
+    np.testing.assert_array_equal(open_predictions(tmp_path).match(["x.jpg"]).load(0), np.eye(3))
 
 
 def test_names_checked_before_writing(tmp_path):

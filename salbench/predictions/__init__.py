@@ -4,7 +4,7 @@ Examples
 --------
 >>> src = open_predictions("results/maps")                     # doctest: +SKIP
 >>> m = src.match(dataset.names)                                # names only: fails fast  # doctest: +SKIP
->>> s = m.load(m.indices[0])                                    # exact file values, float64  # doctest: +SKIP
+>>> s = m.load(m.indices[0])                                    # float64; 8-bit PNG: k / 255  # doctest: +SKIP
 >>> save_maps("out", dataset.names, maps)                       # 8-bit PNG per stimulus  # doctest: +SKIP
 
 Reading an array file eagerly, in file order (the original interface), is

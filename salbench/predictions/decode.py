@@ -1,8 +1,13 @@
-"""Decode one saliency-map file to the exact values it stores, as float64.
+"""Decode one saliency-map file to float64: integer samples as ``im2double`` reads them, floats exactly.
 
-No silent rescaling: an 8-bit PNG reads as 0..255, a 16-bit PNG or TIFF as
-0..65535, a float TIFF or ``.npy`` as its floats. The protocols normalise maps
-the way each defines; this module only refuses what it cannot read exactly.
+Integer images read as MATLAB's ``im2double`` reads them (the MIT benchmark's code
+does that to every map): an 8-bit PNG or JPEG sample ``k`` is ``k / 255``, a 16-bit
+PNG or TIFF sample ``k / 65535``. A float TIFF, an int16/int32/uint32 TIFF and a ``.npy``
+of any dtype (uint8 included) read as the numbers they store. Nothing else is rescaled:
+the protocols normalise maps the way each defines. The ``[0, 1]``
+reading matters for the coursework protocol, whose ``(p * 255).astype(uint8)`` gives
+back exactly ``k`` (``trunc(k / 255 * 255) == k`` for every ``k``), where raw 0..255
+values would wrap around.
 
 Colour rule (docs/predictions.md): a saliency map is one channel. An RGB or RGBA
 file (or a palette image) is accepted when its three colour channels are equal
@@ -32,6 +37,9 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 MAP_SUFFIXES = IMAGE_SUFFIXES + (".npy",)
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# Integer images are read as MATLAB's im2double reads them (what the MIT benchmark's code
+# does to a map): k / 255 for 8-bit samples, k / 65535 for 16-bit ones.
+_UNIT_SCALE = {np.dtype(np.uint8): 255.0, np.dtype(np.uint16): 65535.0}
 _GREY_MODES = ("L", "I", "F", "I;16", "I;16L", "I;16B", "I;16N")
 _COLOUR_MODES = ("RGB", "RGBA", "LA", "RGBX")
 _pil_ready = threading.Lock()
@@ -70,7 +78,7 @@ def read_map(path: str | Path) -> np.ndarray:
 
 
 def decode_map(data: bytes, source: str) -> np.ndarray:
-    """Decode the bytes of a map file to a 2-D float64 array of the values it stores.
+    """Decode the bytes of a map file to a 2-D float64 array (the module's reading rule).
 
     Parameters
     ----------
@@ -82,7 +90,9 @@ def decode_map(data: bytes, source: str) -> np.ndarray:
     Returns
     -------
     ndarray
-        ``(H, W)`` float64, finite.
+        ``(H, W)`` float64, finite: ``k / 255`` for 8-bit samples, ``k / 65535`` for 16-bit
+        ones (MATLAB's ``im2double``); the stored numbers for float TIFFs, other integer
+        TIFFs (int16, int32, uint32) and ``.npy``.
 
     Raises
     ------
@@ -92,9 +102,14 @@ def decode_map(data: bytes, source: str) -> np.ndarray:
     """
     if source.lower().endswith(".npy"):
         arr = _decode_npy(data, source)
+        out = np.asarray(arr, dtype=np.float64)
     else:
         arr = _decode_image(data, source)
-    out = np.asarray(arr, dtype=np.float64)
+        out = np.asarray(arr, dtype=np.float64)
+        # keyed on the native-order dtype: a big-endian TIFF decodes to '>u2' (Pillow 'I;16B')
+        scale = _UNIT_SCALE.get(np.asarray(arr).dtype.newbyteorder("="))
+        if scale is not None:  # MATLAB's im2double: k / (2**bits - 1), so maps are in [0, 1]
+            out /= scale
     if out.ndim != 2 or out.size == 0:
         raise ValueError(f"{source}: map has shape {arr.shape}; expected a non-empty 2-D map")
     if not np.isfinite(out).all():

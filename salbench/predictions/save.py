@@ -59,7 +59,7 @@ def _check_bits(bits: int) -> int:
 
 
 def saved_values(m, bits: int = 8) -> np.ndarray:
-    """The exact values a map reads back as after :func:`save_map` (float64, integers 0..2**bits-1).
+    """The exact values a map reads back as after :func:`save_map` (float64 in [0, 1]).
 
     Parameters
     ----------
@@ -71,8 +71,10 @@ def saved_values(m, bits: int = 8) -> np.ndarray:
     Returns
     -------
     ndarray
-        ``floor(top * s / max(s) + 0.5)`` with ``s = m - min(m)`` if ``min(m) < 0``
-        else ``m``; zeros when ``max(s) == 0``. ``top = 255`` (8-bit) or 65535.
+        ``floor(top * s / max(s) + 0.5) / top`` with ``s = m - min(m)`` if ``min(m) < 0``
+        else ``m``; zeros when ``max(s) == 0``. ``top = 255`` (8-bit) or 65535. The
+        division is how :func:`salbench.predictions.decode_map` reads integer samples
+        (MATLAB's ``im2double``).
     """
     top = _check_bits(bits)
     s = np.asarray(m, dtype=np.float64)
@@ -80,6 +82,11 @@ def saved_values(m, bits: int = 8) -> np.ndarray:
         raise ValueError(f"expected a non-empty 2-D map, got shape {s.shape}")
     if not np.isfinite(s).all():
         raise ValueError("map contains NaN or infinity")
+    return _levels(s, top) / top
+
+
+def _levels(s: np.ndarray, top: int) -> np.ndarray:
+    """The integer sample values written for map ``s`` (0..top)."""
     lo = s.min()
     if lo < 0:
         s = s - lo
@@ -94,8 +101,10 @@ def save_map(path: str | os.PathLike, m, bits: int = 8, compress_level: int = 6)
     """Write one map as a greyscale PNG (atomically) with :func:`saved_values`; return the path."""
     from PIL import Image
 
-    q = saved_values(m, bits)
-    arr = q.astype(np.uint8 if bits == 8 else np.uint16)
+    top = _check_bits(bits)
+    s = np.asarray(m, dtype=np.float64)
+    saved_values(s, bits)  # validates
+    arr = _levels(s, top).astype(np.uint8 if bits == 8 else np.uint16)
     path = Path(path)
     with atomic_path(path) as tmp:
         Image.fromarray(arr).save(tmp, format="PNG", compress_level=compress_level)
