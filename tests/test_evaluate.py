@@ -32,7 +32,7 @@ def test_given_predictions_are_scored_as_float16_and_never_train(tmp_path, monke
     info = {"trained": {"where": "elsewhere"}, "checkpoint": {"path": "not kept", "sha256": "ab" * 32}}
     result, path = evaluate_model("shallow_kl", dataset="synthetic", dataset_options=SMALL, protocol="coursework",
                                   predictions=preds, model_info=info, results_dir=tmp_path / "r", log=lambda m: None)
-    assert not (tmp_path / "cache").exists()  # no implicit training when predictions are given
+    assert not (tmp_path / "cache" / "runs").exists()  # no implicit training when predictions are given
     assert result["model"]["trained"] == {"where": "elsewhere"} and result["model"]["checkpoint"]["sha256"] == "ab" * 32
     # Independent recomputation: the float16-rounded maps through the protocol directly.
     again = get_protocol("coursework").evaluate(list(preds.astype(np.float16).astype(np.float32)), recs, seed=0)
