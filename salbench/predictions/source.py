@@ -148,8 +148,8 @@ class PredictionMatch:
     def load(self, k: int) -> np.ndarray:
         """The map of dataset image ``k``: exactly the stored values, as a 2-D float64 array.
 
-        An 8-bit PNG reads as 0..255 and a 16-bit one as 0..65535 (no rescaling:
-        the protocol normalises as it defines). Thread-safe.
+        An 8-bit sample ``k`` reads as ``k / 255`` and a 16-bit one as ``k / 65535``
+        (MATLAB's ``im2double``); float TIFF and ``.npy`` as stored. Thread-safe.
 
         Raises
         ------
