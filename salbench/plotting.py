@@ -101,52 +101,107 @@ def read_loss_log(path: str | os.PathLike) -> list[dict[str, Any]]:
     return rows
 
 
+def select_seed(log: Sequence[Mapping[str, Any]], seed: int | None = None) -> tuple[list, int | None]:
+    """The entries of one run from a log that holds several seeds (``seed`` field), and that seed.
+
+    Default: the smallest seed. A log without ``seed`` fields is returned whole.
+    """
+    seeds = sorted({int(r["seed"]) for r in log if r.get("seed") not in (None, "")})
+    if not seeds:
+        if seed is not None:
+            raise ValueError("the log has no 'seed' fields to choose from")
+        return list(log), None
+    pick = seeds[0] if seed is None else int(seed)
+    if pick not in seeds:
+        raise ValueError(f"seed {pick} is not in the log (seeds: {', '.join(map(str, seeds))})")
+    return [r for r in log if r.get("seed") not in (None, "") and int(r["seed"]) == pick], pick
+
+
 def plot_loss_curves(log: Sequence[Mapping[str, Any]], path: str | os.PathLike, *, title: str = "",
-                     smooth: int = 20) -> Path:
+                     smooth: int = 20, seed: int | None = None) -> Path:
     """Training and validation loss against training step, raw and smoothed (Fig. 2 / 6).
 
     Entries are those of ``salbench train``'s ``log.jsonl``: ``kind`` (or
-    ``split``) ``train`` / ``val``, ``loss`` and ``step`` (batches seen; else
-    ``batch`` or ``epoch``). Validation points are plotted as markers: there
-    are few of them. The smoothed panel is a centred moving average over
-    ``smooth`` logged training points (at most a quarter of them).
+    ``split``) ``train`` / ``train_eval`` / ``val``, ``loss`` and ``step``
+    (batches seen; else ``batch`` or ``epoch``); a log of several runs is
+    filtered to one ``seed`` (:func:`select_seed`).
+
+    The curves a reader compares are measured the same way: ``train_eval``
+    (eval mode, fixed training subset) and ``val`` (eval mode, validation set),
+    drawn as lines with markers. ``train`` entries are the losses of single
+    training batches in train mode (BatchNorm on batch statistics, weights
+    changing within the epoch), drawn faint and labelled so; in a log without
+    ``train_eval`` (older runs) they are the only training curve and the legend
+    says they are not measured like validation. The smoothed panel is a
+    centred moving average over ``smooth`` logged batch points (at most a
+    quarter of them). When validation entries carry ``cc48``, a third panel
+    shows CC at 48x48 (training subset and validation) with the best
+    validation epoch marked: what ``select="val_cc48"`` recipes keep.
     """
     plt = _pyplot()
+    log, picked = select_seed(log, seed)
 
-    def series(kind):
+    def series(kind, key="loss"):
         pts = []
         for i, r in enumerate(log):
-            if (r.get("kind") or r.get("split")) != kind or r.get("loss") in (None, ""):
+            if (r.get("kind") or r.get("split")) != kind or r.get(key) in (None, ""):
                 continue
             step = next((r[k] for k in ("step", "batch", "epoch") if r.get(k) not in (None, "")), i)
-            pts.append((float(step), float(r["loss"])))
+            pts.append((float(step), float(r[key])))
         return np.array(sorted(pts), dtype=np.float64).reshape(-1, 2)
 
-    train, val = series("train"), series("val")
-    if train.size == 0 and val.size == 0:
-        raise ValueError("training log has no 'train' or 'val' entries with a loss")
-    window = max(1, min(int(smooth), len(train) // 4))  # a short log is barely smoothed
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True)
-    for ax, k in zip(axes, (1, window)):
-        if train.size:
-            ax.plot(train[:, 0], _moving_average(train[:, 1], k), label="training", color="tab:orange", lw=1)
+    batches, measured, val = series("train"), series("train_eval"), series("val")
+    if batches.size == 0 and val.size == 0 and measured.size == 0:
+        raise ValueError("training log has no 'train', 'train_eval' or 'val' entries with a loss")
+    cc_tr, cc_val = series("train_eval", "cc48"), series("val", "cc48")
+    window = max(1, min(int(smooth), len(batches) // 4))  # a short log is barely smoothed
+    n_panels = 3 if cc_val.size else 2
+    fig, axes = plt.subplots(1, n_panels, figsize=(5 * n_panels, 3.6))
+    batch_label = ("training batches (train mode: batch statistics, moving weights)" if measured.size
+                   else "training batches (train mode; not measured like validation)")
+    for ax, k in zip(axes[:2], (1, window)):
+        if batches.size:
+            ax.plot(batches[:, 0], _moving_average(batches[:, 1], k), label=batch_label,
+                    color="tab:orange", lw=1, alpha=0.35 if measured.size else 1.0)
+        if measured.size:
+            ax.plot(measured[:, 0], measured[:, 1], label="training subset (eval mode, as validation)",
+                    color="tab:orange", lw=1.4, marker="o" if len(measured) <= 50 else None, ms=3)
         if val.size:
-            ax.plot(val[:, 0], val[:, 1], label="validation", color="tab:blue", lw=1.2,
+            ax.plot(val[:, 0], val[:, 1], label="validation (eval mode)", color="tab:blue", lw=1.4,
                     marker="o" if len(val) <= 50 else None, ms=3)
         ax.set_xlabel("training step (batches)")
-        ax.set_title(("raw" if ax is axes[0] else "smoothed (too few points)") if k == 1
-                     else f"smoothed (moving average of {k} logged points)", fontsize=9)
+        ax.set_title(("raw" if ax is axes[0] else "batch losses too few to smooth") if k == 1
+                     else f"batch losses smoothed (moving average of {k} logged points)", fontsize=9)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    axes[0].set_ylabel("loss")
-    losses = np.concatenate([train[:, 1], val[:, 1]])
+        ax.legend(fontsize=7)
+        ax.set_ylabel("loss")
+    axes[1].sharey(axes[0])
+    losses = np.concatenate([a[:, 1] for a in (batches, measured, val) if a.size])
     losses = losses[losses > 0]
     if losses.size and losses.max() > 20 * losses.min():  # an early spike would flatten the rest
-        for ax in axes:
+        for ax in axes[:2]:
             ax.set_yscale("log")
         axes[0].set_ylabel("loss (log scale)")
+    if n_panels == 3:
+        ax = axes[2]
+        if cc_tr.size:
+            ax.plot(cc_tr[:, 0], cc_tr[:, 1], label="training subset", color="tab:orange", lw=1.4,
+                    marker="o" if len(cc_tr) <= 50 else None, ms=3)
+        ax.plot(cc_val[:, 0], cc_val[:, 1], label="validation", color="tab:blue", lw=1.4,
+                marker="o" if len(cc_val) <= 50 else None, ms=3)
+        b = int(np.argmax(cc_val[:, 1]))
+        ax.plot([cc_val[b, 0]], [cc_val[b, 1]], marker="*", ms=12, color="black", ls="none",
+                label=f"best validation ({cc_val[b, 1]:.3f})")
+        ax.set_xlabel("training step (batches)")
+        ax.set_ylabel("CC at 48x48")
+        ax.set_title("CC at 48x48 (eval mode)", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    if picked is not None:
+        title = f"{title} (seed {picked})" if title else f"seed {picked}"
     if title:
         fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
     return _save(fig, path)
 
 

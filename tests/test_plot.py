@@ -91,12 +91,43 @@ def test_loss_curves_from_a_training_log(tmp_path, capsys):
     assert orange.sum() > 100 and blue.sum() > 100
 
 
+def test_loss_curves_measured_like_validation_and_cc_panel(tmp_path, capsys):
+    """A salbench.training log: batch losses (train mode) faint, the eval-mode training subset and
+    validation as the compared curves, a CC48 panel; a multi-seed log is filtered to one seed."""
+    lines = []
+    for seed in (0, 1):
+        for epoch in range(5):
+            for batch in range(0, 40, 10):
+                lines.append({"kind": "train", "epoch": epoch, "batch": batch, "step": epoch * 40 + batch,
+                              "loss": 1.0 - 0.05 * epoch, "seed": seed})
+            lines.append({"kind": "train_eval", "epoch": epoch, "step": (epoch + 1) * 40,
+                          "loss": 0.9 - 0.1 * epoch, "cc48": 0.3 + 0.05 * epoch, "seed": seed})
+            lines.append({"kind": "val", "epoch": epoch, "step": (epoch + 1) * 40,
+                          "loss": 0.95 - 0.08 * epoch, "cc48": 0.3 + 0.04 * epoch - 0.02 * (epoch == 4),
+                          "seed": seed})
+    log = tmp_path / "log.jsonl"
+    log.write_text("".join(json.dumps(x) + "\n" for x in lines))
+    out = tmp_path / "loss.png"
+    assert main(["plot", "loss", "--log", str(log), "--out", str(out), "--seed", "1"]) == 0
+    px = _png(out)
+    assert px.shape[1] > 1.3 * px.shape[0] * 2  # three panels side by side
+    blue = (px[..., 2] > 150) & (px[..., 0] < 60)
+    assert blue.sum() > 100
+    from salbench.plotting import select_seed
+
+    rows, seed = select_seed(read_loss_log(log))
+    assert seed == 0 and len(rows) == len(lines) // 2
+    with pytest.raises(ValueError, match="seed 7 is not in the log"):
+        select_seed(read_loss_log(log), 7)
+    assert main(["plot", "loss", "--log", str(log), "--out", str(out), "--seed", "7"]) == 2
+
+
 def test_loss_log_errors(tmp_path):
     bad = tmp_path / "log.jsonl"
     bad.write_text('{"kind": "train", "loss": 1}\nnot json\n')
     with pytest.raises(ValueError, match="log.jsonl:2: not a JSON line"):
         read_loss_log(bad)
-    with pytest.raises(ValueError, match="no 'train' or 'val' entries"):
+    with pytest.raises(ValueError, match="no 'train', 'train_eval' or 'val' entries"):
         plot_loss_curves([{"kind": "other", "loss": 1.0}], tmp_path / "x.png")
     assert main(["plot", "loss", "--log", str(tmp_path / "missing.jsonl")]) == 2
 

@@ -428,3 +428,40 @@ def test_cli_train_on_synthetic(tmp_path, monkeypatch, capsys):
     assert "rendered mirrors" in ident["mirror"]
     rc = main(["train", "shallow_mse", "--dataset", "synthetic", "--out", str(tmp_path / "run"), "--no-progress"])
     assert rc == 2 and "already holds a training run" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_gpu_issue11_script_runs_on_cpu_and_writes_build_py_format(tmp_path):
+    """The prepared GPU evidence script, at a tiny size on CPU: what it writes is what the lead reads."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(
+        "gpu_issue11", Path(__file__).parent / "benchmarks" / "gpu_issue11.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    rng = np.random.default_rng(0)
+    arrays = {f"x_{s}": rng.integers(0, 256, (4, 3, 96, 96), dtype=np.uint8) for s in ("train", "val")}
+    arrays.update({f"y_{s}": rng.integers(0, 256, (4, 48, 48), dtype=np.uint8) for s in ("train", "val")})
+    arrays.update(names_train=np.array([f"t{i}.jpg" for i in range(4)]), names_val=np.array([f"v{i}.jpg" for i in range(4)]))
+    np.savez(tmp_path / "osie.npz", **arrays)
+    out = tmp_path / "out"
+    assert mod.main(["--out", str(out), "--osie", str(tmp_path / "osie.npz"), "--device", "cpu", "--epochs", "1",
+                     "--seeds", "0", "--work", str(tmp_path / "work"), "--budget", "600"]) == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [f"osie-{n}{ext}" for n in ("shallow_mse", "shallow_kl", "shallow_kl-distribution")
+         for ext in (".npz", "-log.jsonl")] + ["issue11-summary.json"])
+    d = np.load(out / "osie-shallow_kl-distribution.npz")
+    assert d["predictions"].shape == (4, 48, 48) and d["predictions_by_seed"].shape == (1, 4, 48, 48)
+    assert list(d["names"]) == [f"v{i}.jpg" for i in range(4)] and list(d["seeds"]) == [0]
+    s = json.loads(str(d["summary"]))
+    for key in ("device", "torch", "precision", "seed", "epoch", "best", "train_images_per_s", "wall_time_s",
+                "evaluated_checkpoint", "evaluated_weights_sha256"):
+        assert key in s, key
+    assert s["config"]["train_data"]["name"] == "nus" and s["config"]["preset"] == "distribution"
+    assert s["config"]["recipe"]["target"] == "distribution" and s["training"]["target"] == "distribution"
+    assert s["evaluated_checkpoint"] == "best" and s["chosen_checkpoint"]["metric"] == "val_cc48"
+    log = [json.loads(ln) for ln in (out / "osie-shallow_mse-log.jsonl").read_text().splitlines()]
+    assert {e["kind"] for e in log} == {"train", "train_eval", "val"} and {e["seed"] for e in log} == {0}
+    doc = json.loads((out / "issue11-summary.json").read_text())
+    assert len(doc["runs"]) == 3 and not doc["errors"] and not (tmp_path / "work").exists()

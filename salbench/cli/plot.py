@@ -9,6 +9,9 @@ EPILOG = """examples:
   salbench plot panels --result results/synthetic__val__shallow_kl__mit.json --metric cc --n 2
   salbench plot loss --log ~/.cache/salbench/runs/shallow_kl/synthetic-quick/log.jsonl
   salbench plot filters --checkpoint ~/.cache/salbench/runs/shallow_kl/synthetic-quick
+
+A run directory designates checkpoints/best when its recipe keeps one (highest validation CC at
+48x48), else checkpoints/final: the same checkpoint eval and --checkpoint RUN_DIR use.
 """
 
 
@@ -23,9 +26,11 @@ def register(subparsers) -> None:
     panels.add_argument("--data-dir", help="dataset directory, if not the one the results file records")
     panels.add_argument("--out", default="figures", help="output directory (default figures/)")
     panels.set_defaults(func=run_panels)
-    loss = sub.add_parser("loss", help="training and validation loss curves from a training log")
+    loss = sub.add_parser("loss", help="training and validation loss curves (and CC at 48x48) from a training log")
     loss.add_argument("--log", required=True, help="a run's log.jsonl (salbench train), or a CSV with kind,step,loss")
     loss.add_argument("--out", default="figures/loss.png")
+    loss.add_argument("--seed", type=int, default=None,
+                      help="the run to plot from a log of several seeds (default: the smallest)")
     loss.set_defaults(func=run_loss)
     filters = sub.add_parser("filters", help="first-layer filters of a checkpoint")
     filters.add_argument("--checkpoint", required=True,
@@ -75,7 +80,7 @@ def run_panels(args) -> int:
 def run_loss(args) -> int:
     from salbench.plotting import loss_title, plot_loss_curves, read_loss_log
 
-    print(plot_loss_curves(read_loss_log(args.log), args.out, title=loss_title(args.log)))
+    print(plot_loss_curves(read_loss_log(args.log), args.out, title=loss_title(args.log), seed=args.seed))
     return 0
 
 

@@ -165,6 +165,14 @@ class ShallowModel(SaliencyModel):
         ``"cpu"``, ``"cuda"`` or ``"auto"`` for prediction.
     batch_size : int
         Images per forward pass in :meth:`predict`.
+
+    Attributes
+    ----------
+    training : dict or None
+        With a checkpoint: how it was trained (preset, loss ``target``, seed,
+        recipe, data, epochs, which checkpoint and why, a row ``label``; see
+        :func:`salbench.models._weights.training_record`), also the card's
+        ``training``. None for a fresh network.
     """
 
     def __init__(self, variant: str, checkpoint=None, seed: int = 0, device: str = "cpu", batch_size: int = 256):

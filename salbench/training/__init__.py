@@ -7,8 +7,8 @@ Examples
 1000
 """
 
-from salbench.training.api import (TRAINABLE, TrainResult, cache_dir, chosen_checkpoint, default_checkpoint_path,
-                                  default_run_dir, train)
+from salbench.training.api import (TRAINABLE, TrainResult, cache_dir, checkpoint_summary, chosen_checkpoint,
+                                  default_checkpoint_path, default_run_dir, stale_run, train)
 from salbench.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from salbench.training.recipes import PRESETS, TARGETS, Recipe, get_recipe
 
@@ -19,6 +19,7 @@ __all__ = [
     "TRAINABLE",
     "TrainResult",
     "cache_dir",
+    "checkpoint_summary",
     "chosen_checkpoint",
     "default_checkpoint_path",
     "default_run_dir",
@@ -26,5 +27,6 @@ __all__ = [
     "latest_checkpoint",
     "load_checkpoint",
     "save_checkpoint",
+    "stale_run",
     "train",
 ]

@@ -60,6 +60,37 @@ def chosen_checkpoint(run_dir) -> Path:
     return ck
 
 
+def stale_run(run_dir, model: str, preset: str = "quick") -> str | None:
+    """Why the run in ``run_dir`` does not follow today's ``preset`` recipe for ``model`` (None if it does).
+
+    A cached run (e.g. ``salbench eval``'s implicit quick checkpoint) trained with
+    an older version of the recipe must not stand in for the current one.
+    """
+    cfg = Path(run_dir) / "config.json"
+    if not cfg.is_file():
+        return None
+    try:
+        saved = json.loads(cfg.read_text())
+    except (ValueError, UnicodeDecodeError):
+        return f"{cfg} is unreadable"
+    if saved.get("recipe") != get_recipe(model, preset).to_dict():
+        return f"it was trained with another version of the {preset} recipe"
+    return None
+
+
+def checkpoint_summary(checkpoint) -> str:
+    """One line about a checkpoint: model, target, preset, seed; which one and why (for logs)."""
+    from salbench.models._weights import WEIGHTS_FILE, training_record
+
+    ck = Path(checkpoint)
+    rec = training_record(ck / WEIGHTS_FILE if ck.is_dir() else ck) or {}
+    sel = rec.get("selection") or {}
+    why = sel.get("rule") or "?"
+    if sel.get("value") is not None:
+        why += f", validation CC48 {sel['value']:.3f}"
+    return f"{rec.get('label', '?')}; checkpoint {rec.get('checkpoint', ck.name)} (epoch {rec.get('epoch')}: {why})"
+
+
 @dataclass
 class TrainResult:
     """What a run produced. ``checkpoint`` is the one the run designates (:func:`chosen_checkpoint`)."""

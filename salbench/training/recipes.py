@@ -137,15 +137,15 @@ class Recipe:
         return dataclasses.asdict(self)
 
     def describe(self) -> str:
-        """One line: loss target, data, bias, schedule and checkpoint rule (for logs and reports)."""
-        loss = "MSE" if self.target == "map" else f"KL with target {TARGETS[self.target].split(',')[0]}"
-        data = "mirrored" if self.mirror else "not mirrored"
-        if self.max_train:
-            data += f", first {self.max_train} images (+ mirrors)" if self.mirror else f", first {self.max_train} images"
-        pick = "best validation CC at 48x48" if self.select == "val_cc48" else "last epoch"
-        return (f"{loss}; data {data}; fc2 bias {'0.1 (report)' if self.fc2_bias == 'report' else 'log of the mean map' if self.target != 'map' else 'the mean map'}; "
-                f"batch {self.batch_size}, lr {self.lr_start:g} -> {self.lr_end:g}, {self.epochs} epochs; "
-                f"checkpoint: {pick}")
+        """One line: loss and target, data, output bias, schedule, checkpoint rule (logs and reports)."""
+        loss = {"map": "MSE on the map", "softmax": "KL to softmax(y) (the report's target)",
+                "distribution": "KL to y/sum(y) (distribution target)"}[self.target]
+        data = f"first {self.max_train} images" if self.max_train else "all images"
+        data += " + their mirrors" if self.mirror else " (not mirrored)"
+        bias = {"report": "0.1", "mean_map": "log mean map" if self.target != "map" else "mean map"}[self.fc2_bias]
+        pick = "highest validation CC at 48x48" if self.select == "val_cc48" else "last epoch"
+        return (f"{loss}; {data}; fc2 bias {bias}; batch {self.batch_size}, lr {self.lr_start:g} -> "
+                f"{self.lr_end:g} over {self.epochs} epochs; checkpoint: {pick}")
 
 
 _REPORT_DATA = dict(mirror=True)
