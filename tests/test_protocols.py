@@ -268,3 +268,18 @@ def test_mit_fused_equals_public_functions():
     per_image = p._evaluate_per_image(preds, recs, others, seeds)
     for k in p.metrics:
         np.testing.assert_array_equal(fused[k], per_image[k], err_msg=k)
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 11, 40])
+def test_draw_tables_equal_the_literal_draws(n):
+    """The O(n k) draw of other images is the O(n^2) one draw for draw (same values, same stream after)."""
+    from salbench.protocols._common import draw_others
+    from salbench.protocols._draws import others_excluding_self
+
+    r1, r2 = np.random.default_rng(n), np.random.default_rng(n)
+    literal = draw_others(n, 10, r1, exclude_self=True)
+    table = others_excluding_self(n, 10, r2)
+    for i in range(n):
+        np.testing.assert_array_equal(table[i], literal[i])
+        assert i not in table[i]
+    assert r1.integers(0, 2**32) == r2.integers(0, 2**32)

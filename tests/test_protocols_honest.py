@@ -192,3 +192,58 @@ def test_mit_ground_truth_matches_mit_code(ref_vectors, mit_density_refs):
         assert not np.allclose(old.scores["cc"], r.scores["cc"])  # the parameter is what moves them
         for k in ("nss", "auc_judd", "auc_borji", "auc_shuffled", "info_gain"):  # fixation-based: unchanged
             np.testing.assert_array_equal(old.scores[k], r.scores[k])
+
+
+# ----------------------------------------------------------------------------- through the registry
+def _mean_at_fixations(saliency, fixations, *, step=0.1):
+    s = np.asarray(saliency, float)
+    f = np.asarray(fixations, bool)
+    return float(s[f].mean() + step) if f.any() else float("nan")
+
+
+@pytest.mark.parametrize("protocol", list_protocols())
+def test_a_new_registry_metric_reaches_every_protocol_unedited(protocol, monkeypatch):
+    """Declaring a metric for a protocol in the registry adds its column; it is computed per image by its function."""
+    import dataclasses
+
+    if not hasattr(registry, "Metric") or not hasattr(registry, "metrics_for"):
+        pytest.skip("registry without Metric / metrics_for")
+    first = next(iter(registry.METRICS.values()))
+    new = dataclasses.replace(first, name="mean_fix", label="MF", needs=("fixations",), func=_mean_at_fixations,
+                              kernel=None, sampled=False, params=("step",), protocols=(protocol,), constant_map=None,
+                              description="test metric")
+    monkeypatch.setitem(registry.METRICS, "mean_fix", new)
+    recs = make_records(5, seed=8, empty=(1,))
+    preds = [np.random.default_rng(i).random(r.shape) for i, r in enumerate(recs)]
+    p = get_protocol(protocol)
+    assert p.metrics[-1] == "mean_fix"
+    r = p.evaluate(preds, recs, seed=0)
+    assert np.isnan(r.scores["mean_fix"][1])
+    if protocol in ("mit", "exact"):  # same-size predictions, fixation map as the fixations
+        step = p.params.get("step", 0.1)
+        for i in (0, 2, 3, 4):
+            assert r.scores["mean_fix"][i] == _mean_at_fixations(preds[i], recs[i].fixation_map, step=step)
+    assert np.isfinite(np.delete(r.scores["mean_fix"], 1)).all()
+
+
+@pytest.mark.parametrize("protocol", ["mit", "coursework"])
+def test_fused_columns_follow_the_registry_entry(protocol, monkeypatch):
+    """If the registry's CC changes its kernel, the fused path steps aside and the registry function scores CC."""
+    import dataclasses
+
+    if not hasattr(registry, "Metric"):
+        pytest.skip("registry without Metric")
+    recs = make_records(4, seed=9)
+    preds = make_predictions(4, seed=9)
+    before = get_protocol(protocol).evaluate(preds, recs, seed=0).scores
+
+    def other_cc(saliency, density):
+        return 0.125
+
+    monkeypatch.setitem(registry.METRICS, "cc", dataclasses.replace(registry.METRICS["cc"], func=other_cc,
+                                                                     kernel=lambda s, g: 0.0))
+    after = get_protocol(protocol).evaluate(preds, recs, seed=0).scores
+    assert (after["cc"] == 0.125).all()
+    for k in before:
+        if k != "cc":
+            np.testing.assert_array_equal(before[k], after[k])

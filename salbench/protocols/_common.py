@@ -1,4 +1,4 @@
-"""Helpers shared by the per-image protocols (mit, salicon, exact)."""
+"""Helpers shared by the protocols: the IG baseline, and the reference draw of other images."""
 
 from __future__ import annotations
 
@@ -15,20 +15,14 @@ def center_gaussian(shape, sigma_frac: float = 0.25) -> np.ndarray:
 
 
 def draw_others(n: int, k: int, rng, exclude_self: bool) -> list:
-    """For each image, ``k`` distinct other indices (fewer if the set is small)."""
+    """For each image, ``k`` distinct other indices (fewer if the set is small).
+
+    The literal O(n^2) draw the protocols made first; :mod:`salbench.protocols._draws`
+    makes the same draws in O(n k) (tests compare the two).
+    """
     out = []
     for i in range(n):
         pool = np.array([j for j in range(n) if j != i]) if exclude_self else np.arange(n)
         kk = min(k, pool.size)
         out.append(rng.choice(pool, size=kk, replace=False) if kk else np.zeros(0, dtype=np.int64))
     return out
-
-
-def union_map(records, indices, shape) -> np.ndarray:
-    """OR of the fixation maps of ``records[indices]`` (those of another size are skipped)."""
-    m = np.zeros(shape, dtype=np.bool_)
-    for j in indices:
-        f = records[int(j)].fixation_map
-        if f.shape == tuple(shape):
-            m |= f
-    return m

@@ -209,14 +209,17 @@ class MITScorer(Scorer):
         F = np.empty((m, hw), dtype=np.bool_)
         O = np.empty((m, hw), dtype=np.bool_)
         kseeds = np.empty((m, 2), dtype=np.int64)
+        jitter = bool(p["auc_judd_jitter"])
+        keep = bool(self.per_image) or jitter  # per-image metrics still read the item's maps
         for row, it in enumerate(group):
             d = it.data
             S[row] = d["S"].ravel()
             G[row] = d["G"].ravel()
             F[row] = d["F"].ravel()
             O[row] = d["O"].ravel()
+            if not keep:  # the stack holds them now: free the item's copies as we go (peak memory)
+                d.clear()
             kseeds[row] = (_kernel_seed(int(self.seeds[it.pos, 0])), _kernel_seed(int(self.seeds[it.pos, 1])))
-        jitter = bool(p["auc_judd_jitter"])
         base = as_float_map(_baseline(shape, float(p["ig_baseline_sigma"])), "baseline").ravel()
         out = mit_batch(S, G, F, O, base, thresholds_for(float(p["step"])), int(p["splits"]), kseeds,
                         bool(p["include_endpoint"]), not jitter, log_factorials(hw + 2))
