@@ -113,7 +113,7 @@ def find_mirror_pairs(x: np.ndarray, tolerance: float = PAIR_TOLERANCE) -> np.nd
     return partner
 
 
-def base_indices(dataset=None, x: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+def base_indices(dataset=None, x: np.ndarray | None = None, used: int | None = None) -> tuple[np.ndarray, str]:
     """Indices of the images to mirror (one of each mirror pair) and a note saying why.
 
     Parameters
@@ -123,11 +123,15 @@ def base_indices(dataset=None, x: np.ndarray | None = None) -> tuple[np.ndarray,
     x : ndarray, optional
         The stacked inputs, searched with :func:`find_mirror_pairs` when the
         dataset declares nothing.
+    used : int, optional
+        For a dataset that declares its mirrors: how many of its base images are
+        used (default all).
     """
     if dataset is not None and getattr(dataset, "mirrored", False) and getattr(dataset, "n_base", None):
         n = int(dataset.n_base)
-        return np.arange(n), (f"the split lists {n} images then their rendered mirrors: the {n} base images "
-                              f"are used and flipped")
+        k = n if used is None else min(int(used), n)
+        which = f"the {n} base images are" if k == n else f"the first {k} of its {n} base images are"
+        return np.arange(k), f"the split lists {n} images then their rendered mirrors: {which} used and flipped"
     if x is None:
         raise ValueError("base_indices needs a dataset that declares its mirrors, or the stacked inputs x")
     partner = find_mirror_pairs(x)

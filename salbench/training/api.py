@@ -153,7 +153,7 @@ def _arrays(ds, split: str | None, data_dir, options: dict, limit: int | None, *
     if mirror:
         if np.ndim(x) != 4 or np.ndim(y) not in (2, 3):
             raise ValueError(f"inputs must be (N, 3, 96, 96), got {np.shape(x)}")
-        keep, note = base_indices(ds if declared else None, None if declared else x)
+        keep, note = base_indices(ds if declared else None, None if declared else x, used=len(x))
         if len(keep) < len(x):
             x, y = x[keep], y[keep]
         identity.update(mirror=note, n_base=int(len(x)))
