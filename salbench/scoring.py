@@ -151,7 +151,8 @@ def score_stream(protocol, dataset, get_prediction: Callable[[int], np.ndarray],
                 return chunk  # prepared in the calling thread when its turn comes
             return [pool.submit(prepare, i) for i in chunk]
 
-        # Two chunks in flight: the workers prepare chunk c + 1 while chunk c is scored.
+        # Two chunks in memory at most: the workers prepare chunk c + 1 while chunk c is scored;
+        # chunk c + 2 is submitted once chunk c is scored and released.
         for c in range(min(2, len(chunks))):
             pending.append(submit(chunks[c]))
         next_chunk = len(pending)
@@ -160,12 +161,14 @@ def score_stream(protocol, dataset, get_prediction: Callable[[int], np.ndarray],
             tw = time.perf_counter()
             items = [prepare(i) for i in futs] if pool is None else [f.result() for f in futs]
             wait_s += time.perf_counter() - tw
-            if next_chunk < len(chunks):
-                pending.append(submit(chunks[next_chunk]))
-                next_chunk += 1
+            if pool is not None:
+                futs = [None] * len(futs)  # drop the futures' references to the items
             scorer.add_prepared(items)
             done += len(items)
             del items
+            if next_chunk < len(chunks):
+                pending.append(submit(chunks[next_chunk]))
+                next_chunk += 1
             if bar is not None:
                 bar.update(len(futs))
     except KeyboardInterrupt:

@@ -56,27 +56,27 @@ class ExactScorer(Scorer):
         shape = tuple(record.shape)
         s = resize_keeping_constants(as_prediction(prediction, index), shape, bilinear)
         f = as_fixation_mask(record.fixation_map, shape, "fixations")
-        data = {}
-        if f.any():
-            other = (self.counts[shape] - f) > 0  # every other image's fixated pixels
-            pts = np.asarray(record.fixations, dtype=np.int64).reshape(-1, 2)
-            data = {"S": s, "inputs": {"fixations": f, "density": record.density, "other": other,
-                                       "points": pts if len(pts) else np.argwhere(f)}}
-        return Item(pos, index, data)
+        if not f.any():
+            return Item(pos, index, {})
+        other = (self.counts[shape] - f) > 0  # every other image's fixated pixels
+        pts = np.asarray(record.fixations, dtype=np.int64).reshape(-1, 2)
+        inputs = {"fixations": f, "density": record.density, "other": other,
+                  "points": pts if len(pts) else np.argwhere(f)}
+        # every metric is per image: computed here (score_stream's worker threads)
+        vals = {}
+        for k in self.metrics:
+            if "other" in _metrics.get_metric(k).needs and not other.any():
+                vals[k] = np.nan  # no other image fixated anything of this size
+                continue
+            vals[k] = _metrics.call_metric(k, s, inputs, self.params, seed=None)
+        return Item(pos, index, {"values": vals})
 
     def _score(self, items):
         for it in items:
             if not it.data:
                 self._exclude(it.pos)
                 continue
-            s, inputs = it.data["S"], it.data["inputs"]
-            vals = {}
-            for k in self.metrics:
-                if "other" in _metrics.get_metric(k).needs and not inputs["other"].any():
-                    vals[k] = np.nan  # no other image fixated anything of this size
-                    continue
-                vals[k] = _metrics.call_metric(k, s, inputs, self.params, seed=None)
-            self._store(it.pos, vals)
+            self._store(it.pos, it.data["values"])
             it.data.clear()
 
 

@@ -138,8 +138,12 @@ class MITScorer(Scorer):
         p = self.params
         self.needs_record = p["ground_truth"] == "dataset"
         fused_ok = p["auc_method"] == "binned"
+        jitter = bool(p["auc_judd_jitter"])  # MIT's jittered AUC-Judd draws: per image, with its seed column
         self.fused = tuple(m for m in self.metrics
-                           if fused_ok and m in MIT_COLUMNS and _fused_is_registry(m))
+                           if fused_ok and m in MIT_COLUMNS and _fused_is_registry(m)
+                           and not (jitter and m == "auc_judd"))
+        # everything else (e.g. EMD, or all metrics with auc_method="pixels") runs per image in
+        # prepare(), i.e. in score_stream's worker threads, beside the fused kernel
         self.per_image = tuple(m for m in self.metrics if m not in self.fused)
 
     def _setup(self, *, workers, progress):
@@ -174,21 +178,25 @@ class MITScorer(Scorer):
             f = np.zeros(shape, dtype=np.bool_)
             if len(pts):
                 f[pts[:, 0], pts[:, 1]] = True
-        data = {"shape": shape, "points": pts, "F": f}
+        data = {"shape": shape, "F": f}
         if f.any():
             g = as_float_map(_density(self.params, record, f), "density")
             check_same_shape(s, g, "saliency", "density")
             data.update(S=s, G=g, O=self._other_map(pos, shape))
+            if self.per_image:
+                data["values"] = self._per_image_values(pos, data, pts)
+            if not self.fused:
+                data = {"values": data["values"]}
         return Item(pos, index, data)
 
     def _score(self, items):
-        p = self.params
         live = []
         for it in items:
-            if "S" not in it.data:
+            if "values" not in it.data and "S" not in it.data:
                 self._exclude(it.pos)
             else:
                 live.append(it)
+                self._store(it.pos, it.data.get("values", {}))
         if self.fused and live:
             groups: dict = {}
             for it in live:
@@ -196,8 +204,6 @@ class MITScorer(Scorer):
             for shape, group in groups.items():
                 self._score_fused(shape, group)
         for it in live:
-            if self.per_image:
-                self._score_per_image(it, self.per_image)
             it.data.clear()  # the chunk's maps are no longer needed: memory stays flat
 
     def _score_fused(self, shape, group):
@@ -209,35 +215,27 @@ class MITScorer(Scorer):
         F = np.empty((m, hw), dtype=np.bool_)
         O = np.empty((m, hw), dtype=np.bool_)
         kseeds = np.empty((m, 2), dtype=np.int64)
-        jitter = bool(p["auc_judd_jitter"])
-        keep = bool(self.per_image) or jitter  # per-image metrics still read the item's maps
         for row, it in enumerate(group):
             d = it.data
             S[row] = d["S"].ravel()
             G[row] = d["G"].ravel()
             F[row] = d["F"].ravel()
             O[row] = d["O"].ravel()
-            if not keep:  # the stack holds them now: free the item's copies as we go (peak memory)
-                d.clear()
+            d.clear()  # the stack holds them now: free the item's copies as we go (peak memory)
             kseeds[row] = (_kernel_seed(int(self.seeds[it.pos, 0])), _kernel_seed(int(self.seeds[it.pos, 1])))
         base = as_float_map(_baseline(shape, float(p["ig_baseline_sigma"])), "baseline").ravel()
         out = mit_batch(S, G, F, O, base, thresholds_for(float(p["step"])), int(p["splits"]), kseeds,
-                        bool(p["include_endpoint"]), not jitter, log_factorials(hw + 2))
+                        bool(p["include_endpoint"]), "auc_judd" in self.fused, log_factorials(hw + 2))
         del S, G, F, O
         for row, it in enumerate(group):
-            vals = {k: out[row, MIT_COLUMNS.index(k)] for k in self.fused}
-            if jitter and "auc_judd" in self.fused:
-                vals["auc_judd"] = _metrics.call_metric("auc_judd", it.data["S"], {"fixations": it.data["F"]}, p,
-                                                        seed=int(self.seeds[it.pos, 2]))
-            self._store(it.pos, vals)
+            self._store(it.pos, {k: out[row, MIT_COLUMNS.index(k)] for k in self.fused})
 
-    def _score_per_image(self, it, metrics):
-        d = it.data
+    def _per_image_values(self, pos, d, points):
+        """The metrics without a fused implementation, through their registry functions (thread-safe)."""
         p = self.params
-        inputs = _inputs(d["F"], d["G"], d["O"], d["points"], _baseline(d["shape"], float(p["ig_baseline_sigma"])))
-        self._store(it.pos, {k: _metrics.call_metric(k, d["S"], inputs, p,
-                                                     seed=_seed_for(k, self.seeds, it.pos, self.n))
-                             for k in metrics})
+        inputs = _inputs(d["F"], d["G"], d["O"], points, _baseline(d["shape"], float(p["ig_baseline_sigma"])))
+        return {k: _metrics.call_metric(k, d["S"], inputs, p, seed=_seed_for(k, self.seeds, pos, self.n))
+                for k in self.per_image}
 
 
 def _fused_is_registry(name: str) -> bool:

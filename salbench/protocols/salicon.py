@@ -122,31 +122,39 @@ class SaliconScorer(Scorer):
         pos = self._position(index)
         shape = self.gt.shape(pos)
         s = resize_keeping_constants(as_prediction(prediction, index), shape, _zoom)
-        return Item(pos, index, {"S": s, "shape": shape})
+        pts = self._pts[pos]
+        if len(pts) == 0:
+            return Item(pos, index, {})
+        p = self.params
+        inputs = {"points": pts, "density": cc_target(pts, shape, p["cc_sigma"])}
+        fix = np.zeros(shape, dtype=bool)
+        fix[pts[:, 0], pts[:, 1]] = True
+        inputs["fixations"] = fix
+        if shape in self.shuffle:
+            inputs["other_weights"] = self.shuffle[shape]
+        # deterministic metrics here (worker threads); sampled ones wait for the ordered stream
+        vals, sampled = {}, []
+        for k in self.metrics:
+            if "other_weights" in _needs(k) and "other_weights" not in inputs:
+                vals[k] = np.nan
+            elif _sampled(k):
+                sampled.append(k)
+            else:
+                vals[k] = _call(k, s, inputs, p, None)
+        data = {"values": vals}
+        if sampled:
+            data.update(S=s, inputs={"points": pts}, sampled=sampled)
+        return Item(pos, index, data)
 
     def _score(self, items):
         p = self.params
         for it in sorted(items, key=lambda it: it.pos):  # the draws follow the images' order
-            pts = self._pts[it.pos]
-            if len(pts) == 0:
+            if not it.data:
                 self._exclude(it.pos)
-                it.data.clear()
                 continue
-            s, shape = it.data["S"], it.data["shape"]
-            inputs = {"points": pts, "density": cc_target(pts, shape, p["cc_sigma"])}
-            fix = np.zeros(shape, dtype=bool)
-            fix[pts[:, 0], pts[:, 1]] = True
-            inputs["fixations"] = fix
-            if shape in self.shuffle:
-                inputs["other_weights"] = self.shuffle[shape]
-            vals = {}
-            for k in self.metrics:
-                entry_needs = _needs(k)
-                if "other_weights" in entry_needs and "other_weights" not in inputs:
-                    vals[k] = np.nan
-                    continue
-                seed = self.draws.stream_at(it.pos) if _sampled(k) else None
-                vals[k] = _call(k, s, inputs, p, seed)
+            vals = it.data["values"]
+            for k in it.data.get("sampled", ()):
+                vals[k] = _call(k, it.data["S"], it.data["inputs"], p, self.draws.stream_at(it.pos))
             self._store(it.pos, vals)
             it.data.clear()
 
