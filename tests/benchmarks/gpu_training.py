@@ -1,5 +1,9 @@
 """GPU training check: throughput side by side, then the full recipes on OSIE.
 
+Superseded for the OSIE and synthetic evidence by ``gpu_issue11.py`` (mirrored data, BatchNorm
+statistics recomputed before validation, checkpoint chosen by validation CC at 48x48, both KL
+targets, several seeds); kept for the throughput comparison and to reproduce the 2026-11-27 runs.
+
 Run on a CUDA machine from the repository root (no install needed)::
 
     PYTHONPATH=. python tests/benchmarks/gpu_training.py --out OUT [--osie osie.npz] [--budget 420]
