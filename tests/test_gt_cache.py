@@ -176,3 +176,31 @@ def test_reads_are_per_image_and_small(data, cache):
     assert c is not None and len(c.read("target", 3)) == idx[3, 1]
     c.close()
     assert os.path.getsize(entry / "target.bin") == idx[:, 1].sum()
+
+
+def test_dense_map_only_fixations_are_kept_as_bits(cache):
+    """Map-only ground truth with thousands of fixated pixels: packed bits across images, same scores."""
+    from salbench.data.record import Record
+
+    rng = np.random.default_rng(5)
+    recs = []
+    for i in range(6):
+        fmap = rng.random((30, 40)) < (0.0 if i == 2 else 0.4)
+        recs.append(Record(name=f"m{i}.png", image=None, fixations=np.zeros((0, 2), np.int64), observers=None,
+                           fixation_map=fmap, density=fmap / 1.0, x96=None, y48=None))
+    ds = ListDataset(recs)
+    v1 = GroundTruthView.from_dataset(ds).load()
+    v2 = GroundTruthView.from_dataset(ds).load()  # from the cache
+    assert v1._is_bits.sum() == 5 and v2.timings["points_cached"]
+    for p in range(6):
+        for v in (v1, v2):
+            np.testing.assert_array_equal(v.points(p), np.argwhere(recs[p].fixation_map))
+            np.testing.assert_array_equal(v.fixation_mask(p), recs[p].fixation_map)
+    preds = make_predictions(6, seed=5)
+    for name in ("mit", "exact", "salicon"):
+        p = get_protocol(name, **({"filter_anns": False} if name == "salicon" else {}))
+        got = score_stream(p, ds, lambda i: preds[i], seed=2, chunk_size=4, progress=False)
+        ref = p.evaluate(preds, recs, seed=2)
+        for k in p.metrics:
+            np.testing.assert_array_equal(got.scores[k], ref.scores[k], err_msg=f"{name} {k}")
+        assert got.excluded == ["m2.png"]

@@ -42,11 +42,7 @@ class ExactScorer(Scorer):
         for p in range(self.n):
             shape = (int(shapes[p, 0]), int(shapes[p, 1]))
             c = self.counts.setdefault(shape, np.zeros(shape, dtype=np.int32))
-            pts = self.gt.points(p)
-            if len(pts):
-                once = np.zeros(shape, dtype=bool)
-                once[pts[:, 0], pts[:, 1]] = True
-                c += once
+            c += self.gt.fixation_mask(p)
 
     def prepare(self, index, prediction, record=None) -> Item:
         self.setup()

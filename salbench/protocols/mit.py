@@ -153,13 +153,12 @@ class MITScorer(Scorer):
         self.seeds = seed_table(rng, self.n, 3)
 
     def _other_map(self, pos, shape):
+        """OR of the fixated pixels of image ``pos``'s drawn other images of its size."""
         m = np.zeros(shape, dtype=np.bool_)
         shapes = self.gt.shapes
         for j in self.others[pos]:
             if shapes[j, 0] == shape[0] and shapes[j, 1] == shape[1]:
-                pts = self.gt.points(int(j))
-                if len(pts):
-                    m[pts[:, 0], pts[:, 1]] = True
+                self.gt.add_fixations(m, int(j))
         return m
 
     def prepare(self, index, prediction, record=None) -> Item:
@@ -172,18 +171,16 @@ class MITScorer(Scorer):
         s = as_float_map(s, "saliency")
         if record is not None:
             f = as_fixation_mask(record.fixation_map, shape, "fixations")
-            pts = _points_of(record)
         else:
-            pts = self.gt.points(pos)
-            f = np.zeros(shape, dtype=np.bool_)
-            if len(pts):
-                f[pts[:, 0], pts[:, 1]] = True
+            f = self.gt.fixation_mask(pos)
         data = {"shape": shape, "F": f}
         if f.any():
             g = as_float_map(_density(self.params, record, f), "density")
             check_same_shape(s, g, "saliency", "density")
             data.update(S=s, G=g, O=self._other_map(pos, shape))
             if self.per_image:
+                needs_points = any("points" in _metrics.get_metric(k).needs for k in self.per_image)
+                pts = (_points_of(record) if record is not None else self.gt.points(pos)) if needs_points else None
                 data["values"] = self._per_image_values(pos, data, pts)
             if not self.fused:
                 data = {"values": data["values"]}

@@ -100,29 +100,35 @@ class SaliconScorer(Scorer):
 
     def _setup(self, *, workers, progress):
         self.gt.load(workers=workers, progress=progress)
-        filt = bool(self.params["filter_anns"])
-        self._pts = [filter_anns(self.gt.points(p)) if filt else self.gt.points(p) for p in range(self.n)]
         shapes = self.gt.shapes
         self.shuffle = {}
         # built once per evaluation from every evaluated image of that size (each image once per pixel)
         for p in range(self.n):
             shape = (int(shapes[p, 0]), int(shapes[p, 1]))
             m = self.shuffle.setdefault(shape, np.zeros(shape, dtype=np.int64))
-            pts = self._pts[p]
-            if len(pts):
-                once = np.zeros(shape, dtype=bool)
-                once[pts[:, 0], pts[:, 1]] = True
-                m += once
+            if self.params["filter_anns"]:
+                pts = self._points(p)
+                if len(pts):
+                    once = np.zeros(shape, dtype=bool)
+                    once[pts[:, 0], pts[:, 1]] = True
+                    m += once
+            else:
+                m += self.gt.fixation_mask(p)
         if len(self.shuffle) > 1:  # the server's shuffle map needs one size (as before: sAUC undefined)
             self.shuffle = {}
         self.draws = SequentialDraws(self.seed, shapes[:, 0] * shapes[:, 1], int(self.params["n_random"]))
+
+    def _points(self, pos):
+        """The image's points as the server scores them (every point; ``filter_anns`` applied)."""
+        pts = self.gt.points(pos)
+        return filter_anns(pts) if self.params["filter_anns"] else pts
 
     def prepare(self, index, prediction, record=None) -> Item:
         self.setup()
         pos = self._position(index)
         shape = self.gt.shape(pos)
         s = resize_keeping_constants(as_prediction(prediction, index), shape, _zoom)
-        pts = self._pts[pos]
+        pts = self._points(pos)
         if len(pts) == 0:
             return Item(pos, index, {})
         p = self.params

@@ -21,7 +21,7 @@ import numpy as np
 
 from salbench.protocols import _gt_cache
 
-POINTS_FORMAT = 1
+POINTS_FORMAT = 2  # 2: points or packed bits per image
 
 
 def _points_of_record(rec) -> np.ndarray:
@@ -62,9 +62,10 @@ class GroundTruthView:
         self._record_fn = record_fn
         self._points_fn = points_fn
         self.dataset = dataset
+        self.records = None
         self._pos = None
-        self._pts = None  # int32 (total, 2)
-        self._off = None  # int64 (n + 1,)
+        self._fix = None  # per image: int32 (K, 2) points, or uint64 packed bits (see _compact)
+        self._is_bits = None  # (n,) bool
         self._shapes = None  # int64 (n, 2)
         self.timings: dict = {}
 
@@ -94,7 +95,11 @@ class GroundTruthView:
         """The view of records already in memory (indices ``0..n-1``; no disk cache)."""
         records = list(records)
         view = cls([r.name for r in records], np.arange(len(records)), None, lambda i: records[i])
-        view._set_points([_points_of_record(r) for r in records], [r.shape for r in records])
+        view.records = records  # lets a protocol reuse in-memory preparation for the same record objects
+        # the records are in memory already: fixations are read from them, nothing is copied
+        view._fix = [None] * len(records)
+        view._is_bits = np.zeros(len(records), dtype=bool)
+        view._shapes = np.array([r.shape for r in records], dtype=np.int64).reshape(-1, 2)
         return view
 
     # -- basic queries ---------------------------------------------------------------
@@ -118,11 +123,46 @@ class GroundTruthView:
         """Ground-truth record of the image at position ``pos`` (no image where the dataset allows)."""
         return self._record_fn(int(self.indices[pos]))
 
-    # -- points and sizes --------------------------------------------------------------
+    # -- fixations and sizes -------------------------------------------------------------
+    # Each image's fixations are kept in the smaller of two forms: its points (int32 pairs,
+    # duplicates kept: ~1 KB for 15 observers), or, when a map-only dataset marks thousands of
+    # pixels (e.g. ``y > 0`` of SALICON-style maps: 30-60% of 307,200 pixels), the packed bits
+    # of the fixated pixels (H*W/8 bytes, 38 KB at 480x640) instead of ~1 MB of points.
     def points(self, pos: int) -> np.ndarray:
         """``(K, 2)`` int64 fixation points of position ``pos`` (duplicates as the dataset keeps them)."""
         self.load()
-        return self._pts[self._off[pos]:self._off[pos + 1]].astype(np.int64)
+        if self.records is not None:
+            return _points_of_record(self.records[pos])
+        a = self._fix[pos]
+        if self._is_bits[pos]:
+            return np.argwhere(_unpack(a, self.shape(pos)))
+        return a.astype(np.int64)
+
+    def fixation_mask(self, pos: int) -> np.ndarray:
+        """``(H, W)`` bool map of the fixated pixels of position ``pos`` (each pixel once)."""
+        self.load()
+        shape = self.shape(pos)
+        if self.records is not None:
+            return np.asarray(self.records[pos].fixation_map, dtype=bool)
+        a = self._fix[pos]
+        if self._is_bits[pos]:
+            return _unpack(a, shape)
+        m = np.zeros(shape, dtype=bool)
+        if len(a):
+            m.ravel()[a[:, 0].astype(np.intp) * shape[1] + a[:, 1]] = True
+        return m
+
+    def add_fixations(self, mask: np.ndarray, pos: int) -> None:
+        """``mask |= fixated pixels of pos`` (``mask``: (H, W) bool of the image's size)."""
+        self.load()
+        if self.records is not None:
+            mask |= np.asarray(self.records[pos].fixation_map, dtype=bool)
+            return
+        a = self._fix[pos]
+        if self._is_bits[pos]:
+            mask |= _unpack(a, mask.shape)
+        elif len(a):
+            mask.ravel()[a[:, 0].astype(np.intp) * mask.shape[1] + a[:, 1]] = True
 
     def shape(self, pos: int) -> tuple[int, int]:
         self.load()
@@ -134,20 +174,18 @@ class GroundTruthView:
         self.load()
         return self._shapes
 
-    def n_points(self) -> np.ndarray:
-        self.load()
-        return np.diff(self._off)
-
     def _set_points(self, pts_list, shapes) -> None:
-        off = np.zeros(len(pts_list) + 1, dtype=np.int64)
-        off[1:] = np.cumsum([len(p) for p in pts_list])
-        self._pts = (np.concatenate(pts_list).astype(np.int32) if off[-1] else np.zeros((0, 2), np.int32)).reshape(-1, 2)
-        self._off = off
-        self._shapes = np.asarray(shapes, dtype=np.int64).reshape(-1, 2)
+        shapes = np.asarray(shapes, dtype=np.int64).reshape(-1, 2)
+        self._fix, self._is_bits = [], np.zeros(len(pts_list), dtype=bool)
+        for p, (pts, sh) in enumerate(zip(pts_list, shapes)):
+            a, bits = _compact(np.asarray(pts).reshape(-1, 2), (int(sh[0]), int(sh[1])))
+            self._fix.append(a)
+            self._is_bits[p] = bits
+        self._shapes = shapes
 
     def load(self, *, workers: int = 2, progress=None) -> "GroundTruthView":
-        """Read every image's points and size (from the cache when it has them)."""
-        if self._pts is not None:
+        """Read every image's fixations and size (from the cache when it has them)."""
+        if self._fix is not None:
             return self
         t0 = time.perf_counter()
         key = self._points_key()
@@ -155,12 +193,11 @@ class GroundTruthView:
             cached = _gt_cache.GTCache.open("points", key)
             if cached is not None:
                 try:
-                    pts, shapes = [], []
+                    fix, bits, shapes = [], np.zeros(self.n, dtype=bool), np.zeros((self.n, 2), dtype=np.int64)
                     for p in range(self.n):
-                        a = np.frombuffer(cached.read("points", p), dtype=np.int32)
-                        shapes.append(a[:2])
-                        pts.append(a[2:].reshape(-1, 2))
-                    self._set_points(pts, shapes)
+                        a, bits[p], shapes[p] = _decode(cached.read("points", p))
+                        fix.append(a)
+                    self._fix, self._is_bits, self._shapes = fix, bits, shapes
                     self.timings.update(points_s=time.perf_counter() - t0, points_cached=True)
                     return self
                 except _gt_cache.CacheCorrupted:
@@ -169,13 +206,12 @@ class GroundTruthView:
                     cached.close()
         pts, shapes = self._read_points(workers, progress)
         self._set_points(pts, shapes)
+        del pts
         if key is not None:
             writer = _gt_cache.GTCacheWriter("points", key, self.n, ["points"])
             try:
                 for p in range(self.n):
-                    blob = np.concatenate([np.asarray(shapes[p], np.int32),
-                                           np.asarray(pts[p], np.int32).ravel()]).tobytes()
-                    writer.put("points", p, blob)
+                    writer.put("points", p, _encode(self._fix[p], self._is_bits[p], self._shapes[p]))
                 writer.commit({"names_sha256": _names_digest(self.names)})
             except BaseException:
                 writer.abort()
@@ -217,6 +253,41 @@ class GroundTruthView:
                 if progress is not None:
                     progress.update(1)
         return [o[0] for o in out], [o[1] for o in out]
+
+
+def _words(shape) -> int:
+    return -(-(int(shape[0]) * int(shape[1])) // 64)
+
+
+def _compact(pts: np.ndarray, shape):
+    """``(array, is_bits)``: int32 points, or packed bits when the points are unique and bits are smaller."""
+    k = len(pts)
+    if k * 8 > _words(shape) * 8:  # more bytes as points than as a bit map
+        flat = pts[:, 0].astype(np.intp) * shape[1] + pts[:, 1]
+        m = np.zeros(_words(shape) * 64, dtype=bool)
+        m[flat] = True
+        if np.count_nonzero(m) == k:  # unique pixels (map-only datasets): the bits lose nothing
+            return np.packbits(m, bitorder="little").view("<u8").copy(), True
+    return np.ascontiguousarray(pts, dtype=np.int32), False
+
+
+def _unpack(words: np.ndarray, shape) -> np.ndarray:
+    n = int(shape[0]) * int(shape[1])
+    return np.unpackbits(words.view(np.uint8), bitorder="little", count=n).astype(bool).reshape(shape)
+
+
+def _encode(a: np.ndarray, is_bits: bool, shape) -> bytes:
+    head = np.array([shape[0], shape[1], int(is_bits)], dtype=np.int64).tobytes()
+    return head + np.ascontiguousarray(a).tobytes()
+
+
+def _decode(blob: bytes):
+    head = np.frombuffer(blob[:24], dtype=np.int64)
+    shape, is_bits = head[:2].copy(), bool(head[2])
+    body = blob[24:]
+    if is_bits:
+        return np.frombuffer(body, dtype="<u8").copy(), True, shape
+    return np.frombuffer(body, dtype=np.int32).reshape(-1, 2).copy(), False, shape
 
 
 def _has_cheap_stats(ds) -> bool:
