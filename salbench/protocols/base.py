@@ -16,6 +16,7 @@ numbers do not depend on how the images are chunked or in which order chunks arr
 from __future__ import annotations
 
 import copy
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -224,16 +225,24 @@ class Scorer:
         self._done = np.zeros(self.n, dtype=bool)
         self._excluded = np.zeros(self.n, dtype=bool)
         self._ready = False
+        self._setup_lock = threading.Lock()
         self.timings = {"ground_truth_s": 0.0, "prepare_s": 0.0, "score_s": 0.0}
 
     # -- set-up --------------------------------------------------------------------
     def setup(self, *, workers: int = 2, progress=None) -> "Scorer":
-        """Cross-image preparation (points, draws, cached ground truth); once, before scoring."""
-        if not self._ready:
-            t0 = time.perf_counter()
-            self._setup(workers=workers, progress=progress)
-            self.timings["ground_truth_s"] += time.perf_counter() - t0
-            self._ready = True
+        """Cross-image preparation (points, draws, cached ground truth); once, before scoring.
+
+        Called implicitly by the first ``prepare``/``add``; call it first to choose the
+        threads and progress bar of the ground-truth pass (thread-safe: one caller runs it).
+        """
+        if self._ready:
+            return self
+        with self._setup_lock:
+            if not self._ready:
+                t0 = time.perf_counter()
+                self._setup(workers=workers, progress=progress)
+                self.timings["ground_truth_s"] += time.perf_counter() - t0
+                self._ready = True
         return self
 
     def _setup(self, *, workers, progress):  # pragma: no cover - abstract
