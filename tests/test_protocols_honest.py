@@ -93,9 +93,9 @@ def test_conventions_are_refused_with_a_clear_error(protocol):
     assert set(p.params) == {"name", *cls.defaults}
 
 
-@pytest.mark.parametrize("protocol,key,value", [("mit", "splits", 0), ("mit", "step", 2.0), ("mit", "ground_truth", "gt"),
-                                                ("coursework", "blur_sigma", -1.0), ("salicon", "filter_anns", "yes"),
-                                                ("mit", "include_endpoint", 1)])
+@pytest.mark.parametrize("protocol,key,value", [
+    ("mit", "splits", 0), ("mit", "step", 2.0), ("mit", "ground_truth", "gt"), ("coursework", "blur_sigma", -1.0),
+    ("salicon", "filter_anns", "yes"), ("mit", "include_endpoint", 1)])
 def test_bad_parameter_values_are_refused(protocol, key, value):
     with pytest.raises(ValueError, match=f"protocol '{protocol}': bad value .* for '{key}'"):
         get_protocol(protocol, **{key: value})

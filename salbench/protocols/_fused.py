@@ -123,7 +123,8 @@ def _blur_row_r8(a, y, w, row, o, st):
     w8 = w[16]
     m8, m7, m6, m5, m4, m3, m2, m1 = a[y], a[y + 1], a[y + 2], a[y + 3], a[y + 4], a[y + 5], a[y + 6], a[y + 7]
     c = a[y + 8]
-    p1, p2, p3, p4, p5, p6, p7, p8 = a[y + 9], a[y + 10], a[y + 11], a[y + 12], a[y + 13], a[y + 14], a[y + 15], a[y + 16]
+    p1, p2, p3, p4 = a[y + 9], a[y + 10], a[y + 11], a[y + 12]
+    p5, p6, p7, p8 = a[y + 13], a[y + 14], a[y + 15], a[y + 16]
     for x in range(W):
         v = c[x] * w0
         v += (m8[x] + p8[x]) * w8

@@ -22,7 +22,6 @@ a float64 map), and read back per image with ``pread``.
 
 from __future__ import annotations
 
-import time
 import warnings
 import zlib
 from concurrent.futures import ThreadPoolExecutor
@@ -203,7 +202,8 @@ def _run_kernel(p, q, targets, fixbits, obits, seeds, with_cc):
     w = gaussian_weights(sigma, float(p["blur_truncate"])) if sigma > 0 else np.ones(1)
     return coursework_batch(np.ascontiguousarray(q, dtype=np.uint8), hb, hk, vb, vk, w,
                             np.ascontiguousarray(targets, dtype=np.uint8),
-                            np.ascontiguousarray(fixbits, dtype=np.uint64), np.ascontiguousarray(obits, dtype=np.uint64),
+                            np.ascontiguousarray(fixbits, dtype=np.uint64),
+                            np.ascontiguousarray(obits, dtype=np.uint64),
                             thresholds_for(float(p["step"])), int(p["splits"]),
                             np.ascontiguousarray(seeds, dtype=np.int64), sigma > 0,
                             bool(p["include_endpoint"]), log_factorials(H * W + 2), numba.get_num_threads(),
@@ -278,7 +278,8 @@ class CourseworkScorer(Scorer):
         # on disk: zlib per image (~14x smaller); in memory (records already in RAM): raw, no decoding
         on_disk = isinstance(writer, _gt_cache.GTCacheWriter)
         pack = (lambda b: zlib.compress(b, 6)) if on_disk else (lambda b: b)
-        pool = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="salbench-gt") if workers > 1 else None
+        pool = (ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="salbench-gt")
+                if workers > 1 else None)
 
         def load(pos):
             return y_original_of(self.gt.record(pos))
