@@ -204,3 +204,17 @@ def test_dense_map_only_fixations_are_kept_as_bits(cache):
         for k in p.metrics:
             np.testing.assert_array_equal(got.scores[k], ref.scores[k], err_msg=f"{name} {k}")
         assert got.excluded == ["m2.png"]
+
+
+def test_leftovers_of_killed_builds_are_swept_after_a_day(data, cache):
+    recs, preds = data
+    cache.mkdir(parents=True)
+    old = cache / ".coursework-abc.tmp-1-deadbeef"
+    fresh = cache / ".coursework-abd.tmp-2-deadbeef"
+    for d in (old, fresh):
+        d.mkdir()
+        (d / "target.bin").write_bytes(b"partial")
+    os.utime(old, (0, 0))
+    _run(ListDataset(recs), preds)
+    assert not old.exists() and fresh.exists()  # a build that may still be running is left alone
+    assert len(_entries(cache)) == 1

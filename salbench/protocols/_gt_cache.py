@@ -26,6 +26,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import uuid
 import zlib
 from pathlib import Path
@@ -171,6 +172,7 @@ class GTCacheWriter:
         self.kind, self.key, self.n = kind, key, int(n)
         self.final = entry_path(kind, key)
         self.final.parent.mkdir(parents=True, exist_ok=True)
+        _sweep(self.final.parent)
         self.tmp = self.final.with_name(f".{self.final.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         self.tmp.mkdir()
         self._files = {s: open(self.tmp / f"{s}.bin", "wb") for s in streams}
@@ -228,6 +230,18 @@ class GTCacheWriter:
             except OSError:
                 pass
         shutil.rmtree(self.tmp, ignore_errors=True)
+
+
+def _sweep(parent: Path, max_age_s: float = 86400.0) -> None:
+    """Remove temporary directories of builds killed more than a day ago (never read as entries)."""
+    now = time.time()
+    for p in parent.glob(".*-*"):
+        if (".tmp-" in p.name or ".old-" in p.name) and p.is_dir():
+            try:
+                if now - p.stat().st_mtime > max_age_s:
+                    shutil.rmtree(p, ignore_errors=True)
+            except OSError:
+                pass
 
 
 def _fsync_dir(path: Path) -> None:
