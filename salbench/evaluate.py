@@ -237,15 +237,25 @@ def _quick_checkpoint(model_name: str, choice: DatasetChoice, *, train_if_needed
     if choice.options:  # e.g. preset=small: a run of its own, never mixed with the default one
         tag = "-".join(f"{k}={v}" for k, v in sorted(choice.options.items()))
         run_dir = run_dir.with_name(f"{BUILTIN_DATASET}-{tag}-quick")
-    path = run_dir / "checkpoints" / "final"
-    if Path(path).is_dir():
-        log(f"salbench: using the cached quick checkpoint {path}")
+    stale = training.stale_run(run_dir, model_name, "quick")
+    if stale:  # a cached run of an older quick recipe must not stand in for today's
+        log(f"salbench: discarding the cached quick run {run_dir}: {stale}")
+        import shutil
+
+        shutil.rmtree(run_dir)
+    if (run_dir / "checkpoints" / "final").is_dir():
+        # The checkpoint the run directory designates (training.chosen_checkpoint: best, else final),
+        # the same one `--checkpoint RUN_DIR` and `salbench plot` use.
+        path = training.chosen_checkpoint(run_dir)
+        log(f"salbench: using the cached quick checkpoint {path} ({training.checkpoint_summary(path)})")
         return str(path)
+    recipe = training.get_recipe(model_name, "quick")
     log(f"salbench: {model_name} has no trained weights; training a quick checkpoint on the built-in "
-        f"synthetic dataset (preset quick, seed {seed}; cached at {path}). A quick checkpoint exercises "
-        f"the pipeline in about a minute of CPU; it is not a replication (GPU-trained scores: leaderboards/)")
+        f"synthetic dataset (preset quick, seed {seed}; cached in {run_dir}): {recipe.describe()}. "
+        f"A few minutes of CPU; a demo, not a replication (GPU-trained scores: leaderboards/)")
     result = training.train(model_name, BUILTIN_DATASET, preset="quick", seed=seed, resume=True,
                             dataset_options=choice.options or None, out=run_dir)
+    log(f"salbench: quick checkpoint {result.checkpoint} ({training.checkpoint_summary(result.checkpoint)})")
     return str(result.checkpoint)
 
 
@@ -304,8 +314,11 @@ def stream_model(plan: EvalPlan, writer, *, model=None, predictions=None, batch_
     chunks = _chunks(n, plan.chunk_size)
     predict_s = score_s = 0.0
     bar = _bar(plan, n, "predict + score" if model is not None else "score")
-    # One background thread decodes the next chunk's records while this one is predicted and scored.
+    # One background thread decodes the next chunk's records while this one is predicted and scored;
+    # ``workers`` threads prepare each image for the protocol (resize, per-image ground truth and the
+    # metrics without a fused kernel, e.g. EMD) before the chunk's fused kernel runs.
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salbench-records")
+    prep = ThreadPoolExecutor(max_workers=plan.workers, thread_name_prefix="salbench-prepare") if plan.workers else None
     try:
         pending = pool.submit(lambda idx: [load(int(i)) for i in idx], chunks[0])
         for c, idx in enumerate(chunks):
@@ -323,12 +336,19 @@ def stream_model(plan: EvalPlan, writer, *, model=None, predictions=None, batch_
                     save_map(Path(save_maps_dir) / map_filename(name), q)
             ts = time.perf_counter()
             predict_s += ts - tp
-            scorer.add(idx, stored, records)
+            recs = records if scorer.needs_record else [None] * len(idx)
+            args = list(zip(idx.tolist(), stored, recs))
+            items = (list(prep.map(lambda a: scorer.prepare(*a), args)) if prep is not None
+                     else [scorer.prepare(*a) for a in args])
+            scorer.add_prepared(items)
             score_s += time.perf_counter() - ts
+            del items, args, recs
             bar.update(len(idx))
             del records, raw, stored
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+        if prep is not None:
+            prep.shutdown(wait=True, cancel_futures=True)
         bar.close()
     return scorer.result(), {"ground_truth": t_gt, "predict": predict_s, "evaluate": score_s}
 

@@ -22,6 +22,16 @@ REFS = SHARED / "refs"
 DATA = SHARED / "data"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache(tmp_path_factory):
+    """Every test writes salbench's caches (ground truth, arrays, quick runs) under a session
+    temporary directory, never into the user's ``~/.cache/salbench``; tests that need a cache of
+    their own still set ``SALBENCH_CACHE`` themselves."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("SALBENCH_CACHE", str(tmp_path_factory.mktemp("salbench-cache")))
+        yield
+
+
 def _need(path: Path, what: str) -> Path:
     if not path.exists():
         pytest.skip(f"{what} not found at {path} (../shared is only present on the team's machines and CI)")
