@@ -6,36 +6,6 @@ import argparse
 import json
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer (>= 1), got {value}")
-    return value
-
-
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {value}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
-
-
 def register(subparsers) -> None:
     p = subparsers.add_parser(
         "train",
@@ -68,16 +38,16 @@ def register(subparsers) -> None:
     p.add_argument("--mirror", action=argparse.BooleanOptionalAction, default=None,
                    help="train on the images and their horizontal mirrors (default: the preset's, on)")
     p.add_argument("--fc2-bias", choices=("report", "mean_map"), help="output bias init: 0.1 or the mean map")
-    p.add_argument("--epochs", type=_positive_int, help="override the preset's epoch count")
-    p.add_argument("--batch-size", type=_positive_int, help="override the preset's batch size")
-    p.add_argument("--lr-start", type=_positive_float, help="override the initial learning rate")
-    p.add_argument("--lr-end", type=_positive_float, help="override the final learning rate")
-    p.add_argument("--max-train", type=_positive_int, help="use only the first N training images (before mirroring)")
+    p.add_argument("--epochs", type=int, help="override the preset's epoch count")
+    p.add_argument("--batch-size", type=int, help="override the preset's batch size")
+    p.add_argument("--lr-start", type=float, help="override the initial learning rate")
+    p.add_argument("--lr-end", type=float, help="override the final learning rate")
+    p.add_argument("--max-train", type=int, help="use only the first N training images (before mirroring)")
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="default auto: bf16 on CUDA, fp32 on CPU")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the network")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
-    p.add_argument("--seed", type=_non_negative_int, default=0)
+    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run directory (default: under $SALBENCH_CACHE or ~/.cache/salbench)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
@@ -99,11 +69,13 @@ def parse_options(items: list[str]) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from salbench.training import get_recipe, train
+    from salbench.training.api import check_seed
 
     overrides = dict(batch_size=args.batch_size, max_train=args.max_train, precision=args.precision,
                      compile=args.compile, target=args.target, mirror=args.mirror, fc2_bias=args.fc2_bias,
                      lr_start=args.lr_start, lr_end=args.lr_end)
-    # Check the recipe before opening any data: a bad value fails in one line, at once.
+    # Check the seed and the recipe before opening any data: a bad value fails at once, in one line.
+    check_seed(args.seed)
     recipe = get_recipe(args.model, args.preset, epochs=args.epochs, **overrides)
     print(f"recipe {args.preset}: {recipe.describe()}")
     result = train(

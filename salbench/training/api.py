@@ -164,7 +164,8 @@ def _arrays(ds, split: str | None, data_dir, options: dict, limit: int | None, *
     return x, y, name, identity
 
 
-def _check_seed(seed) -> int:
+def check_seed(seed) -> int:
+    """``seed`` as an int; ``ValueError`` (one line) unless it is a non-negative integer."""
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     return int(seed)
@@ -244,7 +245,7 @@ def train(
     if model not in TRAINABLE:
         raise ValueError(f"model {model!r} is not trainable here; trainable: {', '.join(TRAINABLE)}")
     variant = model.split("_", 1)[1]
-    seed = _check_seed(seed)
+    seed = check_seed(seed)
     recipe = get_recipe(model, preset, epochs=epochs, **recipe_overrides)
     options = dict(dataset_options or {})
     if out is not None and not resume and latest_checkpoint(Path(out) / "checkpoints") is not None:
