@@ -147,3 +147,23 @@ def test_training_mirrors_the_data_once(tmp_path):
     res = train("shallow_mse", (x, y), out=tmp_path / "c", preset="quick", epochs=1, batch_size=6, device="cpu",
                 progress=False, mirror=False)
     assert res.summary["config"]["train_data"]["n_used"] == 3
+
+
+def test_salicon_pkl_train_with_mirrors_is_not_mirrored_twice(tmp_path, monkeypatch):
+    """The coursework train.pkl: 10000 images then their mirrors (here 3 + 3, as uint8)."""
+    import pickle
+
+    from salbench.training import train
+
+    monkeypatch.setenv("SALBENCH_CACHE", str(tmp_path / "cache"))
+    rng = np.random.default_rng(4)
+    base = [{"X": rng.integers(0, 256, (3, 96, 96), dtype=np.uint8), "y": rng.integers(0, 256, (48, 48), dtype=np.uint8),
+             "file_name": f"COCO_{i}.jpg"} for i in range(3)]
+    mirrors = [{"X": np.ascontiguousarray(it["X"][..., ::-1]), "y": np.ascontiguousarray(it["y"][..., ::-1]),
+                "file_name": f"COCO_{i}_mirror.jpg"} for i, it in enumerate(base)]
+    (tmp_path / "train.pkl").write_bytes(pickle.dumps(base + mirrors))
+    res = train("shallow_mse", "salicon-pkl", data_dir=tmp_path, val_split=None, out=tmp_path / "run",
+                preset="quick", epochs=1, batch_size=6, device="cpu", progress=False)
+    ident = res.summary["config"]["train_data"]
+    assert ident["name"] == "salicon-pkl" and ident["n_files"] == 6
+    assert (ident["n_base"], ident["n_used"]) == (3, 6) and "3 of 6 images are mirrors" in ident["mirror"]
