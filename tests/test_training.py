@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -320,8 +321,12 @@ def test_resume_after_kill_is_bit_for_bit(tmp_path):
 
     with pytest.raises(Killed):
         train("shallow_kl", (x, y), out=tmp_path / "b", on_epoch_end=kill, **kw)
-    # A half-written checkpoint left by the kill must not matter.
+    # A half-written checkpoint left by the kill must not matter, nor a best written after the
+    # checkpoint resumed from (a kill between the two writes).
     (tmp_path / "b" / "checkpoints" / ".epoch-0002.partial").mkdir()
+    stray = tmp_path / "b" / "checkpoints" / "best"
+    shutil.copytree(tmp_path / "b" / "checkpoints" / "epoch-0001", stray, dirs_exist_ok=True)
+    (stray / "state.json").write_text(json.dumps({"epoch": 99}))
     with pytest.raises(ValueError, match="already holds a training run"):
         train("shallow_kl", (x, y), out=tmp_path / "b", **kw)
     with pytest.raises(ValueError, match="recipe differ"):
@@ -342,6 +347,7 @@ def test_resume_after_kill_is_bit_for_bit(tmp_path):
     assert log_a == log_b and len(log_a) == 2 * (4 + 2)  # 4 batches (16 mirrored images / 4) + train_eval + val
     assert resumed.summary["images_seen"] == 32 and resumed.summary["train_images_per_s"] > 0
     assert resumed.summary["epoch"] == 2 and resumed.summary["history"] == straight.summary["history"]
+    assert json.loads((resumed.best / "state.json").read_text())["epoch"] == straight.summary["best"]["epoch"]
 
 
 def test_should_stop_leaves_a_resumable_labelled_partial_run(tmp_path):

@@ -278,6 +278,14 @@ def train(
             raise ValueError(f"cannot resume {existing}: its {', '.join(diff)} differ from this run's")
         start, history, best = st["epoch"], st["history"], st.get("best")
         wall0, train_s, seen = st["wall_time_s"], st["train_time_s"], st["images_seen"]
+    on_disk = ckdir / "best" / "state.json"
+    if on_disk.is_file():  # a best written after the checkpoint we resume from (a kill in between)
+        try:
+            kept = json.loads(on_disk.read_text()).get("epoch")
+        except ValueError:
+            kept = None
+        if best is None or kept != best.get("epoch"):
+            shutil.rmtree(ckdir / "best")
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_json(out / "config.json", config)
     log = JsonlLog(out / "log.jsonl")
