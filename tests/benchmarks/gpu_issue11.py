@@ -299,6 +299,16 @@ def synthetic_stage(col, budget, work: Path, device: str, which: str, n_train: i
             col.save_doc()
 
 
+def _default_work() -> Path:
+    """/dev/shm (RAM) when it has room for a run's checkpoints (~1 GB each, deleted after), else /tmp."""
+    try:
+        if shutil.disk_usage("/dev/shm").free > 8 << 30:
+            return Path("/dev/shm/sb11")
+    except OSError:
+        pass
+    return Path("/tmp/sb11")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", required=True)
@@ -306,7 +316,7 @@ def main(argv=None) -> int:
     p.add_argument("--stages", default="osie", help="comma-separated: osie, synthetic-mse, synthetic-kl")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--budget", type=float, default=540, help="wall-clock seconds for the whole script")
-    p.add_argument("--work", default=None, help="run directories (default /dev/shm/sb11, else /tmp/sb11)")
+    p.add_argument("--work", default=None, help="run directories (default /dev/shm/sb11 if it has 8 GB free, else /tmp/sb11)")
     p.add_argument("--device", default="cuda")
     p.add_argument("--epochs", type=int, default=None, help="override every recipe's epochs (smoke tests)")
     p.add_argument("--limit", type=int, default=None, help="first N OSIE images only (smoke tests)")
@@ -319,11 +329,12 @@ def main(argv=None) -> int:
 
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
-    work = Path(a.work) if a.work else (Path("/dev/shm/sb11") if Path("/dev/shm").is_dir() else Path("/tmp/sb11"))
+    work = Path(a.work) if a.work else _default_work()
     work.mkdir(parents=True, exist_ok=True)
     cuda = torch.cuda.is_available()
     info = {"torch": torch.__version__, "cuda": cuda, "name": torch.cuda.get_device_name(0) if cuda else "cpu",
             "device_arg": a.device, "budget_s": a.budget, "argv": sys.argv[1:] if argv is None else list(argv)}
+    info["work"] = str(work)
     log("issue11:", json.dumps(info))
     col = Collector(out, info)
     seeds = [int(s) for s in a.seeds.split(",") if s.strip()]
