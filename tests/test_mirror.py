@@ -167,3 +167,19 @@ def test_salicon_pkl_train_with_mirrors_is_not_mirrored_twice(tmp_path, monkeypa
     ident = res.summary["config"]["train_data"]
     assert ident["name"] == "salicon-pkl" and ident["n_files"] == 6
     assert (ident["n_base"], ident["n_used"]) == (3, 6) and "3 of 6 images are mirrors" in ident["mirror"]
+
+
+def test_mirror_record_keeps_lazy_fields_lazy():
+    from salbench.data.record import Lazy
+
+    r = make_record()
+    density = r.density
+
+    def make_density(record):
+        return density
+
+    lazy = r.replace(density=Lazy(make_density))
+    m = mirror_record(lazy)
+    assert not m.is_computed("density") and not lazy.is_computed("density")
+    assert np.array_equal(m.density, density[:, ::-1])
+    assert m.is_computed("density")

@@ -46,6 +46,11 @@ def mirrored_name(name: str) -> str:
     return str(p.with_name(f"{p.stem}_mirror{p.suffix}"))
 
 
+def _flipped_field(mirrored, source, name: str):
+    """Lazy recipe of a mirrored record's field: the flip of the source record's (computed then)."""
+    return _flip(getattr(source, name))
+
+
 def mirror_record(record):
     """The exact horizontal mirror image of ``record``.
 
@@ -54,19 +59,27 @@ def mirror_record(record):
     are flipped left-right; each fixation ``(row, col)`` becomes
     ``(row, W - 1 - col)`` with ``W`` the width of the fixation map; observers are
     kept. The name gains ``_mirror`` before its extension and ``meta`` records
-    ``mirror_of``.
+    ``mirror_of``. Fields the source still holds as lazy recipes stay lazy (the
+    flip is computed on first read).
     """
+    from salbench.data.record import LAZY_FIELDS, Lazy
+
     width = record.fixation_map.shape[1]
     fix = np.array(record.fixations, dtype=np.int64, copy=True).reshape(-1, 2)
     fix[:, 1] = width - 1 - fix[:, 1]
     image = None if record.image is None else np.ascontiguousarray(np.asarray(record.image)[:, ::-1])
-    return dataclasses.replace(
-        record, name=mirrored_name(record.name), image=image, fixations=fix,
+    changes = dict(
+        name=mirrored_name(record.name), image=image, fixations=fix,
         observers=None if record.observers is None else np.array(record.observers, copy=True),
-        fixation_map=_flip(record.fixation_map), density=_flip(record.density), x96=_flip(record.x96),
-        y48=_flip(record.y48), y_original=_flip(record.y_original), true_density=_flip(record.true_density),
+        fixation_map=_flip(record.fixation_map),
         meta={**dict(record.meta or {}), "mirrored": True, "mirror_of": record.name},
     )
+    computed = getattr(record, "is_computed", lambda name: True)
+    for name in LAZY_FIELDS:
+        changes[name] = _flip(getattr(record, name)) if computed(name) else Lazy(_flipped_field, record, name)
+    if hasattr(record, "replace"):
+        return record.replace(**changes)
+    return dataclasses.replace(record, **changes)
 
 
 def mirror_arrays(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
