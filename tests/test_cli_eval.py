@@ -153,3 +153,48 @@ def test_eval_model_json_keeps_stdout_clean(cache, capsys):
     assert main(["eval", "--model", "uniform", *SMALL, "--format", "json", "--results-dir", str(cache / "r")]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["model"]["name"] == "uniform" and set(doc["metrics"]) >= {"cc", "auc_borji", "auc_shuffled"}
+
+
+@pytest.mark.parametrize("protocol", ["mit", "coursework"])
+def test_save_maps_then_predictions_dir_scores_the_saved_maps(cache, capsys, protocol):
+    """`eval --model X --save-maps D` then `eval --predictions D`: the folder scores exactly as the
+    model's maps quantised by the documented 8-bit rule (saved_values), and the entry is checkable."""
+    from salbench.data import get_dataset
+    from salbench.leaderboard.results import load_predictions_npz, load_result
+    from salbench.predictions import saved_values
+    from salbench.protocols import get_protocol
+
+    res, maps = cache / "res", cache / "maps"
+    assert main(["eval", "--model", "center_bias", *SMALL, "--protocol", protocol, "--results-dir", str(res),
+                 "--save-maps", str(maps)]) == 0
+    model_entry = load_result(res / f"synthetic__val__center_bias__{protocol}.json")
+    assert sorted(p.name for p in maps.iterdir()) == sorted(n.rsplit(".", 1)[0] + ".png"
+                                                            for n in model_entry["image_names"])
+    assert main(["eval", "--predictions", str(maps), *SMALL, "--protocol", protocol, "--results-dir", str(res),
+                 "--name", "saved"]) == 0
+    capsys.readouterr()
+    folder_entry = load_result(res / f"synthetic__val__saved__{protocol}.json")
+    assert folder_entry["predictions"]["kind"] == "folder" and len(folder_entry["predictions"]["map_sha256"]) == 32
+    stored, names = load_predictions_npz(res / model_entry["predictions"]["file"])
+    records = list(get_dataset("synthetic", "val", preset="small"))
+    expected = get_protocol(protocol).evaluate([saved_values(m) for m in stored], records, seed=0)
+    for metric, block in folder_entry["metrics"].items():
+        got = np.array([np.nan if v is None else v for v in block["per_image"]])
+        np.testing.assert_array_equal(got, expected.scores[metric])
+    # the model's own entry differs from the folder's only by the 8-bit quantisation
+    cc_model = model_entry["metrics"]["cc"]["mean"]
+    assert abs(folder_entry["metrics"]["cc"]["mean"] - cc_model) < 0.01
+    assert main(["check", str(res), "--strict"]) == 0
+
+
+def test_interrupt_is_one_line_and_writes_nothing(cache, capsys, monkeypatch):
+    from salbench.protocols.base import Scorer
+
+    def boom(self, items):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Scorer, "add_prepared", boom)
+    res = cache / "res"
+    assert main(["eval", "--model", "uniform", *SMALL, "--results-dir", str(res)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("salbench: interrupted")
+    assert not list(res.glob("*.json")) and not list(res.glob("*.npz"))

@@ -182,9 +182,9 @@ def test_cli_leaderboard_end_to_end(results_dir, fmt, capsys):
 def test_protocol_comparison(results_dir):
     text = protocol_comparison_table(load_results(results_dir), model="shallow_kl", dataset="synthetic", fmt="csv")
     rows = _csv(text)
-    assert rows[0] == ["Protocol", "Split", "Predictions", "CC ↑", "AUC-Borji ↑", "sAUC ↑"]
-    assert rows[1] == ["coursework", "val", "dddddddd", "0.750", "0.740", "0.600"]
-    assert rows[2] == ["mit", "val", "dddddddd", "0.500", "0.800", "0.610"]
+    assert rows[0] == ["Protocol", "Parameters", "Model", "Split", "CC ↑", "AUC-Borji ↑", "sAUC ↑"]
+    assert rows[1] == ["coursework", "-", "shallow_kl", "val", "0.750", "0.740", "0.600"]
+    assert rows[2] == ["mit", "-", "shallow_kl", "val", "0.500", "0.800", "0.610"]
 
 
 def test_dataframe(results_dir):

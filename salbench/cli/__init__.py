@@ -70,8 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("salbench: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = str(exc)  # e.g. "interrupted after scoring 120 of 500 images under mit; nothing was written"
+        print(f"salbench: {detail}" if detail else "salbench: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # `salbench ... | head`: the reader went away; nothing to report
         _silence_stdout()

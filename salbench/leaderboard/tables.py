@@ -484,16 +484,44 @@ def protocol_comparison_table(
     """
     chosen = [r for r in results if r["model"]["name"] == model and r["dataset"]["name"] == dataset
               and (split is None or r["dataset"].get("split") == split)]
+    # Only predictions scored under more than one protocol take part (the same maps side by side):
+    # a model trained with several seeds or recipes has one such set, not one row per seed.
+    def same_maps(r):
+        return (model_label(r), str(training_seed(r)), (r["model"].get("checkpoint") or {}).get("sha256"))
+
+    runs: dict = {}
+    for r in chosen:
+        runs.setdefault(same_maps(r), set()).add((r["protocol"]["name"], json_key(r["protocol"]["params"])))
+    if any(len(v) > 1 for v in runs.values()):
+        chosen = [r for r in chosen if len(runs[same_maps(r)]) > 1]
     if not chosen:
         raise ValueError(f"no results for model={model} dataset={dataset} split={split}")
-    chosen.sort(key=lambda r: (str(r["dataset"].get("split")), r["protocol"]["name"]))
+    chosen.sort(key=lambda r: (str(r["dataset"].get("split")), r["protocol"]["name"], json_key(r["protocol"]["params"])))
     present, better = _metric_order(chosen)
     if metrics is None:
         metrics = [m for m in comparison_metrics() if m in present]
-    headers = ["Protocol", "Split", "Predictions"] + [metric_label(m, better.get(m)) for m in metrics]
+    headers = ["Protocol", "Parameters", "Model", "Split"] + [metric_label(m, better.get(m)) for m in metrics]
     rows = []
     for r in chosen:
-        pred = (r.get("predictions") or {}).get("sha256")
-        rows.append([r["protocol"]["name"], str(r["dataset"].get("split")), pred[:8] if pred else "-"] +
+        rows.append([r["protocol"]["name"], _changed_params(r), model_label(r), str(r["dataset"].get("split"))] +
                     [_fmt(r["metrics"].get(m, {}).get("mean"), digits) for m in metrics])
-    return render(headers, rows, fmt, numeric_from=3)
+    return render(headers, rows, fmt, numeric_from=4)
+
+
+def json_key(obj) -> str:
+    import json
+
+    return json.dumps(obj, sort_keys=True, default=str)
+
+
+def _changed_params(result: Mapping[str, Any]) -> str:
+    """The entry's protocol parameters that differ from the protocol's defaults (``-`` if none)."""
+    try:
+        from salbench.protocols import get_protocol
+
+        defaults = get_protocol(result["protocol"]["name"]).params
+    except Exception:  # noqa: BLE001 - an unknown protocol: show nothing rather than fail the table
+        return "-"
+    params = result["protocol"].get("params") or {}
+    changed = [f"{k}={v}" for k, v in sorted(params.items()) if k != "name" and defaults.get(k, v) != v]
+    return ", ".join(changed) or "-"
