@@ -418,7 +418,11 @@ def entry_stem(model_name: str, plan: EvalPlan, tag: str | None = None) -> str:
     from salbench.leaderboard.results import result_stem
 
     name = model_name if not tag else f"{model_name}-{tag}"
-    return result_stem(name, plan.choice.name, plan.split, plan.protocol.name)
+    dataset = plan.choice.name
+    if dataset == "folder":  # one name per folder dataset, so that two of them never share an entry
+        where = Path(plan.choice.data_dir or ".").resolve().name
+        dataset = "folder-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in where)
+    return result_stem(name, dataset, plan.split, plan.protocol.name)
 
 
 def evaluate_model(
