@@ -2,23 +2,27 @@
 
 Run from the repository root::
 
-    python leaderboards/build.py [--gpu-dir DIR] [--osie ../shared/data/osie] [--only synthetic|osie]
+    python leaderboards/build.py [--gpu-dir DIR] [--osie ../shared/data/osie] [--only synthetic|osie|tables]
+                                 [--models a,b] [--protocols mit,coursework]
 
 Every entry is written by :func:`salbench.evaluate.evaluate_model` (results JSON + float16
-predictions beside it), so ``salbench check leaderboards`` can recompute each one. Entries:
+predictions beside it, committed as one unit), so ``salbench check leaderboards`` can recompute
+each one. Entries:
 
-* ``synthetic/`` (built-in dataset, default preset, split ``val``): ``uniform``,
-  ``center_bias`` (fitted on the first 1000 train images), ``gold`` and both shallow
-  variants, under ``mit`` and ``coursework``;
-* ``osie/`` (the ``nus`` dataset on ``../shared/data/osie``, split ``val`` = 200 images):
-  ``uniform``, ``center_bias`` (fitted on the 500 train images) and both shallow variants,
-  under ``mit`` and ``coursework``; ``center_bias`` and ``shallow_kl`` also under ``salicon``
-  and ``exact`` for the protocol comparison.
+* ``synthetic/`` (built-in dataset, default preset, split ``val``): ``uniform``, ``center_bias``
+  (fitted on the first 1000 train images), ``gold`` and the shallow networks, under ``mit`` and
+  ``coursework``;
+* ``osie/`` (the ``nus`` dataset on ``../shared/data/osie``, split ``val`` = 200 images at the
+  original 600x800): ``uniform``, ``center_bias`` (fitted on the 500 train images) and the shallow
+  networks, under ``mit`` and ``coursework``; ``center_bias`` and ``shallow_kl`` (distribution
+  target, seed 0) also under ``salicon`` and ``exact`` (protocol comparison), and ``mit`` with the
+  dataset's sigma-19 density as ground truth (``mit-dataset-gt``: issue 12's side-by-side comparison).
 
-Shallow-network predictions come from ``--gpu-dir`` when it holds ``<set>-<model>.npz``
-(written by ``tests/benchmarks/gpu_training.py``: full recipes on a GPU; the weights are not
-kept, their hash is recorded), else from the cached quick CPU checkpoint on the built-in
-dataset (synthetic only). Tables go to ``tables/``.
+Shallow-network predictions come from GPU runs, never from this machine:
+``--gpu-dir`` holding ``<tag>-<name>.npz`` files written by ``tests/benchmarks/gpu_issue11.py``
+(``predictions_by_seed``, ``seeds``, ``summaries``, ``names``; one entry per training seed, named
+``<model>-<variant>-s<seed>``), else the predictions stored in the entries already committed
+here (rescored with today's protocols, their model records kept). Tables go to ``tables/``.
 """
 
 from __future__ import annotations
@@ -34,32 +38,8 @@ from pathlib import Path
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
-SHALLOW = ("shallow_mse", "shallow_kl")
+REPO = HERE.parent
 PROTOCOL_FILTER: set[str] | None = None
-
-
-def gpu_predictions(gpu_dir: Path | None, tag: str, model: str, names: list[str]):
-    """``(predictions, model_info)`` from a GPU run's ``<tag>-<model>.npz``, or ``(None, None)``."""
-    if gpu_dir is None or not (gpu_dir / f"{tag}-{model}.npz").is_file():
-        return None, None
-    d = np.load(gpu_dir / f"{tag}-{model}.npz")
-    if list(d["names"]) != list(names):
-        raise ValueError(f"{tag}-{model}.npz: image names differ from the dataset split's")
-    s = json.loads(str(d["summary"]))
-    info = {
-        "trained": {
-            "where": f"GPU run ({s['device']}, torch {s['torch']}, {s['precision']})",
-            "train_data": s["config"]["train_data"], "preset": s["config"]["preset"],
-            "recipe": s["config"]["recipe"], "seed": s["seed"], "epochs": s["epoch"],
-            "best": s.get("best"), "train_images_per_s": round(s["train_images_per_s"], 1),
-            "wall_time_s": round(s["wall_time_s"], 1),
-        },
-        "checkpoint": {"path": f"not kept (GPU run, {s['evaluated_checkpoint']} checkpoint, 300 MB)",
-                       "sha256": s["evaluated_weights_sha256"]},
-        "card_trained_on": f"{tag} train split on a GPU ({s['config']['preset']} recipe)",
-    }
-    return d["predictions"], info
-
 
 # gold at full resolution would store 170 MB of predictions per entry; its 8x block mean is
 # smooth enough (SALICON blur sigma 19 px = 2.4 px at 60x80) and 100x smaller.
@@ -67,41 +47,155 @@ MODEL_OPTIONS = {"gold": {"output_size": [60, 80]}}
 # The SALICON server's filterAnns keeps only repeated coordinates (meant for its raw mouse
 # samples); OSIE has eye-tracking fixations, so every point is kept there.
 PROTOCOL_OVERRIDES = {("nus", "salicon"): {"filter_anns": False}}
+# GPU file name -> (registered model, variant tag in entry names)
+# The trained network scored under every protocol for the protocol comparison (seed 0 of the
+# distribution target, the best-scoring recipe on OSIE).
+COMPARED_RUN = "distribution-s0"
+GPU_NAMES = {"shallow_mse": ("shallow_mse", "report"), "shallow_kl": ("shallow_kl", "softmax"),
+             "shallow_kl-distribution": ("shallow_kl", "distribution")}
 
 
-def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=None, gpu_dir=None, tag=None):
-    from salbench.data import get_dataset
+def gpu_runs(gpu_dir: Path | None, tag: str, names: list[str]):
+    """``[(model, entry tag, predictions, model_info)]`` of every seed of every GPU file for ``tag``."""
+    if gpu_dir is None:
+        return []
+    runs = []
+    for file_name, (model, variant) in GPU_NAMES.items():
+        path = gpu_dir / f"{tag}-{file_name}.npz"
+        if not path.is_file():
+            continue
+        d = np.load(path)
+        if [str(n) for n in d["names"]] != list(names):
+            raise ValueError(f"{path}: image names differ from the dataset split's")
+        preds = d["predictions_by_seed"] if "predictions_by_seed" in d.files else d["predictions"][None]
+        summaries = (json.loads(str(d["summaries"])) if "summaries" in d.files else [json.loads(str(d["summary"]))])
+        for p, s in zip(preds, summaries):
+            runs.append((model, f"{variant}-s{s['seed']}", p.astype(np.float32), _gpu_info(s, tag)))
+    return runs
+
+
+def _gpu_info(s: dict, tag: str) -> dict:
+    training = dict(s.get("training") or {})
+    training.setdefault("seed", s["seed"])
+    completed = s.get("completed", True)
+    return {
+        "training": training,
+        "trained": {
+            "where": f"GPU run ({s['device']}, torch {s['torch']}, {s['precision']})",
+            "recipe": s["config"]["recipe"], "preset": s["config"]["preset"], "seed": s["seed"],
+            "epochs": s["epoch"], "planned_epochs": s.get("planned_epochs", s["epoch"]), "completed": completed,
+            "chosen_checkpoint": s.get("chosen_checkpoint"), "train_images_per_s": round(s["train_images_per_s"], 1),
+            "wall_time_s": round(s["wall_time_s"], 1),
+        },
+        "checkpoint": {"path": f"not kept (GPU run, {s['evaluated_checkpoint']} checkpoint, 300 MB)",
+                       "sha256": s["evaluated_weights_sha256"]},
+        "card_trained_on": f"{tag} train split on a GPU ({s['config']['preset']} recipe"
+                           + ("" if completed else ", stopped early by the device budget") + ")",
+    }
+
+
+def committed_runs(out: Path, dataset: str, models: tuple[str, ...]):
+    """``[(model, entry tag, predictions, model_info)]`` from entries already committed under ``out``.
+
+    Used when no GPU directory is given: the stored predictions are rescored with today's
+    protocols and the entry keeps its model record (one run per distinct stored entry).
+    """
+    from salbench.leaderboard.results import load_predictions_npz
+
+    seen, runs = set(), []
+    for path in sorted(out.glob(f"{dataset}__val__*__*.json")):
+        rec = json.loads(path.read_text())
+        model = rec["model"]["name"]
+        stem_model = path.name.split("__")[2]
+        if model not in models or stem_model in seen:
+            continue
+        pred = rec.get("predictions") or {}
+        file = out / pred.get("file", "")
+        if not file.is_file():
+            continue
+        seen.add(stem_model)
+        preds, _names = load_predictions_npz(file)
+        info = {k: v for k, v in rec["model"].items() if k not in ("name", "output_size")}
+        if model == "shallow_kl" and "training" not in info:
+            # Entries trained before the target became a recipe option used the report's softmax
+            # target and kept the best checkpoint by validation loss under running BatchNorm statistics.
+            info["training"] = {"target": "softmax", "preset": info.get("trained", {}).get("preset"),
+                                "seed": info.get("trained", {}).get("seed"),
+                                "checkpoint_rule": "lowest validation loss, running BatchNorm statistics "
+                                                   "(the rule before 2026-11-29)"}
+        tag = stem_model[len(model) + 1:] if stem_model.startswith(model + "-") else None
+        runs.append((model, tag, preds, info))
+    return runs
+
+
+def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=None, predictions=None, info=None,
+             tag=None):
     from salbench.evaluate import evaluate_model
 
-    preds = info = None
-    if model in SHALLOW:
-        names = get_dataset(dataset, "val", data_dir=data_dir, **(options or {})).names
-        preds, info = gpu_predictions(gpu_dir, tag, model, list(names))
-        if preds is None and dataset != "synthetic":
-            print(f"skip {model} on {tag}: no GPU predictions in {gpu_dir}")
-            return
     checkpoint = None
     for protocol in protocols:
-        if PROTOCOL_FILTER is not None and protocol not in PROTOCOL_FILTER:
+        overrides = dict(PROTOCOL_OVERRIDES.get((dataset, protocol), {}))
+        name = protocol
+        if protocol == "mit-dataset-gt":  # issue 12: the same maps against the dataset's sigma-19 density
+            protocol, overrides = "mit", {**overrides, "ground_truth": "dataset"}
+        if PROTOCOL_FILTER is not None and name not in PROTOCOL_FILTER:
             continue
-        print(f"== {tag} {model} {protocol}", flush=True)
+        entry_tag = tag if name == protocol else "-".join(x for x in (tag, "dataset-gt") if x)
+        print(f"== {dataset} {model} {entry_tag or ''} {name}", flush=True)
         result, _ = evaluate_model(
-            model, dataset=dataset, split="val", data_dir=data_dir, dataset_options=options,
-            protocol=protocol, protocol_overrides=PROTOCOL_OVERRIDES.get((dataset, protocol)), seed=0,
-            checkpoint=checkpoint, model_options=MODEL_OPTIONS.get(model), predictions=preds, model_info=info,
-            results_dir=out, progress=False)
-        if result["model"]["checkpoint"] and checkpoint is None and preds is None:
+            model, dataset=dataset, split="val", data_dir=data_dir, dataset_options=options, protocol=protocol,
+            protocol_overrides=overrides or None, seed=0, checkpoint=checkpoint, model_options=MODEL_OPTIONS.get(model),
+            predictions=predictions, model_info=info, results_dir=out, progress=False, tag=entry_tag)
+        if result["model"]["checkpoint"] and checkpoint is None and predictions is None:
             # center_bias is fitted on the first protocol's run; the others reuse that fit.
             checkpoint = out / result["model"]["checkpoint"]["path"]
 
 
 def copy_logs(gpu_dir: Path | None, tag: str, out: Path) -> None:
-    """Keep a GPU run's loss logs (``<tag>-<model>-log.jsonl``) beside the entries, in ``runs/``."""
+    """Keep a GPU run's loss logs (``<tag>-<name>-log.jsonl``) and run summaries beside the entries, in ``runs/``."""
     if gpu_dir is None:
         return
-    for log in sorted(gpu_dir.glob(f"{tag}-*-log.jsonl")):
+    for log in sorted([*gpu_dir.glob(f"{tag}-*-log.jsonl"), *gpu_dir.glob(f"{tag}-*summary.json")]):
         (out / "runs").mkdir(parents=True, exist_ok=True)
         shutil.copyfile(log, out / "runs" / log.name)
+
+
+def remove_orphans(out: Path) -> None:
+    """Delete predictions files no entry names any more (superseded content-addressed files)."""
+    named = set()
+    for path in out.glob("*.json"):
+        try:
+            rec = json.loads(path.read_text())
+        except ValueError:
+            continue
+        if isinstance(rec, dict) and isinstance(rec.get("predictions"), dict) and rec["predictions"].get("file"):
+            named.add(rec["predictions"]["file"])
+    for path in out.glob("*.predictions*.npz"):
+        if path.name not in named:
+            path.unlink()
+            print(f"removed {path.relative_to(HERE)} (no entry names it)")
+
+
+def build_set(tag: str, dataset: str, out: Path, baselines, shallow_protocols, *, data_dir=None, gpu_dir=None,
+              keep=lambda m: True, comparison=(), comparison_models=()):
+    from salbench.data import get_dataset
+
+    names = list(get_dataset(dataset, "val", data_dir=data_dir).names)
+    base_protocols = ("mit", "coursework")
+    for model in filter(keep, baselines):
+        protocols = base_protocols + (comparison if model in comparison_models else ())
+        evaluate(model, dataset, out, protocols, data_dir=data_dir)
+    runs = gpu_runs(gpu_dir, tag, names)
+    trained_here = {model for model, *_ in runs}
+    # A model without a new GPU run keeps its committed predictions (rescored with today's protocols).
+    runs += [r for r in committed_runs(out, dataset, ("shallow_mse", "shallow_kl")) if r[0] not in trained_here]
+    for model, run_tag, preds, info in runs:
+        if not keep(model):
+            continue
+        protocols = shallow_protocols + (comparison if run_tag == COMPARED_RUN else ())
+        evaluate(model, dataset, out, protocols, data_dir=data_dir, predictions=preds, info=info, tag=run_tag)
+    copy_logs(gpu_dir, tag, out)
+    remove_orphans(out)
 
 
 def write_tables(root: Path) -> None:
@@ -134,7 +228,7 @@ def write_tables(root: Path) -> None:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--gpu-dir", type=Path, default=None)
-    p.add_argument("--osie", default=str(HERE.parent.parent / "shared" / "data" / "osie"))
+    p.add_argument("--osie", default=str(REPO.parent / "shared" / "data" / "osie"))
     p.add_argument("--only", choices=("synthetic", "osie", "tables"), default=None)
     p.add_argument("--models", default=None, help="comma-separated subset of models to (re)build")
     p.add_argument("--protocols", default=None, help="comma-separated subset of protocols to (re)build")
@@ -144,21 +238,18 @@ def main(argv=None) -> int:
     PROTOCOL_FILTER = None if a.protocols is None else set(a.protocols.split(","))
 
     if a.only in (None, "synthetic"):
-        out = HERE / "synthetic"
-        for model in filter(keep, ("uniform", "center_bias", "gold", *SHALLOW)):
-            evaluate(model, "synthetic", out, ("mit", "coursework"), gpu_dir=a.gpu_dir, tag="synthetic")
-        copy_logs(a.gpu_dir, "synthetic", out)
+        build_set("synthetic", "synthetic", HERE / "synthetic", ("uniform", "center_bias", "gold"),
+                  ("mit", "coursework"), gpu_dir=a.gpu_dir, keep=keep)
     if a.only in (None, "osie"):
         if not Path(a.osie).is_dir():
             print(f"skip OSIE: {a.osie} not found")
         else:
-            out = HERE / "osie"
             # A path relative to the repository root, so that `salbench check` finds it from there.
-            data_dir = "../shared/data/osie" if Path(a.osie).resolve() == (HERE.parent.parent / "shared" / "data" / "osie").resolve() else a.osie
-            for model in filter(keep, ("uniform", "center_bias", *SHALLOW)):
-                protocols = ("mit", "coursework") + (("salicon", "exact") if model in ("center_bias", "shallow_kl") else ())
-                evaluate(model, "nus", out, protocols, data_dir=data_dir, gpu_dir=a.gpu_dir, tag="osie")
-            copy_logs(a.gpu_dir, "osie", out)
+            shared = (REPO.parent / "shared" / "data" / "osie").resolve()
+            data_dir = "../shared/data/osie" if Path(a.osie).resolve() == shared else a.osie
+            build_set("osie", "nus", HERE / "osie", ("uniform", "center_bias"), ("mit", "coursework"),
+                      data_dir=data_dir, gpu_dir=a.gpu_dir, keep=keep,
+                      comparison=("salicon", "exact", "mit-dataset-gt"), comparison_models=("center_bias",))
     write_tables(HERE)
     return 0
 

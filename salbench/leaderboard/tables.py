@@ -85,7 +85,17 @@ def variant_label(result: Mapping[str, Any]) -> str:
         value = t.get(key, recipe.get(key))
         if value not in (None, ""):
             parts.append(f"{key}={value}")
+    trained = result["model"].get("trained") or {}
+    if trained.get("completed") is False:  # a run cut short (e.g. by a device budget) says so in its label
+        parts.append(f"stopped at epoch {trained.get('epochs')}/{trained.get('planned_epochs')}")
     return ", ".join(parts)
+
+
+def protocol_label(result: Mapping[str, Any]) -> str:
+    """The protocol's name, with the parameters that differ from its defaults (e.g. ``ground_truth=dataset``)."""
+    changed = _changed_params(result)
+    name = result["protocol"]["name"]
+    return name if changed == "-" else f"{name} ({changed})"
 
 
 def model_label(result: Mapping[str, Any]) -> str:
@@ -317,7 +327,7 @@ def report_table(
         files = [PurePath(r["_path"]).name for r in g.entries if r.get("_path")]
         source = "measured: " + (files[0] if len(files) == 1 else f"{len(files)} results files (mean ± sd over seeds)"
                                  if files else "results file")
-        rows.append([f"salbench {g.label}", source, f"{ds['name']}/{ds.get('split')}", g.first["protocol"]["name"],
+        rows.append([f"salbench {g.label}", source, f"{ds['name']}/{ds.get('split')}", protocol_label(g.first),
                      g.checkpoint if g.n_seeds > 1 else checkpoint_label(g.first)] +
                     [g.cell(key, digits) for key, _ in REPORT_COLUMNS])
     return _titled(REPORT_TABLE_TITLES[table], render(headers, rows, fmt, numeric_from=5), fmt)
@@ -392,7 +402,7 @@ def leaderboard_table(
         headers.append("Verified")
     rows = []
     for rank, row in enumerate(_ranked(group_rows(chosen), key, better.get(key)), start=1):
-        cells = [str(rank), row.label, row.first["protocol"]["name"], row.checkpoint, images_cell(row.first)]
+        cells = [str(rank), row.label, protocol_label(row.first), row.checkpoint, images_cell(row.first)]
         cells += [row.cell(m, digits) for m in metrics]
         if verify:
             cells.append(row.verified(True))
@@ -484,16 +494,17 @@ def protocol_comparison_table(
     """
     chosen = [r for r in results if r["model"]["name"] == model and r["dataset"]["name"] == dataset
               and (split is None or r["dataset"].get("split") == split)]
-    # Only predictions scored under more than one protocol take part (the same maps side by side):
-    # a model trained with several seeds or recipes has one such set, not one row per seed.
+    # Only the maps scored under the most protocols take part (the same maps side by side): a
+    # model trained with several seeds or recipes shows that set, not one row per seed.
     def same_maps(r):
         return (model_label(r), str(training_seed(r)), (r["model"].get("checkpoint") or {}).get("sha256"))
 
     runs: dict = {}
     for r in chosen:
         runs.setdefault(same_maps(r), set()).add((r["protocol"]["name"], json_key(r["protocol"]["params"])))
-    if any(len(v) > 1 for v in runs.values()):
-        chosen = [r for r in chosen if len(runs[same_maps(r)]) > 1]
+    most = max((len(v) for v in runs.values()), default=0)
+    if most > 1:
+        chosen = [r for r in chosen if len(runs[same_maps(r)]) == most]
     if not chosen:
         raise ValueError(f"no results for model={model} dataset={dataset} split={split}")
     chosen.sort(key=lambda r: (str(r["dataset"].get("split")), r["protocol"]["name"], json_key(r["protocol"]["params"])))
