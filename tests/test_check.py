@@ -351,6 +351,55 @@ def test_legacy_schema_1_entries_are_still_checked(board, capsys):
     assert f"{ENTRY}: ok" in out
 
 
+def test_entries_of_earlier_layouts_name_their_own_file_and_are_checked(board, capsys):
+    """``STEM.predictions.<16 hex>.npz`` (one copy per entry) in format ``salbench.predictions/2``."""
+    import io
+    import zipfile
+
+    path = _entry(board)
+    d = json.loads(path.read_text())
+    shared = board / d["predictions"]["file"]
+    buf = io.BytesIO()  # the same archive with a /2 index: one member per map, no "same"
+    with zipfile.ZipFile(shared) as src, zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as dst:
+        index = json.loads(src.read("index.json"))
+        assert index["same"] == [None] * len(index["names"])
+        index["format"] = "salbench.predictions/2"
+        del index["same"]
+        for name in src.namelist():
+            dst.writestr(name, json.dumps(index) if name == "index.json" else src.read(name))
+    from salbench.leaderboard.results import file_sha256
+
+    sha = __import__("hashlib").sha256(buf.getvalue()).hexdigest()
+    legacy = board / ENTRY.replace(".json", f".predictions.{sha[:16]}.npz")
+    legacy.write_bytes(buf.getvalue())
+    shared.unlink()
+    _edit(path, lambda d: d["predictions"].update(file=legacy.name, sha256=sha, format="salbench.predictions/2",
+                                                  size=legacy.stat().st_size))
+    assert file_sha256(legacy) == sha
+    code, out, err = _check(board, capsys, "--strict")
+    assert code == 0, err
+    assert f"{ENTRY}: ok" in out and verification_status(load_result(path)).ok
+
+
+def test_entries_sharing_one_predictions_file_are_each_checked(tmp_path, capsys):
+    """One model's maps scored under two protocols: one file on disk, named by both entries."""
+    root = tmp_path / "lb"
+    make_entry(root, protocol="coursework")
+    make_entry(root, protocol="mit")
+    entries = sorted(p for p in root.glob("*.json"))
+    files = {load_result(p)["predictions"]["file"] for p in entries}
+    assert len(entries) == 2 and len(files) == 1
+    assert sorted(p.name for p in root.glob("*.npz")) == sorted(files)
+    code, out, err = _check(root, capsys, "--strict")
+    assert code == 0, err
+    assert "2 ok, 0 drifted, 0 errors, 0 skipped" in out
+    npz = root / files.pop()  # a change to the shared file is an error in every entry that names it
+    preds, names = load_predictions_npz(npz)
+    save_predictions(npz, preds * 0.5, names)
+    code, _, err = _check(root, capsys)
+    assert code == 1 and err.count("sha256 differs") == 2
+
+
 @pytest.mark.filterwarnings("ignore::salbench.protocols.coursework.QuantisationWrapWarning")  # 8-bit maps, 0..255
 def test_folder_record_verifies_each_map_before_recomputing(tmp_path, capsys):
     pred = pytest.importorskip("salbench.predictions")

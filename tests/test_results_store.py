@@ -46,21 +46,21 @@ def _record(names, seed: int = 0):
                         scores={"cc": rng.random(len(names)), "kld": rng.random(len(names))})
 
 
-def write_entry(root: Path, seed: int, n: int = 4) -> Path:
+def write_entry(root: Path, seed: int, n: int = 4, stem: str = STEM) -> Path:
     names = [f"im{i}.png" for i in range(n)]
-    with ResultWriter(root, STEM) as w:
+    with ResultWriter(root, stem) as w:
         for name, m in zip(names, _maps(seed, n)):
             w.add_prediction(name, m)
         return w.commit(_record(names, seed))
 
 
-def assert_consistent(root: Path) -> dict:
+def assert_consistent(root: Path, stem: str = STEM) -> dict:
     """The entry's JSON names an existing predictions file whose bytes hash as recorded."""
-    r = load_result(root / f"{STEM}.json")
+    r = load_result(root / f"{stem}.json")
     pred = root / r["predictions"]["file"]
     assert pred.is_file()
     assert file_sha256(pred) == r["predictions"]["sha256"]
-    assert r["predictions"]["file"] == f"{STEM}.predictions.{r['predictions']['sha256'][:16]}.npz"
+    assert r["predictions"]["file"] == f"{r['predictions']['sha256'][:16]}.predictions.npz"  # content alone
     with open_stored_predictions(pred) as sp:
         assert sorted(sp.names) == sorted(r["image_names"])
     return r
@@ -180,6 +180,249 @@ def test_folder_record(tmp_path):
     assert predictions_files(tmp_path / "res") == []
 
 
+# -- predictions files shared between entries ---------------------------------------------------
+OTHER = result_stem("m", "synthetic", "val", "coursework")
+
+
+def test_entries_with_identical_predictions_share_one_file(tmp_path):
+    write_entry(tmp_path, seed=1)
+    write_entry(tmp_path, seed=1, stem=OTHER)
+    a, b = assert_consistent(tmp_path), assert_consistent(tmp_path, OTHER)
+    assert a["predictions"] == b["predictions"]
+    assert predictions_files(tmp_path) == [a["predictions"]["file"]]  # one file on disk
+    assert sorted(os.listdir(tmp_path)) == sorted([f"{STEM}.json", f"{OTHER}.json", a["predictions"]["file"]])
+
+
+def test_equal_maps_written_at_other_times_are_byte_identical(tmp_path, monkeypatch):
+    """Sharing needs bytes that depend on the maps alone: no time stamps in the zip headers."""
+    write_entry(tmp_path / "a", seed=1)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() + 400 * 86400)  # zipfile stamps members with time.time()
+    write_entry(tmp_path / "b", seed=1)
+    assert predictions_files(tmp_path / "a") == predictions_files(tmp_path / "b")
+    (name,) = predictions_files(tmp_path / "a")
+    assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+
+def test_the_second_writer_reuses_the_file_it_finds(tmp_path):
+    write_entry(tmp_path, seed=1)
+    shared = tmp_path / assert_consistent(tmp_path)["predictions"]["file"]
+    inode = shared.stat().st_ino
+    write_entry(tmp_path, seed=1, stem=OTHER)
+    assert shared.stat().st_ino == inode  # reused, not replaced by a second copy
+
+
+def test_rewriting_one_entry_keeps_the_shared_file_until_no_entry_names_it(tmp_path):
+    write_entry(tmp_path, seed=1)
+    write_entry(tmp_path, seed=1, stem=OTHER)
+    shared = assert_consistent(tmp_path)["predictions"]["file"]
+    write_entry(tmp_path, seed=2)  # new predictions for STEM: OTHER still names the shared file
+    new = assert_consistent(tmp_path)["predictions"]["file"]
+    assert assert_consistent(tmp_path, OTHER)["predictions"]["file"] == shared
+    assert predictions_files(tmp_path) == sorted([shared, new])
+    write_entry(tmp_path, seed=3, stem=OTHER)  # now nothing names it
+    newer = assert_consistent(tmp_path, OTHER)["predictions"]["file"]
+    assert predictions_files(tmp_path) == sorted([new, newer])
+    write_entry(tmp_path, seed=2, stem=OTHER)  # back to STEM's predictions: shared again
+    assert predictions_files(tmp_path) == [new]
+    assert_consistent(tmp_path)
+
+
+def test_a_file_named_by_any_json_is_never_removed(tmp_path):
+    """References come from every JSON of the directory, even a broken one or one of another writer."""
+    write_entry(tmp_path, seed=1)
+    kept = assert_consistent(tmp_path)["predictions"]["file"]
+    truncated = (tmp_path / f"{STEM}.json").read_bytes()
+    (tmp_path / "synthetic__val__broken__mit.json").write_bytes(truncated[: truncated.index(b'"sha256"')])
+    write_entry(tmp_path, seed=2)
+    assert kept in predictions_files(tmp_path)
+    (tmp_path / "synthetic__val__broken__mit.json").unlink()
+    write_entry(tmp_path, seed=3)
+    assert kept not in predictions_files(tmp_path) and len(predictions_files(tmp_path)) == 1
+
+
+def test_a_damaged_file_under_the_name_is_replaced_by_the_right_bytes(tmp_path):
+    write_entry(tmp_path, seed=1)
+    path = tmp_path / assert_consistent(tmp_path)["predictions"]["file"]
+    good = path.read_bytes()
+    path.write_bytes(good[:100])  # truncated: its bytes no longer hash to its name
+    write_entry(tmp_path, seed=1, stem=OTHER)
+    assert path.read_bytes() == good
+    assert_consistent(tmp_path) and assert_consistent(tmp_path, OTHER)
+
+
+def test_a_name_collision_is_refused_and_nothing_changes(tmp_path, monkeypatch):
+    """Two contents with one 16-hex prefix: the file another entry names is never replaced."""
+    import salbench.io.entry as entry
+
+    write_entry(tmp_path, seed=1)
+    name = assert_consistent(tmp_path)["predictions"]["file"]
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    real = entry._file_sha256
+    monkeypatch.setattr(entry, "_file_sha256", lambda p: real(p)[:16] + "0" * 48)  # same prefix, other bytes
+    with pytest.raises(FileError, match=f"{name} already holds other content.*previous entry is unchanged"):
+        write_entry(tmp_path, seed=1)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_legacy_companion_names_are_read_and_removed_once_unnamed(tmp_path):
+    """``STEM.predictions.<16 hex>.npz`` (and ``STEM.predictions.npz``) of earlier versions."""
+    write_entry(tmp_path, seed=1)
+    write_entry(tmp_path, seed=1, stem=OTHER)
+    r = assert_consistent(tmp_path)
+    sha = r["predictions"]["sha256"]
+    for stem in (STEM, OTHER):  # what the previous layout wrote: one copy per entry
+        legacy = f"{stem}.predictions.{sha[:16]}.npz"
+        (tmp_path / legacy).write_bytes((tmp_path / r["predictions"]["file"]).read_bytes())
+        d = json.loads((tmp_path / f"{stem}.json").read_text())
+        d["predictions"]["file"] = legacy
+        (tmp_path / f"{stem}.json").write_text(json.dumps(d))
+    (tmp_path / r["predictions"]["file"]).unlink()
+    for stem in (STEM, OTHER):
+        back = load_result(tmp_path / f"{stem}.json")
+        assert file_sha256(tmp_path / back["predictions"]["file"]) == sha
+        maps, names = load_predictions_npz(tmp_path / back["predictions"]["file"])
+        assert names == back["image_names"] and np.array_equal(maps, np.stack(_maps(1)))
+    write_entry(tmp_path, seed=1)  # rewritten in the new layout: its legacy copy goes, OTHER's stays
+    assert predictions_files(tmp_path) == sorted([f"{OTHER}.predictions.{sha[:16]}.npz", r["predictions"]["file"]])
+    assert_consistent(tmp_path)
+    assert load_result(tmp_path / f"{OTHER}.json")["predictions"]["file"] == f"{OTHER}.predictions.{sha[:16]}.npz"
+
+
+def test_concurrent_threads_write_identical_predictions_into_different_entries(tmp_path):
+    stems = [result_stem(f"m{t}", "synthetic", "val", "mit") for t in range(4)]
+    errors = []
+
+    def worker(stem):
+        try:
+            for k in range(5):
+                write_entry(tmp_path, seed=k, stem=stem)
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(s,)) for s in stems]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    files = {assert_consistent(tmp_path, s)["predictions"]["file"] for s in stems}
+    assert len(files) == 1 and predictions_files(tmp_path) == sorted(files)
+
+
+# -- identical maps inside one file -------------------------------------------------------------
+def _center_map():
+    y, x = np.mgrid[0:48, 0:48]
+    return quantize_map(np.exp(-((y - 24.0) ** 2 + (x - 20.0) ** 2) / 150.0))
+
+
+def _archive(path: Path, names, maps) -> dict:
+    with open(path, "wb") as fh:
+        w = MapStreamWriter(fh)
+        for n, m in zip(names, maps):
+            w.add(n, m)
+        return w.finish()
+
+
+def test_identical_maps_are_stored_once_and_read_back_exactly(tmp_path):
+    import zipfile
+
+    rng = np.random.default_rng(0)
+    a, b, c = _center_map(), quantize_map(rng.random((48, 48))), rng.random((5, 7))  # c needs float64
+    maps = [a, b, a.astype(np.float64), c, np.zeros((2, 8)), np.zeros((4, 4)), c.copy(), b, np.zeros((4, 4))]
+    names = [f"im{i}.png" for i in range(len(maps))]
+    info = _archive(tmp_path / "p.npz", names, maps)
+    assert info["n"] == 9 and info["n_stored"] == 5  # a, b, c, zeros 2x8, zeros 4x4 (same bytes, other shape)
+    assert info["sha256"] == file_sha256(tmp_path / "p.npz")
+    with zipfile.ZipFile(tmp_path / "p.npz") as z:
+        index = json.loads(z.read("index.json"))
+        assert sorted(z.namelist()) == ["000000.npy", "000001.npy", "000003.npy", "000004.npy", "000005.npy",
+                                        "index.json"]
+    assert index["same"] == [None, None, 0, None, None, None, 3, 1, 5]
+    with open_stored_predictions(tmp_path / "p.npz") as sp:
+        assert sp.names == names
+        for i, m in enumerate(maps):
+            got = sp.load(i)
+            assert got.dtype == np.float64 and got.shape == m.shape and np.array_equal(got, m)
+    back, got_names = load_predictions_npz(tmp_path / "p.npz")
+    assert got_names == names and all(np.array_equal(x, m) for x, m in zip(back, maps))
+
+
+def test_a_file_of_500_identical_maps_costs_about_one_map(tmp_path):
+    cb = _center_map()
+    names = [f"synthetic_{i:05d}.png" for i in range(500)]
+    one = _archive(tmp_path / "one.npz", names[:1], [cb])["size"]
+    many = _archive(tmp_path / "many.npz", names, [cb] * 500)["size"]
+    # the names themselves (~1.3 KB deflated) are what 499 more images cost
+    assert many < one + 1600, (one, many)
+    distinct = _archive(tmp_path / "distinct.npz", names, [cb + i / 1024 for i in range(500)])["size"]
+    assert distinct > 100 * one  # without repeats, one member per map as before
+    with open_stored_predictions(tmp_path / "many.npz") as sp:
+        assert all(np.array_equal(sp.load(i), cb) for i in (0, 1, 250, 499))
+
+
+def test_array_source_reads_a_deduplicated_file(tmp_path):
+    from salbench.predictions import open_predictions
+
+    cb, other = _center_map(), quantize_map(np.random.default_rng(1).random((48, 48)))
+    names = ["a.png", "b.png", "c.png"]
+    _archive(tmp_path / "p.npz", names, [cb, other, cb])
+    m = open_predictions(tmp_path / "p.npz").match(["c.png", "a.png", "b.png"])
+    assert [np.array_equal(m.load(k), x) for k, x in zip(m.indices.tolist(), [cb, cb, other])] == [True] * 3
+
+
+def _rewrite_index(path: Path, edit) -> None:
+    import io
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(buf, "w") as dst:
+        index = json.loads(src.read("index.json"))
+        edit(index)
+        for name in src.namelist():
+            if name != "index.json":
+                dst.writestr(name, src.read(name))
+        dst.writestr("index.json", json.dumps(index))
+    path.write_bytes(buf.getvalue())
+
+
+def _format_2(index):  # what salbench wrote before deduplication: no "same", one member per map
+    index["format"] = "salbench.predictions/2"
+    del index["same"]
+
+
+@pytest.mark.parametrize("edit, match", [
+    (lambda d: d.update(same=[None, None, 3, 0]), "map 2 is map 3, not an earlier stored map"),
+    (lambda d: d.update(same=[None, None, 0, 2]), "map 3 is map 2, not an earlier stored map"),  # a chain
+    (lambda d: d.update(same=[None, None, True, 0]), "map 2 is map True, not an earlier stored map"),
+    (lambda d: d.update(same=[None, None]), "one entry per map"),
+    (lambda d: d.update(same={"000002.npy": "000000.npy"}), "one entry per map"),
+    (lambda d: d.update(same=[None, None, 1, 0]), "map 2 is map 1, of another dtype or shape"),
+    (lambda d: d.update(same=[None, None, None, 0]), "members do not match"),
+    (lambda d: d.update(format="salbench.predictions/2"), "has no deduplicated members"),
+    (_format_2, "members do not match"),
+])
+def test_a_broken_same_list_is_refused(tmp_path, edit, match):
+    path = tmp_path / "p.npz"
+    _archive(path, ["a", "b", "c", "d"], [np.ones((3, 3)), np.zeros((2, 2)), np.ones((3, 3)), np.ones((3, 3))])
+    with open_stored_predictions(path) as sp:
+        assert sp.format == "salbench.predictions/3" and [sp.load(i).shape for i in range(4)] == [(3, 3), (2, 2),
+                                                                                                   (3, 3), (3, 3)]
+    _rewrite_index(path, edit)
+    with pytest.raises(ValueError, match=match):
+        open_stored_predictions(path)
+
+
+def test_format_2_files_are_still_read(tmp_path):
+    path = tmp_path / "p.npz"
+    maps = _maps(5)
+    _archive(path, ["a", "b", "c", "d"], maps)
+    _rewrite_index(path, _format_2)
+    with open_stored_predictions(path) as sp:
+        assert sp.format == "salbench.predictions/2"
+        assert all(np.array_equal(sp.load(i), m) for i, m in enumerate(maps))
+
+
 # -- faults -----------------------------------------------------------------------------------------
 def _fail_writes_after(monkeypatch, limit: int):
     """Make the predictions stream fail with ENOSPC once ``limit`` bytes have been written."""
@@ -268,8 +511,11 @@ _WRITER = textwrap.dedent("""
     if mode == "loop":
         for k in range(6):
             write_entry(root, seed=seed * 100 + k, n=8)
+    elif mode == "shared":  # the same predictions as the other process, into another entry
+        for k in range(6):
+            write_entry(root, seed=k, n=8, stem=f"{{STEM}}-{{seed}}")
     else:  # "slow": announce, then write forever until killed
-        with ResultWriter(root, STEM) as w:
+        with ResultWriter(root, STEM if mode == "slow" else mode) as w:
             for i in range(10**6):
                 w.add_prediction(f"im{{i}}.png", np.full((32, 32), (i % 7) / 7.0))
                 if i == 3:
@@ -320,6 +566,39 @@ def test_sigkill_during_write_leaves_the_old_entry_and_no_entry_from_temp_files(
     write_entry(root, seed=3)  # the next commit removes what the dead writer left
     assert not [p for p in os.listdir(root) if p.startswith(".")]
     assert_consistent(root)
+
+
+def test_processes_writing_identical_predictions_into_different_entries_share_one_file(tmp_path):
+    root = tmp_path / "res"
+    root.mkdir()
+    procs = [_writer(tmp_path, str(root), "shared", str(s)) for s in (1, 2)]
+    for p in procs:
+        _, err = p.communicate(timeout=300)
+        assert p.returncode == 0, err
+    a, b = assert_consistent(root, f"{STEM}-1"), assert_consistent(root, f"{STEM}-2")
+    assert a["predictions"] == b["predictions"]
+    assert predictions_files(root) == [a["predictions"]["file"]]
+    assert not [p for p in os.listdir(root) if p.startswith(".")]
+
+
+def test_sigkill_while_rewriting_an_entry_that_shares_its_file(tmp_path):
+    """The killed writer's entry and the entry sharing its file both stay whole."""
+    root = tmp_path / "res"
+    other = result_stem("other", "synthetic", "val", "mit")
+    write_entry(root, seed=1)
+    write_entry(root, seed=1, stem=other)
+    shared = assert_consistent(root)["predictions"]["file"]
+    before = {p.name: p.read_bytes() for p in root.iterdir()}
+    proc = _writer(tmp_path, str(root), "slow", "2")
+    try:
+        assert proc.stdout.readline().strip() == "writing"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert {p.name: p.read_bytes() for p in root.iterdir() if not p.name.startswith(".")} == before
+    write_entry(root, seed=3)  # the killed writer's entry is rewritten: the shared file stays for `other`
+    assert assert_consistent(root, other)["predictions"]["file"] == shared
+    assert len(predictions_files(root)) == 2 and not [p for p in os.listdir(root) if p.startswith(".")]
 
 
 def test_results_dir_that_is_a_file_is_named(tmp_path):

@@ -1,40 +1,52 @@
 """Commit a JSON record and the content-addressed file it names as one unit.
 
 An *entry* is ``DIR/STEM.json`` plus at most one companion file
-``DIR/STEM.KIND.<first 16 hex of its sha256>EXT`` that the JSON names with its
-full SHA-256 (``KIND`` is ``predictions`` for results entries). The protocol:
+``DIR/<first 16 hex of its sha256>.KIND EXT`` (``0123456789abcdef.predictions.npz``
+for results entries) that the JSON names with its full SHA-256. The companion is
+named by its content alone, so entries of one directory whose companions hold
+the same bytes (one model's predictions scored under several protocols) share
+one file. The protocol:
 
 1. the companion is streamed into a temporary file ``.STEM.KIND.*.tmpEXT`` in
    ``DIR`` (locked with ``flock`` while its writer lives), hashed from the bytes
    as they are written, and fsynced;
 2. under an exclusive lock on ``DIR`` (:func:`~salbench.io.lock.directory_lock`):
-   the temporary file is renamed to its content-addressed name, the JSON is
-   replaced atomically (written to a temporary file, fsynced, renamed), the
-   directory is fsynced, and companions of ``STEM`` that the new JSON does not
-   name are removed, with temporary files whose writer has died;
+   if a companion of that name already holds the same bytes (full SHA-256), it is
+   reused and the temporary file dropped, else the temporary file is renamed to
+   the name; the JSON is replaced atomically (written to a temporary file,
+   fsynced, renamed); the directory is fsynced; then companions that **no** JSON
+   in ``DIR`` names any more are removed (the set named is read from every JSON
+   in ``DIR`` under the lock), with temporary files whose writer has died;
 3. the lock is released.
 
 So a crash, a full disk or a concurrent writer leaves either the old entry or
-the new one: the old JSON keeps naming its own companion until the new JSON
-replaces it, two writers never interleave steps 2, and a companion is always
-named by the hash of its own bytes. A companion left over by a crash between
-the rename and the JSON is an orphan that the next commit removes; readers only
-ever follow a JSON to its named companion, so orphans and temporary files are
-never read as entries.
+the new one: the old JSON keeps naming its companion until the new JSON
+replaces it, two writers never interleave steps 2, a companion is always named
+by the hash of its own bytes and is never removed while any entry names it.
+A companion left over by a crash between the rename and the JSON is an orphan
+that the next commit removes; readers only ever follow a JSON to its named
+companion, so orphans and temporary files are never read as entries.
+
+Legacy companions (``STEM.KIND EXT`` of schema /1, ``STEM.KIND.<16 hex>EXT``) are
+still read through the JSON that names them, and removed like the others once
+no JSON names them.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
 import tempfile
 from pathlib import Path
-from typing import BinaryIO, Callable, Mapping
+from typing import BinaryIO, Callable, Iterable, Mapping
 
 from salbench.io.atomic import TMP_MARK, _umask, atomic_write_bytes, ensure_directory, fsync_directory
 from salbench.io.errors import FileError, reason
 from salbench.io.lock import directory_lock, is_abandoned, lock_open_file
+
+_NAME_ERRORS = (ValueError, TypeError, AttributeError, KeyError, RecursionError)
 
 
 def _default_references(record: Mapping) -> set[str]:
@@ -43,8 +55,16 @@ def _default_references(record: Mapping) -> set[str]:
     return {name} if isinstance(name, str) else set()
 
 
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 class EntryWriter:
-    """Write ``DIR/STEM.json`` and its companion ``DIR/STEM.KIND.<digest>EXT`` as one unit.
+    """Write ``DIR/STEM.json`` and its companion ``DIR/<digest16>.KIND EXT`` as one unit.
 
     Parameters
     ----------
@@ -53,7 +73,8 @@ class EntryWriter:
     stem : str
         Entry name without ``.json``.
     kind, ext : str
-        Companion naming: ``STEM.KIND.<digest16>EXT``.
+        Companion naming: ``<digest16>.KIND EXT`` (shared by every entry of ``DIR``
+        whose companion holds the same bytes).
     what : str
         How messages name the entry ("results entry").
     references : callable
@@ -71,7 +92,8 @@ class EntryWriter:
         self._fh: BinaryIO | None = None
         self._tmp: Path | None = None
         s, k, e = re.escape(stem), re.escape(kind), re.escape(ext)
-        self._companion_re = re.compile(rf"{s}\.{k}(\.[0-9a-f]{{16}})?{e}")  # also the legacy STEM.KIND.EXT
+        self._shared_re = re.compile(rf"[0-9a-f]{{16}}\.{k}{e}")
+        self._legacy_re = re.compile(rf"{s}\.{k}(\.[0-9a-f]{{16}})?{e}")  # STEM.KIND.EXT, STEM.KIND.<16 hex>EXT
         self._temp_re = re.compile(rf"\.{s}\.({k}|json)\.[A-Za-z0-9_]+{re.escape(TMP_MARK)}({e}|\.json)")
 
     # -- the companion ---------------------------------------------------------------------
@@ -93,10 +115,10 @@ class EntryWriter:
         return self._fh
 
     def companion_name(self, sha256: str) -> str:
-        """``STEM.KIND.<first 16 hex digits>EXT``."""
-        if not re.fullmatch(r"[0-9a-f]{64}", sha256):
+        """``<first 16 hex digits>.KIND EXT``: a name of the content alone."""
+        if not isinstance(sha256, str) or not re.fullmatch(r"[0-9a-f]{64}", sha256):
             raise ValueError(f"not a hex sha256: {sha256!r}")
-        return f"{self.stem}.{self.kind}.{sha256[:16]}{self.ext}"
+        return f"{sha256[:16]}.{self.kind}{self.ext}"
 
     # -- commit / abort --------------------------------------------------------------------
     def commit(self, record: Mapping, json_bytes: bytes, *, companion_sha256: str | None = None) -> Path:
@@ -119,22 +141,21 @@ class EntryWriter:
             final = self.directory / self.companion_name(companion_sha256)
             if final.name not in self._references(record):
                 raise ValueError(f"the record does not name its companion file {final.name}")
-        renamed = False
+        placed = False  # a new companion file was renamed into place (not an identical one reused)
         try:
             if self._fh is not None:
                 self._fh.flush()
                 os.fsync(self._fh.fileno())
             with directory_lock(self.directory):
                 if final is not None:
-                    os.chmod(self._tmp, 0o666 & ~_umask())
-                    os.replace(self._tmp, final)
-                    self._tmp, renamed = None, True  # the name is free again: never unlink it later
-                    fsync_directory(self.directory)
+                    placed = self._place(final, companion_sha256)
                 try:
                     atomic_write_bytes(self.json_path, json_bytes, what="results file")
                 except BaseException:
-                    if renamed and final.name not in self._on_disk_references():
-                        final.unlink(missing_ok=True)
+                    if placed:
+                        named = self._named_by_entries([final.name])
+                        if named is not None and final.name not in named:
+                            final.unlink(missing_ok=True)
                     raise
                 self._cleanup(keep=self._references(record))
         except OSError as exc:
@@ -142,6 +163,34 @@ class EntryWriter:
         finally:
             self._close()
         return self.json_path
+
+    def _place(self, final: Path, sha256: str) -> bool:
+        """Put the companion at ``final`` (lock held); False when an identical file was already there."""
+        existing = None
+        if final.is_file():
+            try:
+                existing = _file_sha256(final)
+            except OSError:
+                existing = None  # unreadable: replaced below by a file that hashes to its name
+        if existing == sha256:
+            # Another entry (or an earlier version of this one) stored the same bytes: share them.
+            self._tmp.unlink(missing_ok=True)
+            self._tmp = None
+            return False
+        if existing is not None and existing[:16] == sha256[:16]:
+            # Two contents with one 64-bit name prefix: replacing the file would break the entries
+            # that name it, so refuse (never seen; astronomically unlikely by accident).
+            raise FileError(f"{self.what} {self.json_path}: {final.name} already holds other content with the "
+                            f"same name (sha256 {existing} vs {sha256}); nothing written; "
+                            + ("the previous entry is unchanged" if self.json_path.exists()
+                               else "no entry was written"), filename=final)
+        # Absent, or a damaged file whose bytes do not hash to its name (no entry can be valid with
+        # it): the new file takes the name.
+        os.chmod(self._tmp, 0o666 & ~_umask())
+        os.replace(self._tmp, final)
+        self._tmp = None  # the name is free again: never unlink it later
+        fsync_directory(self.directory)
+        return True
 
     def abort(self) -> None:
         """Drop the companion being written; the entry on disk is untouched."""
@@ -159,23 +208,63 @@ class EntryWriter:
             self._tmp.unlink(missing_ok=True)  # gone already when it was renamed
             self._tmp = None
 
-    def _on_disk_references(self) -> set[str]:
+    def _named_by_entries(self, candidates: Iterable[str]) -> set[str] | None:
+        """The ``candidates`` that some JSON in ``DIR`` names (call with the lock held).
+
+        Every ``*.json`` in ``DIR`` counts (not only entries: a companion named
+        anywhere is kept): a candidate is named when the parsed record references
+        it or, conservatively, when its name occurs in the file's text (a truncated
+        or hand-edited JSON still protects what it mentions). None when a JSON
+        cannot be read: then nothing may be removed.
+        """
+        pending = set(candidates)
+        named: set[str] = set()
+        if not pending:
+            return named
         try:
-            return self._references(json.loads(self.json_path.read_bytes()))
-        except (OSError, ValueError):
-            return set()
+            listing = sorted(os.listdir(self.directory))
+        except OSError:
+            return None
+        for name in listing:
+            if not name.endswith(".json") or name.startswith("."):
+                continue  # hidden files are temporaries: never an entry
+            path = self.directory / name
+            try:
+                if not path.is_file():
+                    continue
+                data = path.read_bytes()
+            except OSError:
+                return None
+            found = {c for c in pending if c.encode("utf-8") in data}
+            try:
+                found |= pending & set(self._references(json.loads(data)))
+            except _NAME_ERRORS:
+                pass  # not a record: what its text mentions is kept all the same
+            named |= found
+            pending -= found
+            if not pending:
+                break
+        return named
 
     def _cleanup(self, keep: set[str]) -> None:
-        """Remove this entry's companions that the current JSON does not name, and dead temporaries."""
+        """Remove companions no JSON in ``DIR`` names (lock held), and temporaries whose writer died.
+
+        Companions are the shared ``<16 hex>.KIND EXT`` files and this entry's legacy
+        ``STEM.KIND[.<16 hex>]EXT``; ``keep`` (what the new JSON names) is kept without reading.
+        """
         try:
             names = os.listdir(self.directory)
         except OSError:
             return
+        candidates = [n for n in names if n not in keep and (self._shared_re.fullmatch(n)
+                                                             or self._legacy_re.fullmatch(n))]
+        named = self._named_by_entries(candidates)
         for name in names:
             path = self.directory / name
             try:
-                if self._companion_re.fullmatch(name) and name not in keep:
-                    path.unlink()
+                if name in candidates:
+                    if named is not None and name not in named:
+                        path.unlink()
                 elif self._temp_re.fullmatch(name) and path != self._tmp and is_abandoned(path):
                     path.unlink()
             except OSError:

@@ -1,24 +1,35 @@
 """A predictions file written and read one saliency map at a time.
 
-Format ``salbench.predictions/2``: a zip archive (numpy's ``.npz`` container)
-holding one ``.npy`` member per image, ``000000.npy``, ``000001.npy``, ... in the
-order written (look maps up by name), and, last, ``index.json``::
+Format ``salbench.predictions/3``: a zip archive (numpy's ``.npz`` container)
+holding one ``.npy`` member per distinct map, ``000000.npy``, ``000001.npy``, ...
+(member ``i`` holds the ``i``-th map written), and, last, ``index.json``::
 
-    {"format": "salbench.predictions/2", "names": [...], "dtypes": [...], "shapes": [[h, w], ...]}
+    {"format": "salbench.predictions/3", "names": [...], "dtypes": [...], "shapes": [[h, w], ...],
+     "same": [null, null, 0, ...]}
 
 Each map is stored in the narrowest of float16, float32 and float64 that holds
 its values exactly (per image), so the stored maps are exactly the scored ones.
+A map identical to an earlier one (same dtype, shape and bytes as stored) is
+not written again: ``same[i]`` is null when map ``i`` has its own member
+``{i:06d}.npy``, else the position ``j < i`` of the earlier map whose member
+holds it (``same[j]`` is null). A baseline that predicts one map for every image
+so costs one map, not one per image (DEFLATE compresses each member on its own
+and cannot see across members); the positional list costs a few bytes
+compressed where a name-to-member table would cost more than the map.
 
-Writing streams: the archive is written strictly forwards (zip data
+Writing is deterministic (member headers carry a fixed date, not the time of
+writing), so equal maps under equal names make byte-identical files. It streams:
+the archive is written strictly forwards (zip data
 descriptors instead of seeking back to patch headers), so the SHA-256 of the
 file is computed from the bytes as they are written and memory does not grow
-with the number of images. Reading opens one member at a time, so memory is
-one map plus the names.
+with the maps: the writer remembers a SHA-256 per distinct map written, never
+the maps. Reading opens one member at a time, so memory is one map plus the names.
 
-The older form (``np.savez_compressed`` with ``names`` and a stacked
-``predictions`` array, or ``prediction_00000`` ... for maps of different sizes;
-schema ``salbench.result/1`` entries) is still read; a stacked legacy file is
-loaded whole on first access.
+Older forms are still read: ``salbench.predictions/2`` (the same without
+``same``: one member per image), and ``np.savez_compressed`` with ``names`` and a
+stacked ``predictions`` array, or ``prediction_00000`` ... for maps of different
+sizes (schema ``salbench.result/1`` entries); a stacked legacy file is loaded
+whole on first access.
 """
 
 from __future__ import annotations
@@ -34,7 +45,9 @@ from typing import BinaryIO
 
 import numpy as np
 
-FORMAT = "salbench.predictions/2"
+FORMAT = "salbench.predictions/3"
+#: Formats read: /2 is /3 without deduplicated members (``same``).
+READ_FORMATS = ("salbench.predictions/2", FORMAT)
 INDEX = "index.json"
 #: Largest map a predictions file may hold (pixels); a larger header is refused before allocating.
 MAX_MAP_PIXELS = 100_000_000
@@ -104,6 +117,19 @@ def as_storable_map(prediction, name: str) -> np.ndarray:
     return m64
 
 
+def _member_info(name: str) -> zipfile.ZipInfo:
+    """A member header without the time of writing: equal maps make byte-identical files.
+
+    The file is named by its SHA-256 and shared by every entry that stored the same
+    maps, so its bytes must depend on the maps alone (zipfile would stamp each member
+    with the current time).
+    """
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info
+
+
 class MapStreamWriter:
     """Append maps to a ``salbench.predictions/2`` archive written to an open binary file.
 
@@ -130,10 +156,18 @@ class MapStreamWriter:
         self._seen: set[str] = set()
         self._dtypes: list[str] = []
         self._shapes: list[list[int]] = []
+        # (dtype, shape, sha256 of the stored bytes) -> position of the map holding them: a few
+        # dozen bytes per distinct map, never the maps. SHA-256, not a cheaper hash: a collision
+        # would silently store one map for another.
+        self._members: dict[tuple, int] = {}
+        self._same: list[int | None] = []
         self._closed = False
 
     def add(self, name: str, prediction) -> np.ndarray:
         """Store one map; return it as float64 with exactly the stored values.
+
+        A map identical to one stored earlier (same dtype, shape and bytes) is
+        recorded in the index as the same member instead of being written again.
 
         Raises
         ------
@@ -147,8 +181,15 @@ class MapStreamWriter:
             raise ValueError(f"duplicate image name {name!r}: each image is stored once")
         m64 = as_storable_map(prediction, name)
         dtype = storage_dtype(m64)
-        with self._zip.open(f"{len(self.names):06d}.npy", "w") as member:
-            np.lib.format.write_array(member, np.ascontiguousarray(m64.astype(dtype)), allow_pickle=False)
+        stored = np.ascontiguousarray(m64.astype(dtype))
+        position = len(self.names)
+        key = (dtype.name, stored.shape, hashlib.sha256(memoryview(stored).cast("B")).digest())
+        earlier = self._members.get(key)
+        if earlier is None:
+            with self._zip.open(_member_info(f"{position:06d}.npy"), "w") as fh:
+                np.lib.format.write_array(fh, stored, allow_pickle=False)
+            self._members[key] = position
+        self._same.append(earlier)
         self.names.append(name)
         self._seen.add(name)
         self._dtypes.append(dtype.name)
@@ -156,22 +197,29 @@ class MapStreamWriter:
         return m64
 
     def finish(self) -> dict:
-        """Write the index and the zip directory; return ``{"sha256", "size", "n", "dtypes", "shape"}``.
+        """Write the index and the zip directory.
 
-        ``shape`` is ``[n, h, w]`` when every map has the same size, else None;
-        ``dtypes`` counts the maps stored in each dtype.
+        Returns
+        -------
+        dict
+            ``{"sha256", "size", "n", "dtypes", "shape", "n_stored"}``: ``shape`` is
+            ``[n, h, w]`` when every map has the same size, else None; ``dtypes``
+            counts the maps (images) stored in each dtype; ``n_stored`` is the number
+            of distinct maps written as members.
         """
         if not self.names:
             raise ValueError("no predictions to store")
-        index = {"format": FORMAT, "names": self.names, "dtypes": self._dtypes, "shapes": self._shapes}
-        self._zip.writestr(INDEX, json.dumps(index, separators=(",", ":")))
+        index = {"format": FORMAT, "names": self.names, "dtypes": self._dtypes, "shapes": self._shapes,
+                 "same": self._same}
+        self._zip.writestr(_member_info(INDEX), json.dumps(index, separators=(",", ":")))
         self._zip.close()
         self.sink.flush()
         self._closed = True
         shapes = {tuple(s) for s in self._shapes}
         counts = {d: self._dtypes.count(d) for d in _DTYPES if d in self._dtypes}
         return {"sha256": self.sink.sha256.hexdigest(), "size": self.sink.size, "n": len(self.names),
-                "dtypes": counts, "shape": [len(self.names), *shapes.pop()] if len(shapes) == 1 else None}
+                "dtypes": counts, "shape": [len(self.names), *shapes.pop()] if len(shapes) == 1 else None,
+                "n_stored": len(self._members)}
 
     def abort(self) -> None:
         """Stop without finishing (the caller removes the file)."""
@@ -219,7 +267,7 @@ class StoredPredictions:
             index = json.loads(self._zip.read(INDEX))
         except (ValueError, zipfile.BadZipFile, OSError, EOFError) as exc:
             raise ValueError(f"predictions file {self.path}: unreadable index ({_why(exc)})") from None
-        if not isinstance(index, dict) or index.get("format") != FORMAT:
+        if not isinstance(index, dict) or index.get("format") not in READ_FORMATS:
             raise ValueError(f"predictions file {self.path}: unknown format {_get(index, 'format')!r}")
         names, dtypes, shapes = index.get("names"), index.get("dtypes"), index.get("shapes")
         if not (isinstance(names, list) and isinstance(dtypes, list) and isinstance(shapes, list)
@@ -227,15 +275,37 @@ class StoredPredictions:
             raise ValueError(f"predictions file {self.path}: malformed index")
         if any(d not in _DTYPES for d in dtypes) or not all(_is_shape(s) for s in shapes):
             raise ValueError(f"predictions file {self.path}: index lists an unsupported dtype or shape")
-        expected = {f"{i:06d}.npy" for i in range(len(names))} | {INDEX}
+        if index["format"] == FORMAT:
+            same = self._check_same(index.get("same"), dtypes, shapes)
+        elif "same" in index:
+            raise ValueError(f"predictions file {self.path}: {index['format']} has no deduplicated members")
+        else:
+            same = [None] * len(names)
+        own = [f"{i:06d}.npy" for i in range(len(names))]
+        expected = {m for m, j in zip(own, same) if j is None} | {INDEX}
         if members != expected:
             raise ValueError(f"predictions file {self.path}: members do not match its index")
         self.names = list(names)
-        self.format = FORMAT
-        self._members = [f"{i:06d}.npy" for i in range(len(names))]
+        self.format = index["format"]
+        self._members = [own[i if j is None else j] for i, j in enumerate(same)]
         self._dtypes = [np.dtype(d) for d in dtypes]
         self._shapes = [tuple(s) for s in shapes]
         self._check_unique()
+
+    def _check_same(self, same, dtypes: list, shapes: list) -> list:
+        """Validate ``same``: per map, null or the position of an earlier stored map of its dtype and shape."""
+        if not (isinstance(same, list) and len(same) == len(dtypes)):
+            raise ValueError(f"predictions file {self.path}: malformed index ('same' must list one entry per map)")
+        for i, j in enumerate(same):
+            if j is None:
+                continue
+            if not (isinstance(j, int) and not isinstance(j, bool) and 0 <= j < i and same[j] is None):
+                raise ValueError(f"predictions file {self.path}: index says map {i} is map {j!r}, "
+                                 "not an earlier stored map")
+            if dtypes[i] != dtypes[j] or shapes[i] != shapes[j]:
+                raise ValueError(f"predictions file {self.path}: index says map {i} is map {j}, "
+                                 "of another dtype or shape")
+        return same
 
     def _read_legacy(self, members: set[str]) -> None:
         names = self._read_member("names.npy", None, None)
@@ -320,7 +390,7 @@ class StoredPredictions:
 
 
 def open_stored_predictions(path: str | os.PathLike) -> StoredPredictions:
-    """Open a predictions file (either format) for reading one map at a time.
+    """Open a predictions file (any format salbench wrote) for reading one map at a time.
 
     Raises
     ------

@@ -24,14 +24,18 @@ sha256_of_the_map_file)`` per scored image (``salbench.predictions``'
 ``m.fingerprint(k)``); ``salbench check`` re-reads the folder and verifies each
 map's hash before recomputing.
 
-The predictions file is ``STEM.predictions.<16 hex of its sha256>.npz``
-(:mod:`salbench.io.map_store`, streamed, hashed from the bytes written), the JSON
-``STEM.json`` is written last and atomically under a directory lock
-(:mod:`salbench.io.entry`): a crash, a full disk or a concurrent writer leaves
-the old entry or the new one, never a mix, and a failure is one
-:class:`~salbench.io.errors.FileError` line naming the entry. Leaving the
-``with`` block without ``commit`` (an exception, Ctrl-C) discards the new
-predictions and leaves the old entry as it was.
+The predictions file is ``<16 hex of its sha256>.predictions.npz`` beside the
+JSON (:mod:`salbench.io.map_store`, streamed, hashed from the bytes written; a
+map identical to an earlier one is stored once). It is named by its content
+alone, so the entries of one directory that scored the same maps (one model
+under several protocols) share one file: a writer whose file already exists
+with the same SHA-256 reuses it, and a file is removed only once no JSON in the
+directory names it. The JSON ``STEM.json`` is written last and atomically under
+a directory lock (:mod:`salbench.io.entry`): a crash, a full disk or a
+concurrent writer leaves the old entry or the new one, never a mix, and a
+failure is one :class:`~salbench.io.errors.FileError` line naming the entry.
+Leaving the ``with`` block without ``commit`` (an exception, Ctrl-C) discards
+the new predictions and leaves the old entry as it was.
 
 Schema ``salbench.result/2``
 ----------------------------
@@ -40,9 +44,11 @@ n_images, n_skipped, n_excluded, image_names, metrics {name: {mean, ci95, n,
 per_image, higher_is_better}}, wall_time_s, predictions``. ``predictions`` is
 ``{"kind": "stored", "format", "file", "sha256", "size", "n", "shape", "dtype",
 "dtypes"}`` or ``{"kind": "folder", "path", "n", "map_sha256": [...], "sha256"}``.
-A results file never carries ``tolerances`` (``salbench check`` refuses one that
-does). Schema ``salbench.result/1`` files (one ``.npz`` named
-``STEM.predictions.npz``, no ``n_excluded``/``n``) are still read and checked.
+``file`` is a name in the results file's directory (no path). A results file
+never carries ``tolerances`` (``salbench check`` refuses one that does). Entries
+whose predictions file has an older name (``STEM.predictions.<16 hex>.npz``) are
+read and checked as they are; schema ``salbench.result/1`` files (one ``.npz``
+named ``STEM.predictions.npz``, no ``n_excluded``/``n``) too.
 """
 
 from __future__ import annotations
@@ -512,7 +518,7 @@ def save_predictions(path: str | os.PathLike, predictions, names: list[str]) -> 
 
     The stand-alone form of what :class:`ResultWriter` does inside an entry:
     each map is stored exactly (float16 where that is lossless, else float32,
-    else float64), one member per image.
+    else float64), one member per distinct map (a repeated map is stored once).
 
     Returns
     -------
