@@ -15,7 +15,7 @@ Formats
 - ``.npz``: one array as above (the key ``predictions`` if there are several),
   optionally with ``names`` (one image name per map), or ragged maps
   ``prediction_00000``, ``prediction_00001``, ... beside ``names`` (salbench's
-  first predictions format); or a ``salbench.predictions/2`` archive (one member
+  first predictions format); or a ``salbench.predictions/3 (or /2)`` archive (one member
   per map plus ``index.json`` with the names: what ``salbench eval --model``
   writes now, read through :mod:`salbench.io.map_store`).
 - ``.pkl`` holding a dict ``{"predictions": [...], "names": [...]}`` is matched by name too.
@@ -175,7 +175,7 @@ class ArraySource(PredictionSource):
     def _open_npz(self) -> None:
         with zipfile.ZipFile(self.path) as zf:
             indexed = "index.json" in zf.namelist()
-        if indexed:  # salbench.predictions/2: its owner's reader checks the index and every member
+        if indexed:  # salbench.predictions/3 (or /2): its owner's reader checks the index and every member
             from salbench.io.map_store import open_stored_predictions
 
             self._stored_file = open_stored_predictions(self.path)
