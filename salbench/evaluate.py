@@ -320,11 +320,14 @@ def stream_model(plan: EvalPlan, writer, *, model=None, predictions=None, batch_
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salbench-records")
     prep = ThreadPoolExecutor(max_workers=plan.workers, thread_name_prefix="salbench-prepare") if plan.workers else None
     try:
-        pending = pool.submit(lambda idx: [load(int(i)) for i in idx], chunks[0])
+        def load_chunk(idx):
+            return [load(int(i)) for i in idx]
+
+        pending = pool.submit(load_chunk, chunks[0])
         for c, idx in enumerate(chunks):
             records = pending.result()
             if c + 1 < len(chunks):
-                pending = pool.submit(lambda idx: [load(int(i)) for i in idx], chunks[c + 1])
+                pending = pool.submit(load_chunk, chunks[c + 1])
             tp = time.perf_counter()
             raw = _predict_chunk(model, records, batch_size) if model is not None else [predictions[i] for i in idx]
             stored = []
@@ -366,7 +369,9 @@ def stream_predictions(plan: EvalPlan, match, writer):
     folder = match.source.kind == "folder"
 
     def get_prediction(i: int) -> np.ndarray:
-        m, sha = match.read(i)
+        if not folder:  # an array file's maps are stored in the entry: no hash to record
+            return match.load(i)
+        m, sha = match.read(i)  # one read of the file: the hash is of the bytes decoded
         fingerprints[int(i)] = sha
         return m
 
@@ -402,15 +407,8 @@ def _finish(plan: EvalPlan, writer, scored, model_record, timings, *, n_skipped:
         n_skipped=n_skipped,
     )
     path = writer.commit(result)
-    result["predictions"] = writer_record(path)
+    result["predictions"] = writer.record["predictions"]
     return result, path
-
-
-def writer_record(path: Path) -> dict:
-    """The ``predictions`` block of the entry just committed at ``path``."""
-    import json
-
-    return json.loads(Path(path).read_text())["predictions"]
 
 
 def entry_stem(model_name: str, plan: EvalPlan, tag: str | None = None) -> str:

@@ -42,7 +42,7 @@ def register(subparsers) -> None:
                    help="results directory (default: ./leaderboards, else the checkout's leaderboards/)")
     p.add_argument("--results", default=None, help=argparse.SUPPRESS)  # older spelling of DIR
     p.add_argument("--tolerance", type=float, default=None,
-                   help=f"tolerance of every comparison (default: 1e-6)")
+                   help="tolerance of every comparison (default: 1e-6)")
     p.add_argument("--update", action="store_true",
                    help="rewrite drifted entries with the recomputed values (atomically)")
     p.add_argument("--strict", action="store_true",

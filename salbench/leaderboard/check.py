@@ -454,10 +454,8 @@ def _folder_source(result: Mapping[str, Any], path: Path, dataset):
         folder = path.parent / folder
     if not folder.exists():
         raise _Unavailable(f"predictions folder {pred['path']} not available here ({folder} not found)")
-    try:
-        from salbench.predictions import open_predictions
-    except ImportError:
-        raise _EntryError("reading a folder of maps needs salbench.predictions.open_predictions") from None
+    from salbench.predictions import open_predictions
+
     expected = dict(zip(result["image_names"], pred["map_sha256"]))
     matched = open_predictions(folder).match(list(dataset.names), allow_missing=result.get("n_skipped", 0) > 0)
     have = [dataset.names[k] for k in matched.indices]
@@ -468,10 +466,7 @@ def _folder_source(result: Mapping[str, Any], path: Path, dataset):
 
     def get(k: int) -> np.ndarray:
         name = dataset.names[k]
-        if hasattr(matched, "read"):  # one read of the file: the hash is of the bytes decoded
-            m, sha = matched.read(k)
-        else:
-            sha, m = matched.fingerprint(k), matched.load(k)
+        m, sha = matched.read(k)  # one read of the file: the hash is of the bytes decoded
         if sha != expected[name]:
             raise _EntryError(f"map of {name} in {folder} ({_entry_label(matched, k)}) changed "
                               "(sha256 differs from the results file)")

@@ -721,7 +721,9 @@ class ResultWriter:
             self.abort()
             raise
         self._done = True
-        return self._entry.commit(record, data, companion_sha256=sha)
+        path = self._entry.commit(record, data, companion_sha256=sha)
+        self.record = record  # what was written, ``predictions`` filled in
+        return path
 
     def abort(self) -> None:
         """Discard what was written; the entry on disk stays as it was."""

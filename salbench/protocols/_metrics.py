@@ -21,29 +21,12 @@ from salbench.metrics import registry as _registry
 # Protocol parameter -> keyword of the metric functions, where the names differ.
 PARAM_ALIASES = {"method": "auc_method", "jitter": "auc_judd_jitter"}
 
-# Metric lists of the registry before it declared ``protocols`` (kept only as a fallback).
-_LEGACY_COLUMNS = {
-    "mit": ("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "kld", "sim", "info_gain"),
-    "coursework": ("cc", "auc_borji", "auc_shuffled"),
-    "salicon": ("auc", "sauc", "cc", "nss"),
-    "exact": ("cc", "nss", "auc_exact", "auc_shuffled_exact", "kld", "sim"),
-}
-
-
 def metrics_for(protocol: str) -> tuple[str, ...]:
     """Registry names of the metrics ``protocol`` reports, in registry (column) order."""
-    fn = getattr(_registry, "metrics_for", None)
-    if fn is not None:
-        return tuple(fn(protocol))
-    return _LEGACY_COLUMNS[protocol]
+    return tuple(_registry.metrics_for(protocol))
 
 
-def get_metric(name: str):
-    """The registry entry of ``name`` (``get_metric`` of the registry, or its dict)."""
-    fn = getattr(_registry, "get_metric", None)
-    if fn is not None:
-        return fn(name)
-    return _registry.METRICS[name]
+get_metric = _registry.get_metric
 
 
 def has_metric(name: str) -> bool:
@@ -51,14 +34,14 @@ def has_metric(name: str) -> bool:
 
 
 def is_sampled(entry) -> bool:
-    return bool(getattr(entry, "sampled", getattr(entry, "stochastic", False)))
+    return bool(entry.sampled)
 
 
 def kernel_of(name: str):
     """The per-image kernel the registry declares for ``name`` (None when it declares none)."""
     if not has_metric(name):
         return None
-    return getattr(get_metric(name), "kernel", None)
+    return get_metric(name).kernel
 
 
 @functools.lru_cache(maxsize=None)
@@ -116,24 +99,7 @@ def call_metric(name: str, saliency, inputs: dict, params: dict, seed=None) -> f
 
 
 def is_constant_map(a) -> bool:
-    """The registry's rule: ``max - min <= 1e-12 * max(|max|, |min|, tiny)``."""
-    fn = getattr(_metrics_pkg(), "is_constant_map", None)
-    if fn is not None:
-        return bool(fn(a))
-    a = np.asarray(a, dtype=np.float64)
-    lo = float(a.min())
-    hi = float(a.max())
-    return hi - lo <= 1e-12 * max(abs(hi), abs(lo), np.finfo(np.float64).tiny)
+    """The registry's rule (:func:`salbench.metrics.is_constant_map`)."""
+    from salbench.metrics import is_constant_map as rule
 
-
-def _metrics_pkg():
-    import salbench.metrics as m
-
-    return m
-
-
-def constant_value(name: str) -> float | None:
-    """The value the registry documents for a constant saliency map (None: NaN / undefined)."""
-    if not has_metric(name):
-        return None
-    return getattr(get_metric(name), "constant_map", None)
+    return bool(rule(a))

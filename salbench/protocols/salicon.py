@@ -169,79 +169,15 @@ class SaliconScorer(Scorer):
 # Until the registry declares the server's metrics, the protocol reports its historical columns
 # with the server's scorers below (same values as before); with them, every column goes through
 # the registry and this block is unused.
-def _normalise01(s):
-    s = s - s.min()
-    if s.max() > 0:
-        s = s / s.max()
-    return s
-
-
-def _roc_area(sth, neg_values, neg_weights, step):
-    """Server's trapezoid over ``arange(0, max, step)`` (descending) with (0,0), (1,1)."""
-    top = max(sth.max(), neg_values.max())
-    thr = np.arange(0, top, step)[::-1]
-    ps = np.sort(sth)
-    order = np.argsort(neg_values, kind="stable")
-    nv = neg_values[order]
-    nw = np.cumsum(neg_weights[order][::-1])[::-1]  # weight of values >= nv[j]
-    tp = (sth.size - np.searchsorted(ps, thr, side="left")) / sth.size
-    j = np.searchsorted(nv, thr, side="left")
-    total = neg_weights.sum()
-    fp = np.where(j < nv.size, nw[np.minimum(j, nv.size - 1)], 0.0) / total
-    tp = np.concatenate(([0.0], tp, [1.0]))
-    fp = np.concatenate(([0.0], fp, [1.0]))
-    return float(np.trapezoid(tp, fp))
-
-
-def _legacy(name, s, inputs, params, rng):
-    pts = inputs["points"]
-    if name == "auc":
-        u = _normalise01(s)
-        rand = u.ravel()[rng.randint(s.size, size=int(params["n_random"]))]
-        return _roc_area(u[pts[:, 0], pts[:, 1]], rand, np.ones(rand.size), float(params["step"]))
-    if name == "sauc":
-        u = _normalise01(s)
-        others = inputs["other_weights"].astype(np.float64).copy()
-        others[pts[:, 0], pts[:, 1]] = 0
-        ind = np.nonzero(others)
-        if ind[0].size == 0:
-            return float("nan")
-        return _roc_area(u[pts[:, 0], pts[:, 1]], u[ind], others[ind], float(params["step"]))
-    if name == "cc":
-        return _metrics.call_metric("cc", s, inputs, params)
-    if name == "nss":
-        z = s - s.mean()
-        sd = s.std()
-        if sd > 0:
-            z = z / sd
-        return float(np.mean(z[pts[:, 0], pts[:, 1]]))
-    raise ValueError(f"salicon protocol: unknown metric {name!r}")
-
-
-_LEGACY_NEEDS = {"auc": ("points",), "sauc": ("points", "other_weights"), "cc": ("density",), "nss": ("points",)}
-
-
-def _legacy_mode() -> bool:
-    from salbench.metrics import registry
-
-    return not hasattr(registry, "metrics_for")
-
-
 def _needs(name):
-    if _legacy_mode():
-        return _LEGACY_NEEDS[name]
-    return tuple(getattr(_metrics.get_metric(name), "needs", ())) if _metrics.has_metric(name) else ()
+    return tuple(_metrics.get_metric(name).needs) if _metrics.has_metric(name) else ()
 
 
 def _sampled(name):
-    if _legacy_mode():
-        return name == "auc"
     return _metrics.has_metric(name) and _metrics.is_sampled(_metrics.get_metric(name))
 
 
 def _call(name, s, inputs, params, seed):
-    if _legacy_mode():
-        return _legacy(name, s, inputs, params, seed)
     return _metrics.call_metric(name, s, inputs, params, seed=seed)
 
 
