@@ -7,6 +7,7 @@ template, whatever its name), so a model named ``<script>alert(1)</script>`` is 
 
 from __future__ import annotations
 
+import functools
 import math
 from importlib import resources
 from typing import Any
@@ -23,8 +24,10 @@ def _package_files():
     return resources.files("salbench.leaderboard.site")
 
 
+@functools.lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
-    """The site's Jinja2 environment: package templates, autoescaping on, undefined names are errors."""
+    """The site's Jinja2 environment (one per process: templates compile once): package templates,
+    autoescaping on, undefined names are errors."""
     env = jinja2.Environment(
         loader=jinja2.FunctionLoader(_load_template),
         autoescape=True,
