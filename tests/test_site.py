@@ -217,3 +217,21 @@ def test_a_site_inside_the_results_folder_is_not_read_as_results(tmp_path):
     res = hostile_results(tmp_path / "results")
     build_site(res, res / "site")
     assert site_is_stale(res, res / "site") == []
+
+
+def test_marks_from_the_significance_hook_reach_the_page(hostile, tmp_path, monkeypatch):
+    """Where ``source.significance`` (re-pointed at merge to the stats layer) gives marks, pages show them."""
+    from salbench.leaderboard.site import source
+
+    def fake(rows, metrics):
+        return source.Significance("Wilcoxon signed-rank, Holm, alpha 0.05",
+                                   [{"cc": "best" if i == 0 else "tied"} for i in range(len(rows))],
+                                   "1 row not comparable")
+
+    monkeypatch.setattr(source, "significance", fake)
+    page = next(v for k, v in render_site(hostile, tmp_path / "site").items() if k.startswith("board-synth")).decode()
+    assert page.count("★</span>") == 2 and "≈</span>" in page  # one best cell + the legend
+    assert "(Wilcoxon signed-rank, Holm, alpha 0.05). 1 row not comparable" in page
+    monkeypatch.setattr(source, "significance", lambda rows, metrics: source.Significance("t", [{"cc": "wat"}] * len(rows)))
+    with pytest.raises(ValueError, match="unknown significance mark"):
+        render_site(hostile, tmp_path / "site")

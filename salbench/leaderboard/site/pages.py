@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from salbench.leaderboard.site import source
 from salbench.leaderboard.site.model import (
-    Cell, Column, EntryDetail, Link, Page, Row, SeedValue, Table, rank_rows, sort_rows,
+    MARKS, Cell, Column, EntryDetail, Link, Page, Row, SeedValue, Table, rank_rows, sort_rows,
 )
 
 
@@ -190,8 +190,12 @@ def _apply_significance(table: Table, groups: Sequence, rows: Sequence[Row]) -> 
         return
     table.significance = found.test
     table.significance_note = found.note
+    if len(found.marks) != len(rows):
+        raise ValueError(f"significance marks for {len(found.marks)} rows, the table has {len(rows)}")
     for row, marks in zip(rows, found.marks):
         for metric, mark in marks.items():
+            if mark not in MARKS:
+                raise ValueError(f"unknown significance mark {mark!r} (expected one of {', '.join(MARKS)})")
             if metric in row.cells:
                 row.cells[metric].mark = mark
 
@@ -306,7 +310,8 @@ class Index:
     n_entries: int
 
 
-def build_pages(entries: Sequence[Mapping[str, Any]], unreadable, root: Path, site_dir: Path) -> tuple[Index, list[Page]]:
+def build_pages(entries: Sequence[Mapping[str, Any]], unreadable, root: Path,
+                site_dir: Path) -> tuple[Index, list[Page]]:
     """Every page of the site, and what the index lists."""
     ctx = Context(Path(root), Path(site_dir), source.model_cards())
     pages: list[Page] = []
