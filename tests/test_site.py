@@ -232,6 +232,7 @@ def test_marks_from_the_significance_hook_reach_the_page(hostile, tmp_path, monk
     page = next(v for k, v in render_site(hostile, tmp_path / "site").items() if k.startswith("board-synth")).decode()
     assert page.count("★</span>") == 2 and "≈</span>" in page  # one best cell + the legend
     assert "(Wilcoxon signed-rank, Holm, alpha 0.05). 1 row not comparable" in page
-    monkeypatch.setattr(source, "significance", lambda rows, metrics: source.Significance("t", [{"cc": "wat"}] * len(rows)))
+    monkeypatch.setattr(source, "significance",
+                        lambda rows, metrics: source.Significance("t", [{"cc": "wat"}] * len(rows)))
     with pytest.raises(ValueError, match="unknown significance mark"):
         render_site(hostile, tmp_path / "site")
