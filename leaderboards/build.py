@@ -22,7 +22,8 @@ Shallow-network predictions come from GPU runs, never from this machine:
 ``--gpu-dir`` holding ``<tag>-<name>.npz`` files written by ``tests/benchmarks/gpu_issue11.py``
 (``predictions_by_seed``, ``seeds``, ``summaries``, ``names``; one entry per training seed, named
 ``<model>-<variant>-s<seed>``), else the predictions stored in the entries already committed
-here (rescored with today's protocols, their model records kept). Tables go to ``tables/``.
+here (rescored with today's protocols, their model records kept). Tables go to ``tables/``, the
+static site (``salbench leaderboard --html``) to ``site/``.
 """
 
 from __future__ import annotations
@@ -225,6 +226,14 @@ def write_tables(root: Path) -> None:
             print(f"table {name}: exit {code}", file=sys.stderr)
 
 
+def write_site(root: Path) -> None:
+    """The static site (``salbench leaderboard --html``) under ``site/``; check flags a stale one."""
+    from salbench.leaderboard.site import build_site
+
+    files = build_site(root, root / "site")
+    print(f"wrote site/ ({len(files)} files, {sum(p.stat().st_size for p in files)} bytes)")
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--gpu-dir", type=Path, default=None)
@@ -251,6 +260,7 @@ def main(argv=None) -> int:
                       data_dir=data_dir, gpu_dir=a.gpu_dir, keep=keep,
                       comparison=("salicon", "exact", "mit-dataset-gt"), comparison_models=("center_bias",))
     write_tables(HERE)
+    write_site(HERE)
     return 0
 
 

@@ -16,6 +16,7 @@ examples:
   salbench leaderboard --table 2
   salbench leaderboard --table 3 --format latex
   salbench leaderboard --compare-protocols --model shallow_kl --dataset nus
+  salbench leaderboard --html site/                     the static site; open site/index.html
 
 The results directory defaults to ./leaderboards, else ./results (salbench eval's
 default output), else the leaderboards/ folder of the salbench source checkout.
@@ -37,6 +38,7 @@ def register(subparsers) -> None:
     p.add_argument("--model", help="model for --compare-protocols")
     p.add_argument("--digits", type=int, default=None, help="decimals (default 2 for --table, else 3)")
     p.add_argument("--format", default="github", choices=("github", "latex", "csv", "plain"))
+    p.add_argument("--html", metavar="DIR", help="write the static leaderboard site (every page) into DIR")
     p.set_defaults(func=run)
 
 
@@ -70,6 +72,8 @@ def run(args) -> int:
     from salbench.leaderboard.tables import leaderboards, protocol_comparison_table, report_table
 
     root = results_dir(args.results)
+    if args.html:
+        return write_site(root, args)
     results = load_results(root)
     if args.table:
         print(report_table(args.table, results, published_rows(), fmt=args.format,
@@ -87,4 +91,18 @@ def run(args) -> int:
         return 0
     print(leaderboards(results, dataset=args.dataset, split=args.split, protocol=args.protocol,
                        sort_by=args.sort, fmt=args.format, digits=digits), end="" if args.format == "csv" else "\n")
+    return 0
+
+
+def write_site(root: Path, args) -> int:
+    """``--html DIR``: the whole static site (docs/leaderboards.md, "The site")."""
+    from salbench.leaderboard.site import build_site
+
+    chosen = [f"--{k.replace('_', '-')}" for k in ("table", "dataset", "split", "protocol", "sort", "model", "digits")
+              if getattr(args, k) is not None] + (["--compare-protocols"] if args.compare_protocols else [])
+    if chosen:
+        raise ValueError(f"--html writes every page; it takes only --results (not {', '.join(chosen)})")
+    files = build_site(root, args.html)
+    size = sum(p.stat().st_size for p in files)
+    print(f"wrote {len(files)} files ({size / 1024:.0f} KB) to {args.html}; open {Path(args.html) / 'index.html'}")
     return 0
