@@ -81,8 +81,9 @@ def paired_bootstrap_ci(a, b, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int
     Returns
     -------
     (low, high) : tuple of float
-        ``(d, d)`` when every difference equals ``d`` (the bootstrap distribution is
-        a point: two entries made from the same predictions give ``(0, 0)``);
+        ``(d, d)`` when every difference equals ``d`` up to rounding (relative range
+        1e-12; the bootstrap distribution is a point: two entries made from the same
+        predictions give ``(0, 0)``);
         ``(nan, nan)`` with fewer than two pairs, or when BCa is undefined (nearly
         all differences equal).
     """
@@ -91,8 +92,8 @@ def paired_bootstrap_ci(a, b, *, n_resamples: int = DEFAULT_RESAMPLES, seed: int
     d = a - b
     if d.size < 2:
         return float("nan"), float("nan")
-    if np.all(d == d[0]):
-        return float(d[0]), float(d[0])
+    if np.ptp(d) <= 1e-12 * max(float(np.abs(d).max()), np.finfo(np.float64).tiny):
+        return float(d.mean()), float(d.mean())  # equal up to rounding: every resample has this mean
     import warnings
 
     import scipy
