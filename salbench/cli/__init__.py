@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "salbench.cli.models",
     "salbench.cli.data",
     "salbench.cli.leaderboard",
+    "salbench.cli.compare",
     "salbench.cli.check",
     "salbench.cli.plot",
 )

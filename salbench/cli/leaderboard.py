@@ -39,6 +39,9 @@ def register(subparsers) -> None:
     p.add_argument("--digits", type=int, default=None, help="decimals (default 2 for --table, else 3)")
     p.add_argument("--format", default="github", choices=("github", "latex", "csv", "plain"))
     p.add_argument("--html", metavar="DIR", help="write the static leaderboard site (every page) into DIR")
+    p.add_argument("--alpha", type=float, default=0.05,
+                   help="level of the marks of rows not significantly different from the best (default 0.05)")
+    p.add_argument("--no-marks", action="store_true", help="leave out those marks")
     p.set_defaults(func=run)
 
 
@@ -90,7 +93,8 @@ def run(args) -> int:
                                         split=args.split, fmt=args.format, digits=digits))
         return 0
     print(leaderboards(results, dataset=args.dataset, split=args.split, protocol=args.protocol,
-                       sort_by=args.sort, fmt=args.format, digits=digits), end="" if args.format == "csv" else "\n")
+                       sort_by=args.sort, fmt=args.format, digits=digits,
+                       alpha=None if args.no_marks else args.alpha), end="" if args.format == "csv" else "\n")
     return 0
 
 

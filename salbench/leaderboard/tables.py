@@ -377,6 +377,7 @@ def leaderboard_table(
     fmt: str = "github",
     digits: int = 3,
     verify: bool = True,
+    alpha: float | None = 0.05,
 ) -> str:
     """Every model measured on one dataset (and split / protocol), best first.
 
@@ -387,6 +388,8 @@ def leaderboard_table(
     ``verify`` adds a column saying whether each row's entries pass
     :func:`salbench.leaderboard.check.verification_status` (files present, hashes
     and record consistent); ``salbench check`` recomputes them.
+    ``alpha`` marks, per metric, the best row and the rows not significantly
+    different from it (:mod:`salbench.leaderboard.significance`; None: no marks).
     """
     chosen = [r for r in results if r["dataset"]["name"] == dataset
               and (split is None or r["dataset"].get("split") == split)
@@ -401,13 +404,17 @@ def leaderboard_table(
     if verify:
         headers.append("Verified")
     rows = []
-    for rank, row in enumerate(_ranked(group_rows(chosen), key, better.get(key)), start=1):
+    ranked = _ranked(group_rows(chosen), key, better.get(key))
+    from salbench.leaderboard.significance import mark_table
+
+    marks = mark_table(ranked, metrics, better, alpha=alpha, fmt=fmt)
+    for rank, row in enumerate(ranked, start=1):
         cells = [str(rank), row.label, protocol_label(row.first), row.checkpoint, images_cell(row.first)]
-        cells += [row.cell(m, digits) for m in metrics]
+        cells += [row.cell(m, digits) + marks.suffix(rank - 1, m) for m in metrics]
         if verify:
             cells.append(row.verified(True))
         rows.append(cells)
-    return render(headers, rows, fmt, numeric_from=4)
+    return render(headers, rows, fmt, numeric_from=4) + marks.footer()
 
 
 def leaderboards(
@@ -420,6 +427,7 @@ def leaderboards(
     fmt: str = "github",
     digits: int = 3,
     verify: bool = True,
+    alpha: float | None = 0.05,
 ) -> str:
     """One ranking per (dataset, split, protocol) found in ``results``, optionally filtered.
 
@@ -441,7 +449,7 @@ def leaderboards(
     parts = []
     for ds, sp, proto in groups:
         body = leaderboard_table(results, dataset=ds, split=sp, protocol=proto, sort_by=sort_by, fmt=fmt,
-                                 digits=digits, verify=verify)
+                                 digits=digits, verify=verify, alpha=alpha)
         title = f"{ds}/{sp}, protocol {proto}"
         parts.append(f"% {title}\n{body}" if fmt == "latex" else
                      f"## {title}\n\n{body}" if fmt == "github" else f"{title}\n\n{body}")
