@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from salbench.leaderboard import tables
+from salbench.leaderboard.site.model import MARK_BEST, MARK_DIFFERENT, MARK_NOT_COMPARABLE, MARK_TIED
 from salbench.leaderboard.results import scan_results
 
 # Verification words, strongest first (issue 19 separates them in ``salbench check``). Until
@@ -201,14 +202,24 @@ class Significance:
 
 
 def significance(rows: Sequence[tables.Row], metrics: Sequence[str]) -> Significance | None:
-    """Significance marks for the rows of one leaderboard, or None while none are computed.
+    """Significance marks for the rows of one leaderboard (the same rule as the markdown tables).
 
-    The paired comparison of rows (Wilcoxon signed-rank on per-image values, Holm-corrected
-    across the comparisons with the best row; issue 16) belongs to the leaderboard layer's
-    ``salbench compare``; until that function exists this returns None and the site shows no
-    marks (it never invents them). Re-point here at merge.
+    :func:`salbench.leaderboard.significance.mark_table`: Wilcoxon signed-rank on per-image values
+    (seed rows averaged per image), Holm-corrected over each column's comparisons with its best
+    row, alpha 0.05. None when no row could be compared (nothing is invented).
     """
-    return None
+    from salbench.leaderboard import significance as sig
+
+    better = {m: tables.metric_direction(m) for m in metrics}
+    table = sig.mark_table(rows, metrics, better)
+    words = {sig.BEST: MARK_BEST, sig.INDISTINGUISHABLE: MARK_TIED, sig.DIFFERENT: MARK_DIFFERENT,
+             sig.NOT_COMPARED: MARK_NOT_COMPARABLE}
+    marks = [{m: words[c.rows[i].mark] for m, c in table.columns.items() if c.rows[i].mark in words}
+             for i in range(len(rows))]
+    if not any(marks):
+        return None
+    notes = table.notes()
+    return Significance(test=notes[0] if notes else sig.TEST, marks=marks, note=" ".join(notes[1:]))
 
 
 # -- verification --------------------------------------------------------------------------------
