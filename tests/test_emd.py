@@ -71,7 +71,7 @@ def test_exact_variant_is_the_clipped_transport_not_mits_number(mit_emd_refs):
     # What "mit" adds: the shrink leaves negative cells (FastEMD keeps them as signed mass)
     # and FastEMD rounds to integers; without both, up to ~1.2e-3 relative away.
     arrays, maps, cases = mit_emd_refs
-    rel = [abs(emd(ref_prediction(arrays, i, k), maps[f"mit_density_{i}"]) - cases[i][k]) / cases[i][k]
+    rel = [abs(emd(ref_prediction(arrays, i, k), maps[f"mit_density_{i}"], variant="exact") - cases[i][k]) / cases[i][k]
            for i in range(10) for k in KINDS]
     assert 1e-4 < max(rel) < 2e-3
     cells = matlab_resize_matrix(480, 15, 1 / 32) @ maps["mit_density_0"] @ matlab_resize_matrix(640, 20, 1 / 32).T
@@ -118,9 +118,9 @@ def test_symmetric(variant):
 def test_split_mass_and_uniform_closed_forms():
     # half the mass goes 2 cells down, half 2 cells right: 2
     b = point((3, 3), 2, 0, 0.5) + point((3, 3), 0, 2, 0.5)
-    assert emd(point((3, 3), 0, 0), b, downsample=1) == pytest.approx(2.0, abs=1e-12)
+    assert emd(point((3, 3), 0, 0), b, downsample=1, variant="exact") == pytest.approx(2.0, abs=1e-12)
     # a point at the end of a 1x3 strip against the uniform strip: (0 + 1 + 2) / 3
-    assert emd(np.ones((1, 3)), point((1, 3), 0, 0), downsample=1) == pytest.approx(1.0, abs=1e-12)
+    assert emd(np.ones((1, 3)), point((1, 3), 0, 0), downsample=1, variant="exact") == pytest.approx(1.0, abs=1e-12)
     # the same under FastEMD's integers: 1/3 of the mass is 333333 units, distances exact
     assert emd(np.ones((1, 3)), point((1, 3), 0, 0), downsample=1, variant="mit") == pytest.approx(
         (333333 * 1 + 333333 * 2) / 1e6, rel=1e-15)
@@ -134,7 +134,7 @@ def test_translation_by_whole_cells_at_the_mit_scale(shift, expected):
     blob = lambda r, c: np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 20.0**2))  # noqa: E731
     a = blob(200, 250)
     b = blob(200 + shift[0], 250 + shift[1])
-    assert emd(a, b) == pytest.approx(expected, abs=1e-9)
+    assert emd(a, b, variant="exact") == pytest.approx(expected, abs=1e-9)
     # mit: the shrink's negative cells are signed mass (1.8% of it here). Moving the first
     # moment by |v| costs at least |v| (duality with the 1-Lipschitz f(x) = x . v/|v|); moving
     # every cell, negative ones too, along v costs |v| * sum|cells| / sum(cells). FastEMD's
@@ -181,7 +181,7 @@ def same(got, want, rel):
 @given(MAPS)
 def test_exact_matches_linear_program_twin_full_resolution(data):
     a, b = draw_maps(data, max_side=5)
-    assert same(emd(a, b, downsample=1), naive.emd(a, b, downsample=1), rel=1e-7)
+    assert same(emd(a, b, downsample=1, variant="exact"), naive.emd(a, b, downsample=1), rel=1e-7)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -190,7 +190,7 @@ def test_exact_matches_pot_on_the_full_problem(data, downsample):
     # salbench moves only each cell's excess; POT here solves every cell to every cell.
     a, b = draw_maps(data, max_side=12, low=-1.0)
     want = naive.emd(a, b, downsample=downsample, solver=naive.emd_pot)
-    assert same(emd(a, b, downsample=downsample), want, rel=1e-12)
+    assert same(emd(a, b, downsample=downsample, variant="exact"), want, rel=1e-12)
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -213,8 +213,9 @@ def test_both_variants_match_their_twins_through_mits_downsampling(shape, seed):
         r, c = rng.integers(0, shape[0]), rng.integers(0, shape[1])
         g += np.exp(-((yy - r) ** 2 + (xx - c) ** 2) / (2 * 9.0**2))
     s = rng.random(shape) ** 2
-    assert emd(s, g) == pytest.approx(naive.emd(s, g), rel=1e-7, abs=1e-9)
-    assert emd(s, g) == pytest.approx(naive.emd(s, g, solver=naive.emd_pot), rel=1e-12)
+    exact = emd(s, g, variant="exact")
+    assert exact == pytest.approx(naive.emd(s, g), rel=1e-7, abs=1e-9)
+    assert exact == pytest.approx(naive.emd(s, g, solver=naive.emd_pot), rel=1e-12)
     pytest.importorskip("networkx")
     assert emd(s, g, variant="mit") == pytest.approx(naive.emd_mit(s, g), rel=1e-13)
 
@@ -232,7 +233,7 @@ def test_exact_matches_pot_at_benchmark_sizes(shape, downsample):
     p = np.maximum(resize(g, out, (1 / downsample,) * 2), 0)
     q = np.maximum(resize(s, out, (out[0] / shape[0], out[1] / shape[1])), 0)
     want = naive.emd_pot(p / p.sum(), q / q.sum())
-    assert emd(s, g, downsample=downsample) == pytest.approx(want, rel=1e-12)
+    assert emd(s, g, downsample=downsample, variant="exact") == pytest.approx(want, rel=1e-12)
 
 
 # ----------------------------------------------------------------------------- degenerate inputs
