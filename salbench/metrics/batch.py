@@ -5,8 +5,8 @@ task (all its requested metrics while its maps are in cache), one output slot
 per (image, metric), so no reduction is shared between threads.
 
 The metrics offered and the integer dispatch to their kernels are derived from
-the registry (:data:`BATCH_METRICS`): every deterministic metric whose kernel
-takes only map inputs. Numba cannot dispatch over a list of functions without
+the registry (:data:`BATCH_METRICS`): every built-in deterministic metric whose
+kernel takes only map inputs (plugins are scored by the protocols, not here). Numba cannot dispatch over a list of functions without
 experimental features, and a closure over kernels is not cacheable, so the
 dispatch is generated as Python source (one ``if code == k`` branch per
 metric) into a module file named by the hash of that source, under Numba's
@@ -28,14 +28,14 @@ import numba
 import numpy as np
 
 from salbench.metrics._validate import as_fixation_stack, as_float_stack
-from salbench.metrics.registry import METRICS
+from salbench.metrics.registry import BUILTIN_METRICS, METRICS
 
 _MAP_INPUTS = {"density": "g", "fixations": "f", "other": "o", "baseline": "b"}  # input -> kernel argument
 
 # metric -> the extra inputs its kernel takes after the saliency stack (registry order)
 BATCH_METRICS = {
     m.name: m.needs
-    for m in METRICS.values()
+    for m in (METRICS[name] for name in BUILTIN_METRICS)
     if m.kernel is not None and not m.sampled and not m.kernel_args and set(m.needs) <= set(_MAP_INPUTS)
 }
 _CODES = {name: code for code, name in enumerate(BATCH_METRICS)}
