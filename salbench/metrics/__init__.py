@@ -3,7 +3,7 @@
 Every function takes 2-D maps of one shape (any real dtype, converted to
 float64; NaN/inf -> ``ValueError``); fixation maps mark fixated pixels with
 nonzero values. :data:`METRICS` (:mod:`salbench.metrics.registry`) declares every
-metric (built-ins, then the ``salbench.metrics`` plugins, loaded on import),
+metric (built-ins, then the ``salbench.metrics`` plugins, added before it is first read),
 :func:`evaluate_batch` scores a stack of images in parallel, and
 :func:`is_constant_map` is the one definition of a constant map
 (docs/metrics.md: degenerate inputs).
@@ -18,12 +18,13 @@ from salbench.metrics.correlation import cc, nss, nss_points
 from salbench.metrics.degenerate import is_constant_map
 from salbench.metrics.distribution import info_gain, kld, sim
 from salbench.metrics.registry import (BUILTIN_METRICS, INPUTS, METRICS, UNIFORM, Metric, MetricPluginWarning,
-                                       get_metric, load_plugins, metrics_for, plugin_failures)
+                                       get_metric, metrics_for, plugin_failures)
+from salbench.metrics import registry
 from salbench.metrics.salicon_server import auc_salicon, sauc_salicon
 
 # A metric added to the registry is exported without touching this file.
-for _m in BUILTIN_METRICS:
-    globals().setdefault(_m, METRICS[_m].func)
+for _m in registry._BUILTINS:
+    globals().setdefault(_m.name, _m.func)
 del _m
 
 __all__ = sorted(
@@ -42,6 +43,3 @@ __all__ = sorted(
         *BUILTIN_METRICS,
     }
 )
-
-# Last, once every name above is bound: a plugin may import from salbench.metrics.
-load_plugins()

@@ -36,6 +36,7 @@ without fixations scores NaN under every metric.
 from __future__ import annotations
 
 import difflib
+import sys
 import types
 import warnings
 from dataclasses import dataclass, field
@@ -236,11 +237,55 @@ _BUILTINS = [
            description="earth mover's distance, maps downsampled 32x as MIT EMD.m (POT; no histogram matching)"),
 ]
 
-METRICS: dict[str, Metric] = {m.name: m for m in _BUILTINS}
+class _Metrics(dict):
+    """:data:`METRICS`: a dict that adds the installed metric plugins before it is first read.
+
+    Discovery waits for the first read (not the import of :mod:`salbench.metrics`) so that a
+    plugin module may import ``salbench.metrics`` itself, in any order.
+    """
+
+    def __getitem__(self, key):
+        load_plugins()
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        load_plugins()
+        return super().__contains__(key)
+
+    def __iter__(self):
+        load_plugins()
+        return super().__iter__()
+
+    def __len__(self):
+        load_plugins()
+        return super().__len__()
+
+    def __repr__(self):
+        load_plugins()
+        return super().__repr__()
+
+    def get(self, key, default=None):
+        load_plugins()
+        return super().get(key, default)
+
+    def keys(self):
+        load_plugins()
+        return super().keys()
+
+    def values(self):
+        load_plugins()
+        return super().values()
+
+    def items(self):
+        load_plugins()
+        return super().items()
+
+
+METRICS: dict[str, Metric] = _Metrics((m.name, m) for m in _BUILTINS)
 """Every metric by name (built-ins, then plugins by name): the order of table columns everywhere."""
 
 #: Names of the built-in metrics (reserved: no plugin may take one).
-BUILTIN_METRICS: tuple[str, ...] = tuple(METRICS)
+BUILTIN_METRICS: tuple[str, ...] = tuple(m.name for m in _BUILTINS)
 
 
 class MetricPluginWarning(UserWarning):
@@ -248,7 +293,7 @@ class MetricPluginWarning(UserWarning):
 
 
 _PLUGINS = EntryPointTable(GROUP, "metric", reserved=BUILTIN_METRICS)
-_LOADED = False
+_STATE = {"discovered": False, "done": False, "busy": False, "warned": set()}
 
 
 def _check_plugin(ep: EntryPoint, obj) -> None:
@@ -258,37 +303,59 @@ def _check_plugin(ep: EntryPoint, obj) -> None:
         raise ValueError(f"the entry point is named {ep.name!r} but its Metric is named {obj.name!r}")
 
 
+def _importing(ep: EntryPoint) -> bool:
+    """``ep``'s module is being imported right now (the import that led here started there)."""
+    mod = sys.modules.get(ep.module)
+    return mod is not None and bool(getattr(getattr(mod, "__spec__", None), "_initializing", False))
+
+
 def discover(eps: Iterable[EntryPoint], table: EntryPointTable | None = None) -> dict[str, Metric]:
-    """The valid metrics of ``eps`` by name (sorted), failures recorded in ``table``."""
+    """The valid metrics of ``eps`` (and of ``table``'s pending ones) by name, failures recorded in ``table``.
+
+    An entry point whose module is being imported right now stays pending in ``table.lazy``.
+    """
     table = EntryPointTable(GROUP, "metric", reserved=BUILTIN_METRICS) if table is None else table
     table.add(eps)
     for name in sorted(table.lazy):
-        table.load(name, check=_check_plugin)
+        if not _importing(table.lazy[name]):
+            table.load(name, check=_check_plugin)
     return {name: table.loaded[name] for name in sorted(table.loaded)}
 
 
 def load_plugins() -> dict[str, str]:
-    """Add the installed ``salbench.metrics`` plugins to :data:`METRICS` (once); return the failures.
+    """Add the installed ``salbench.metrics`` plugins to :data:`METRICS`; return the failures.
 
-    Called when :mod:`salbench.metrics` is imported. Each failure (an import error, an
-    object that is not a :class:`Metric`, a built-in's or a taken name) is one line
-    naming the plugin's distribution and entry point, also issued once as a
-    :class:`MetricPluginWarning`; every other metric works.
+    Runs before :data:`METRICS` is first read (and again while a plugin whose module was
+    being imported is pending). Each failure (an import error, an object that is not a
+    :class:`Metric`, a built-in's or a taken name) is one line naming the plugin's
+    distribution and entry point, issued once as a :class:`MetricPluginWarning`; every
+    other metric works.
     """
-    global _LOADED
-    if _LOADED:
+    if _STATE["done"] or _STATE["busy"]:  # busy: a plugin module read METRICS while being imported
         return dict(_PLUGINS.failures)
-    _LOADED = True
-    METRICS.update(discover(entry_points(group=GROUP), _PLUGINS))
-    for line in _PLUGINS.failures.values():
-        # one line, no source excerpt: the plugin is named in the message
-        warnings.warn_explicit(line, MetricPluginWarning, "salbench.metrics plugins", 0)
+    _STATE["busy"] = True
+    try:
+        eps = () if _STATE["discovered"] else entry_points(group=GROUP)
+        _STATE["discovered"] = True
+        found = discover(eps, _PLUGINS)
+        for name in list(dict.keys(METRICS)):  # plugins follow the built-ins, by name
+            if name in found:
+                dict.__delitem__(METRICS, name)
+        dict.update(METRICS, found)
+        _STATE["done"] = not _PLUGINS.lazy
+    finally:
+        _STATE["busy"] = False
+    for key, line in _PLUGINS.failures.items():
+        if key not in _STATE["warned"]:
+            _STATE["warned"].add(key)
+            # one line, no source excerpt: the plugin is named in the message
+            warnings.warn_explicit(line, MetricPluginWarning, "salbench.metrics plugins", 0)
     return dict(_PLUGINS.failures)
 
 
 def plugin_failures() -> dict[str, str]:
     """``{name: one-line error}`` of the metric plugins that failed to load or were refused."""
-    return dict(_PLUGINS.failures)
+    return load_plugins()
 
 
 def get_metric(name: str) -> Metric:
