@@ -80,7 +80,6 @@ INPUTS = {
     "baseline": "float (H, W) baseline map (information gain)",
 }
 UNIFORM = "uniform"  # constant_map value: a constant map is scored as the uniform distribution
-NO_FIXATIONS = float("nan")  # the score of every metric on an image without fixations
 GROUP = "salbench.metrics"  # the entry-point group of metric plugins
 
 _SAMPLED_AUC_ARGS = ("thresholds", "splits", "kernel_seed", "include_endpoint", "logfact")

@@ -325,7 +325,7 @@ class Scorer:
         if not use_fused:
             return plan
         for fk in self.fused_kernels:
-            ok = fk.usable(self.params, lambda m: self.entries[m].kernel)
+            ok = fk.usable(self.params, lambda m: self.entries[m].kernel if m in self.entries else None)
             cols = tuple(m for m in self.metrics
                          if m in ok and m not in taken and (fk.metric_maps or m not in self.own_maps))
             if cols:
