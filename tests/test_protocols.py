@@ -359,6 +359,31 @@ def test_a_metric_subset_computes_the_same_numbers():
             np.testing.assert_array_equal(part.scores[k], full.scores[k], err_msg=f"{name} {k}")
 
 
+def test_a_metric_subset_does_not_pay_for_the_others(monkeypatch):
+    """A run without EMD never calls it; inputs only unchosen metrics read (MIT's density, sAUC's other
+    map) are never built."""
+    import dataclasses
+
+    from salbench.metrics import registry
+    from salbench.protocols import mit
+
+    def boom(*args, **kwargs):
+        raise AssertionError("computed although no chosen metric reads it")
+
+    rng = np.random.default_rng(8)
+    recs = [_record(i, rng.random((24, 32)) < 0.1, rng.random((24, 32))) for i in range(4)]
+    preds = [rng.random((12, 16)) for _ in range(4)]
+    monkeypatch.setitem(registry.METRICS, "emd", dataclasses.replace(registry.METRICS["emd"], func=boom))
+    monkeypatch.setattr(mit, "mit_fixation_density", boom)
+    r = get_protocol("mit", metrics=("nss", "auc_shuffled", "info_gain")).evaluate(preds, recs, seed=0)
+    assert all(np.isfinite(v).all() for v in r.scores.values())
+    monkeypatch.setattr(mit.MITScorer, "_other_map", boom)
+    r = get_protocol("mit", metrics=("nss", "auc_borji", "auc_judd")).evaluate(preds, recs, seed=0)
+    assert all(np.isfinite(v).all() for v in r.scores.values())
+    with pytest.raises(AssertionError, match="no chosen metric reads it"):
+        get_protocol("mit", metrics=("cc",)).evaluate(preds, recs, seed=0)
+
+
 def _literal_draws(n, k, rng):
     """For each image, ``k`` distinct other indices: the literal O(n^2) draw the ``mit`` protocol first made."""
     out = []
