@@ -316,7 +316,12 @@ class Scorer:
         self.timings = {"ground_truth_s": 0.0, "prepare_s": 0.0, "score_s": 0.0}
 
     def _own_map_metrics(self):
-        """Metrics scored on a map of their own (``ImageInputs.maps``) under these parameters: none."""
+        """Metrics scored on a map of their own under these parameters (none here).
+
+        A scorer whose :meth:`image_inputs` puts metric-specific maps in ``ImageInputs.maps``
+        returns those metrics, decided from the parameters before any image is seen: they
+        leave the fused kernels that read only the default map (``FusedKernel.metric_maps``).
+        """
         return ()
 
     def _route(self, use_fused: bool) -> list:
