@@ -299,7 +299,7 @@ def test_validation():
 def test_registry_entry():
     m = METRICS["emd"]
     assert m.func is emd and not m.higher_is_better and m.needs == ("density",) and m.protocols == ("mit",)
-    assert m.kernel is None and m.params == ("downsample",) and not m.sampled
+    assert m.kernel is None and m.params == {"variant": "emd_variant"} and not m.sampled
 
 
 # ----------------------------------------------------------------------------- POT import

@@ -10,6 +10,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -255,3 +256,139 @@ def test_cli_plugin_raising_in_predict_is_one_line(plugin_sites, tmp_path):
     env = {"SALBENCH_DEBUG": "1"}
     proc = _salbench(args, plugin_sites, env)
     assert proc.returncode == 2 and "Traceback" in proc.stderr and "cannot predict image 0" in proc.stderr
+
+
+# -- metric plugins: docs/examples/salbench-example-metric installed for real ---------------------------------
+METRIC_PLUGIN = REPO / "docs" / "examples" / "salbench-example-metric"
+
+
+@pytest.fixture(scope="module")
+def metric_plugin_path(tmp_path_factory) -> Path:
+    """``pip install --target`` of a copy of the example metric plugin."""
+    tmp = tmp_path_factory.mktemp("metric-plugin")
+    src = tmp / "src"
+    shutil.copytree(METRIC_PLUGIN, src, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    target = tmp / "site"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-index",
+         "--disable-pip-version-check", "-q", "--target", str(target), str(src)],
+        capture_output=True, text=True,
+    )
+    if proc.returncode != 0:
+        pytest.fail(f"pip could not install the example metric plugin:\n{proc.stderr[-2000:]}")
+    return target
+
+
+def _metric_dist(tmp: Path) -> Path:
+    """A dist-info declaring two salbench.metrics entry points: one whose module fails, one taking 'cc'."""
+    site = tmp / "broken-metric-site"
+    site.mkdir(parents=True, exist_ok=True)
+    (site / "broken_metric_mod.py").write_text("raise ImportError('needs a library that is absent')\n")
+    info = site / "broken_metric-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: broken-metric\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[salbench.metrics]\nbroken = broken_metric_mod:BROKEN\n"
+                                           "cc = salbench_example_metric:FIX_PERCENTILE\n")
+    return site
+
+
+def _naive_percentile(s, f):
+    """For each fixated pixel, the share of pixels below it (ties half), averaged: a loop, no ranking."""
+    flat = s.ravel()
+    return float(np.mean([(np.sum(flat < v) + 0.5 * np.sum(flat == v)) / flat.size for v in s[f]]))
+
+
+def test_metric_plugin_function_against_a_naive_twin(metric_plugin_path):
+    import importlib.util
+
+    # loaded from its file, not through sys.path: this process's metric registry must not gain it
+    spec = importlib.util.spec_from_file_location("_example_metric", metric_plugin_path / "salbench_example_metric"
+                                                  / "__init__.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    fix_percentile = mod.fix_percentile
+
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        s = np.round(rng.random((9, 11)) * 4) / 4  # many ties
+        f = rng.random((9, 11)) < 0.2
+        f[0, 0] = True
+        assert fix_percentile(s, f) == pytest.approx(_naive_percentile(s, f), abs=1e-12)
+    assert fix_percentile(np.full((4, 5), 0.3), f[:4, :5] | True) == 0.5  # a constant map: chance
+    assert np.isnan(fix_percentile(s, np.zeros_like(f)))
+
+
+_METRIC_RUN = r"""
+import json, sys, warnings
+import numpy as np
+from salbench.cli import main
+from salbench.metrics import METRICS, BUILTIN_METRICS, plugin_failures
+from salbench.protocols import get_protocol, list_protocols
+
+out = {"metrics": list(METRICS), "builtins": list(BUILTIN_METRICS), "failures": plugin_failures(),
+       "protocols": {p: list(get_protocol(p).metrics) for p in list_protocols()}}
+res = sys.argv[1]
+for proto in ("mit", "exact"):
+    out[f"eval_{proto}"] = main(["eval", "--model", "center_bias", "--option", "preset=small", "--protocol", proto,
+                                 "--results-dir", res])
+out["check"] = main(["check", res])
+print("JSON" + json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+def test_metric_plugin_scored_by_mit_and_exact_and_rechecked(metric_plugin_path, tmp_path):
+    """The installed example metric is a column of every protocol that supplies fixations, is written into the
+    entries of ``salbench eval`` (values checked against a naive twin) and recomputed by ``salbench check``; a
+    broken metric plugin beside it is one warning line and changes nothing else."""
+    from salbench.data import get_dataset
+    from salbench.leaderboard.results import load_predictions_npz
+    from salbench.protocols._resize import bilinear
+
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(metric_plugin_path), str(_metric_dist(tmp_path))]))
+    env.pop("SALBENCH_DATA", None)
+    res = tmp_path / "res"
+    proc = subprocess.run([sys.executable, "-c", _METRIC_RUN, str(res)], capture_output=True, text=True, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout.split("JSON", 1)[1])
+    assert out["metrics"] == out["builtins"] + ["fix_percentile"]  # after the built-ins
+    for proto, metrics in out["protocols"].items():  # every protocol supplies fixations
+        assert metrics[-1] == "fix_percentile", proto
+    assert out["eval_mit"] == 0 and out["eval_exact"] == 0 and out["check"] == 0
+    assert "synthetic__val__center_bias__mit.json: ok" in proc.stdout
+    assert "synthetic__val__center_bias__exact.json: ok" in proc.stdout
+    # the broken plugin and the impostor: one line each, naming distribution and entry point
+    fails = out["failures"]
+    assert fails["broken"].startswith("plugin broken-metric entry point 'broken = broken_metric_mod:BROKEN': "
+                                      "ImportError: needs a library that is absent")
+    assert fails["cc (salbench_example_metric:FIX_PERCENTILE [broken-metric])"] == (
+        "plugin broken-metric entry point 'cc = salbench_example_metric:FIX_PERCENTILE': 'cc' is a built-in "
+        "metric name; refused (the built-in stays)")
+    warned = [ln for ln in proc.stderr.splitlines() if "MetricPluginWarning" in ln]
+    assert len(warned) == 2 and all("plugin broken-metric entry point" in ln for ln in warned)
+    # the recorded values are the metric on the protocol's own inputs (exact: bilinear resize, fixation map)
+    entry = json.loads((res / "synthetic__val__center_bias__exact.json").read_text())
+    values = entry["metrics"]["fix_percentile"]["per_image"]
+    assert entry["metrics"]["fix_percentile"]["higher_is_better"] is True
+    maps, names = load_predictions_npz(res / entry["predictions"]["file"])
+    ds = get_dataset("synthetic", "val", preset="small")
+    for k in range(0, len(names), 7):
+        rec = ds[ds.names.index(names[k])]
+        s = bilinear(np.asarray(maps[k], dtype=np.float64), rec.shape)
+        assert values[k] == pytest.approx(_naive_percentile(s, rec.fixation_map), abs=1e-12)
+    mit = json.loads((res / "synthetic__val__center_bias__mit.json").read_text())
+    assert np.isfinite(mit["metrics"]["fix_percentile"]["mean"])
+
+
+def test_metric_plugin_module_imported_first(metric_plugin_path):
+    """A plugin module importing salbench.metrics itself (before anything else did) still registers."""
+    code = ("import salbench_example_metric\n"
+            "from salbench.metrics import METRICS, plugin_failures\n"
+            "from salbench.protocols import get_protocol\n"
+            "assert METRICS['fix_percentile'] is salbench_example_metric.FIX_PERCENTILE\n"
+            "print(get_protocol('exact').metrics[-1], plugin_failures())\n")
+    env = dict(os.environ, PYTHONPATH=str(metric_plugin_path))
+    proc = subprocess.run([sys.executable, "-W", "error::UserWarning", "-c", code], capture_output=True, text=True,
+                          env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["fix_percentile", "{}"]

@@ -33,6 +33,7 @@ CHANGES = [
     ("mit", "auc_judd_jitter", True, "auc_judd"),
     ("mit", "ig_baseline_sigma", 0.1, "info_gain"),
     ("mit", "auc_method", "pixels", "auc_borji"),
+    ("mit", "emd_variant", "exact", "emd"),
     ("coursework", "blur_sigma", 0.5, "cc"),
     ("coursework", "blur_truncate", 1.5, "cc"),
     ("coursework", "cc_target_sigma", 4.0, "cc"),
@@ -101,26 +102,34 @@ def test_bad_parameter_values_are_refused(protocol, key, value):
         get_protocol(protocol, **{key: value})
 
 
-def test_records_of_older_versions_rebuild_what_they_computed():
-    old_mit = {"auc_judd_jitter": False, "auc_method": "binned", "ig_baseline": "center_gaussian",
-               "ig_baseline_sigma": 0.25, "include_endpoint": True, "n_other": 10, "name": "mit",
-               "resize": "matlab_bicubic", "splits": 100, "step": 0.1}
-    p = protocol_from_record(old_mit)
-    assert p.params["ground_truth"] == "dataset"  # what results computed before the parameter existed
+def test_records_rebuild_the_protocol_they_name():
+    """``protocol_from_record`` builds the protocol from current parameters (and metric set) only;
+    a key that is now a convention is refused (old results files are migrated, not special-cased)."""
     new = get_protocol("mit", splits=50).params
     assert protocol_from_record(new).params == new
-    with pytest.raises(ValueError, match="not a convention this salbench implements"):
-        protocol_from_record({**old_mit, "resize": "bilinear"})
-    old_cw = {"auc_method": "binned", "blur_sigma": 2.0, "blur_truncate": 4.0,
-              "cc_target": "gaussian_filter(y_original, 19) as uint8, min-max", "cc_target_sigma": 19.0,
-              "fixations": "y_original > 0", "include_endpoint": False, "input_size": [48, 48], "n_other": 10,
-              "name": "coursework", "quantise": "uint8_wrap", "resize": "pillow_bicubic_uint8", "splits": 100,
-              "step": 0.1}
-    assert protocol_from_record(old_cw).params == get_protocol("coursework").params
-    old_exact = {"name": "exact", "resize": "bilinear", "shuffled_negatives": "all other images' fixated pixels"}
-    assert protocol_from_record(old_exact).params == {"name": "exact"}
-    with pytest.raises(ConventionOverrideError):
-        get_protocol("mit", **{k: v for k, v in old_mit.items() if k != "name"})
+    assert protocol_from_record(new).metrics == get_protocol("mit").metrics
+    assert protocol_from_record(new, metrics=["emd", "cc"]).metrics == ("cc", "emd")  # registry order
+    for name in list_protocols():
+        p = get_protocol(name)
+        assert protocol_from_record(p.params).params == p.params
+    with pytest.raises(ConventionOverrideError, match="'resize' is a fixed convention"):
+        protocol_from_record({**new, "resize": "matlab_bicubic"})
+    with pytest.raises(ValueError, match="lack the protocol 'name'"):
+        protocol_from_record({"splits": 3})
+
+
+def test_metric_subsets_are_checked_against_the_registry_and_the_protocol():
+    p = get_protocol("mit", metrics=("nss", "cc"))
+    assert p.metrics == ("cc", "nss") and "metrics" not in p.params  # registry order; not a parameter
+    assert get_protocol("mit", metrics="emd, auc_judd").metrics == ("auc_judd", "emd")
+    assert get_protocol("mit", metrics=("cc",)).params == get_protocol("mit").params
+    with pytest.raises(ValueError, match="unknown metric 'ncc'.*Did you mean 'cc'"):
+        get_protocol("mit", metrics=("ncc",))
+    with pytest.raises(ValueError, match="metric 'emd' is not available under protocol 'coursework' "
+                                         r"\(it is declared for mit\)"):
+        get_protocol("coursework", metrics=("cc", "emd"))
+    with pytest.raises(ValueError, match="choose at least one metric"):
+        get_protocol("exact", metrics=())
 
 
 # ----------------------------------------------------------------------------- degenerate inputs
@@ -203,15 +212,14 @@ def _mean_at_fixations(saliency, fixations, *, step=0.1):
 
 @pytest.mark.parametrize("protocol", list_protocols())
 def test_a_new_registry_metric_reaches_every_protocol_unedited(protocol, monkeypatch):
-    """Declaring a metric for a protocol in the registry adds its column; it is computed per image by its function."""
+    """Declaring a metric for a protocol in the registry adds its column; it is computed per image by its
+    function, with the protocol parameters its entry maps (and only those)."""
     import dataclasses
 
-    if not hasattr(registry, "Metric") or not hasattr(registry, "metrics_for"):
-        pytest.skip("registry without Metric / metrics_for")
     first = next(iter(registry.METRICS.values()))
     new = dataclasses.replace(first, name="mean_fix", label="MF", needs=("fixations",), func=_mean_at_fixations,
-                              kernel=None, sampled=False, params=("step",), protocols=(protocol,), constant_map=None,
-                              description="test metric")
+                              kernel=None, sampled=False, seeded=False, params={"step": "step"},
+                              protocols=(protocol,), constant_map=None, description="test metric")
     monkeypatch.setitem(registry.METRICS, "mean_fix", new)
     recs = make_records(5, seed=8, empty=(1,))
     preds = [np.random.default_rng(i).random(r.shape) for i, r in enumerate(recs)]
@@ -220,10 +228,49 @@ def test_a_new_registry_metric_reaches_every_protocol_unedited(protocol, monkeyp
     r = p.evaluate(preds, recs, seed=0)
     assert np.isnan(r.scores["mean_fix"][1])
     if protocol in ("mit", "exact"):  # same-size predictions, fixation map as the fixations
-        step = p.params.get("step", 0.1)
+        step = p.params.get("step", 0.1)  # exact has no step: the function's default
         for i in (0, 2, 3, 4):
             assert r.scores["mean_fix"][i] == _mean_at_fixations(preds[i], recs[i].fixation_map, step=step)
     assert np.isfinite(np.delete(r.scores["mean_fix"], 1)).all()
+    for other in set(list_protocols()) - {protocol}:
+        assert "mean_fix" not in get_protocol(other).metrics  # declared for one protocol only
+
+
+def test_a_metric_for_any_protocol_reaches_those_that_supply_its_inputs(monkeypatch):
+    """``protocols=None`` (what a plugin usually declares): every protocol supplying its inputs reports it;
+    a sampled one only where seeds are drawn, each image with its own seed (a function of seed, n, image)."""
+    import dataclasses
+
+    def noisy(saliency, fixations, *, seed=None):
+        return float(np.random.default_rng(seed).random())
+
+    first = next(iter(registry.METRICS.values()))
+    monkeypatch.setitem(registry.METRICS, "any_fix", dataclasses.replace(
+        first, name="any_fix", label="AF", needs=("fixations",), func=_mean_at_fixations, kernel=None,
+        sampled=False, seeded=False, params={}, protocols=None, constant_map=None, description="test"))
+    monkeypatch.setitem(registry.METRICS, "any_weights", dataclasses.replace(
+        first, name="any_weights", label="AW", needs=("other_weights",), func=lambda s, w: 1.0, kernel=None,
+        sampled=False, seeded=False, params={}, protocols=None, constant_map=None, description="test"))
+    monkeypatch.setitem(registry.METRICS, "any_sampled", dataclasses.replace(
+        first, name="any_sampled", label="AS", needs=("fixations",), func=noisy, kernel=None, sampled=True,
+        seeded=None, params={}, protocols=None, constant_map=None, description="test"))
+    for name in list_protocols():
+        metrics = get_protocol(name).metrics
+        assert "any_fix" in metrics
+        assert ("any_weights" in metrics) == (name == "salicon")  # only salicon supplies other_weights
+        assert ("any_sampled" in metrics) == (name != "exact")  # exact draws nothing
+    with pytest.raises(ValueError, match="'any_weights' is not available under protocol 'mit' "
+                                         r"\(it needs other_weights, which 'mit' does not supply\)"):
+        get_protocol("mit", metrics=("any_weights",))
+    with pytest.raises(ValueError, match="it is sampled and 'exact' draws no seeds"):
+        get_protocol("exact", metrics=("any_sampled",))
+    recs = make_records(6, seed=3)
+    preds = make_predictions(6, seed=3)
+    a = get_protocol("mit", metrics=("any_sampled",)).evaluate(preds, recs, seed=4).scores["any_sampled"]
+    b = get_protocol("mit").evaluate(preds, recs, seed=4).scores["any_sampled"]
+    np.testing.assert_array_equal(a, b)  # the seed does not depend on the metric set
+    assert len(set(a)) == 6  # one seed per image
+    assert not np.array_equal(a, get_protocol("mit").evaluate(preds, recs, seed=5).scores["any_sampled"])
 
 
 @pytest.mark.parametrize("protocol", ["mit", "coursework"])
@@ -231,8 +278,6 @@ def test_fused_columns_follow_the_registry_entry(protocol, monkeypatch):
     """If the registry's CC changes its kernel, the fused path steps aside and the registry function scores CC."""
     import dataclasses
 
-    if not hasattr(registry, "Metric"):
-        pytest.skip("registry without Metric")
     recs = make_records(4, seed=9)
     preds = make_predictions(4, seed=9)
     before = get_protocol(protocol).evaluate(preds, recs, seed=0).scores

@@ -5,8 +5,8 @@ task (all its requested metrics while its maps are in cache), one output slot
 per (image, metric), so no reduction is shared between threads.
 
 The metrics offered and the integer dispatch to their kernels are derived from
-the registry (:data:`BATCH_METRICS`): every deterministic metric whose kernel
-takes only map inputs. Numba cannot dispatch over a list of functions without
+the registry (:data:`BATCH_METRICS`): every built-in deterministic metric whose
+kernel takes only map inputs (plugins are scored by the protocols, not here). Numba cannot dispatch over a list of functions without
 experimental features, and a closure over kernels is not cacheable, so the
 dispatch is generated as Python source (one ``if code == k`` branch per
 metric) into a module file named by the hash of that source, under Numba's
@@ -28,17 +28,18 @@ import numba
 import numpy as np
 
 from salbench.metrics._validate import as_fixation_stack, as_float_stack
-from salbench.metrics.registry import METRICS
+from salbench.metrics.registry import _BUILTINS
 
 _MAP_INPUTS = {"density": "g", "fixations": "f", "other": "o", "baseline": "b"}  # input -> kernel argument
 
 # metric -> the extra inputs its kernel takes after the saliency stack (registry order)
 BATCH_METRICS = {
     m.name: m.needs
-    for m in METRICS.values()
+    for m in _BUILTINS
     if m.kernel is not None and not m.sampled and not m.kernel_args and set(m.needs) <= set(_MAP_INPUTS)
 }
 _CODES = {name: code for code, name in enumerate(BATCH_METRICS)}
+_KERNELS = {m.name: m.kernel for m in _BUILTINS if m.name in BATCH_METRICS}
 _NONE_F = np.zeros((1, 1))  # stand-ins for inputs no requested metric reads
 _NONE_B = np.zeros((1, 1), dtype=np.bool_)
 
@@ -74,7 +75,7 @@ def _batch(codes, s, g, f, o, b):
 def _dispatch_source() -> str:
     imports, branches = [], []
     for code, name in enumerate(BATCH_METRICS):
-        fn = METRICS[name].kernel.py_func
+        fn = _KERNELS[name].py_func
         imports.append(f"from {fn.__module__} import {fn.__name__} as _k{code}")
         args = ", ".join(["s"] + [_MAP_INPUTS[n] for n in BATCH_METRICS[name]])
         branches.append(f"    if code == {code}:  # {name}\n        return _k{code}({args})")

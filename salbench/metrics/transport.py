@@ -191,7 +191,7 @@ def _check_variant(variant) -> str:
     return variant
 
 
-def emd(saliency, density, *, downsample=MIT_DOWNSAMPLE, variant="exact") -> float:
+def emd(saliency, density, *, downsample=MIT_DOWNSAMPLE, variant="mit") -> float:
     """Earth mover's distance between a saliency map and the density (MIT ``EMD.m``).
 
     Parameters
@@ -205,7 +205,7 @@ def emd(saliency, density, *, downsample=MIT_DOWNSAMPLE, variant="exact") -> flo
         ceil(W / downsample)`` cells (MATLAB bicubic with antialiasing, as
         ``EMD.m``), the saliency map to the same size; 1 keeps the full
         resolution (only for small maps: the problem has (cells)^2 variables).
-    variant : {"exact", "mit"}, default "exact"
+    variant : {"mit", "exact"}, default "mit"
         ``"mit"``: ``EMD.m`` with FastEMD, step by step (negative cells of the
         antialiased shrink kept as signed mass, FastEMD's integer rounding);
         reproduces MIT's numbers. ``"exact"``: exact optimal transport between the

@@ -25,14 +25,15 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
-import re
-import traceback
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable, Iterable
 
+from salbench._plugins import BUILTIN_DISTRIBUTION, EntryPointTable
+from salbench._plugins import describe as _describe
+from salbench._plugins import first_line as _first_line
+from salbench._plugins import origin as _origin
+
 GROUP = "salbench.models"
-#: The distribution whose entry points are the built-in models.
-BUILTIN_DISTRIBUTION = "salbench"
 
 
 class PluginError(RuntimeError):
@@ -59,20 +60,21 @@ class ModelRegistry:
 
     def __init__(self, entry_points: Iterable[EntryPoint] = (), *, discover: bool = False,
                  builtin_distribution: str = BUILTIN_DISTRIBUTION):
-        self._factories: dict[str, Callable[..., Any]] = {}
-        self._lazy: dict[str, EntryPoint] = {}
-        self.failures: dict[str, str] = {}  # name -> one-line error (import failures, clashes)
-        self._origins: dict[str, str] = {}
-        self._plugins: dict[str, EntryPoint] = {}  # names provided by third-party entry points
-        self._builtin_dist = _normalise(builtin_distribution)
-        self.builtin_names: set[str] = set()
+        # discovery, reserved names and failures: the path every plugin group shares (salbench._plugins)
+        self._table = EntryPointTable(GROUP, "model", builtin_distribution=builtin_distribution)
+        self._factories: dict[str, Callable[..., Any]] = self._table.loaded
+        self._lazy: dict[str, EntryPoint] = self._table.lazy
+        self.failures: dict[str, str] = self._table.failures  # name -> one-line error (import failures, clashes)
+        self._origins: dict[str, str] = self._table.origins
+        self._plugins: dict[str, EntryPoint] = self._table.plugins  # names provided by third-party entry points
+        self.builtin_names: set[str] = self._table.builtin_names
         self._discover = discover
         self.add_entry_points(entry_points)
 
     # -- registration ---------------------------------------------------------------
     def is_builtin(self, ep: EntryPoint) -> bool:
         """Whether ``ep`` comes from salbench's own distribution."""
-        return _dist_name(ep) is not None and _normalise(_dist_name(ep)) == self._builtin_dist
+        return self._table.is_builtin(ep)
 
     def add_entry_points(self, eps: Iterable[EntryPoint]) -> None:
         """Register entry points lazily.
@@ -81,32 +83,7 @@ class ModelRegistry:
         name is refused (a failure) whatever the discovery order; a second plugin
         entry point for a taken name is a failure too (the first wins).
         """
-        eps = [ep for ep in eps if ep.group == GROUP]
-        for ep in sorted(eps, key=lambda e: not self.is_builtin(e)):  # stable: built-ins first
-            builtin = self.is_builtin(ep)
-            taken = ep.name in self._factories or ep.name in self._lazy
-            if builtin and ep.name in self._plugins:  # a plugin got here first: the built-in wins
-                plugin = self._plugins.pop(ep.name)
-                self._lazy.pop(ep.name, None)
-                self._factories.pop(ep.name, None)
-                self._origins.pop(ep.name, None)
-                self.failures[f"{ep.name} ({_origin(plugin)})"] = _builtin_clash(plugin)
-                taken = False
-            if taken:
-                key = f"{ep.name} ({_origin(ep)})"
-                if ep.name in self.builtin_names:
-                    self.failures[key] = _builtin_clash(ep)
-                else:
-                    other = _origin(self._lazy[ep.name]) if ep.name in self._lazy else \
-                        self._origins.get(ep.name, "register_model")
-                    self.failures[key] = (f"{_describe(ep)}: duplicate model name {ep.name!r}, already provided "
-                                          f"by {other}; ignored")
-                continue
-            self._lazy[ep.name] = ep
-            if builtin:
-                self.builtin_names.add(ep.name)
-            else:
-                self._plugins[ep.name] = ep
+        self._table.add(eps)
 
     def register(self, fn: Callable[..., Any] | None = None, *, name: str | None = None):
         """Register ``fn`` under ``name`` (default ``fn.__name__``); usable as a decorator.
@@ -172,20 +149,7 @@ class ModelRegistry:
         )
 
     def _load(self, name: str) -> None:
-        ep = self._lazy.pop(name)
-        try:
-            obj = ep.load()
-            if not callable(obj):
-                raise TypeError(f"{ep.value} is not callable (a {type(obj).__name__})")
-        except (Exception, SystemExit) as exc:  # a broken plugin must not break the others
-            last = traceback.extract_tb(exc.__traceback__)[-1:] or None
-            inside = last and last[0].filename != __file__  # where the plugin failed, not where we noticed
-            at = f" (at {last[0].filename}:{last[0].lineno})" if inside else ""
-            self.failures[name] = f"{_describe(ep)}: {type(exc).__name__}: {_first_line(exc)}{at}"
-            self._plugins.pop(name, None)
-            return
-        self._factories[name] = obj
-        self._origins[name] = _origin(ep)
+        self._table.load(name, check=_check_callable)
 
     def plugin_origin(self, name: str) -> str | None:
         """``plugin DIST entry point 'NAME = module:attr'`` for a third-party model, None for built-ins."""
@@ -239,39 +203,9 @@ class UnknownModelError(KeyError, ValueError):
         return str(self.args[0])
 
 
-def _dist_name(ep: EntryPoint) -> str | None:
-    dist = getattr(ep, "dist", None)
-    if dist is None:
-        return None
-    try:
-        return getattr(dist, "name", None) or dist.metadata["Name"]
-    except Exception:  # noqa: BLE001 - broken metadata is just "unknown distribution"
-        return None
-
-
-def _normalise(name: str) -> str:
-    """PEP 503 normalised distribution name."""
-    return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _origin(ep: EntryPoint) -> str:
-    name = _dist_name(ep)
-    return f"{ep.value} [{name}]" if name else ep.value
-
-
-def _describe(ep: EntryPoint) -> str:
-    """``plugin DIST entry point 'NAME = module:attr'`` (one line, for errors)."""
-    name = _dist_name(ep)
-    return f"{'plugin ' + name + ' ' if name else ''}entry point '{ep.name} = {ep.value}'"
-
-
-def _builtin_clash(ep: EntryPoint) -> str:
-    return f"{_describe(ep)}: {ep.name!r} is a built-in model name; refused (the built-in stays)"
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _check_callable(ep: EntryPoint, obj: Any) -> None:
+    if not callable(obj):
+        raise TypeError(f"{ep.value} is not callable (a {type(obj).__name__})")
 
 
 def _guard(model: Any, method: str, name: str, who: str) -> None:

@@ -1,6 +1,6 @@
 """Evaluation protocols: preprocessing of a prediction plus metric conventions.
 
-    protocol = get_protocol("coursework")          # or mit / salicon / exact
+    protocol = get_protocol("coursework")          # or mit / salicon / exact; metrics=("cc", ...)
     result = protocol.evaluate(predictions, records, seed=0)   # in memory
     result.summary()  # {metric: {"mean", "ci95", "n"}}
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 import difflib
 
 from salbench.protocols.base import ConventionOverrideError, Protocol, ProtocolResult, Scorer
+from salbench.protocols.inputs import FusedKernel, ImageInputs, lazy
 from salbench.protocols.coursework import CourseworkProtocol, QuantisationWrapWarning
 from salbench.protocols.exact import ExactProtocol
 from salbench.protocols.mit import MITProtocol
@@ -45,25 +46,27 @@ def _protocol_class(name: str):
     return PROTOCOLS[name]
 
 
-def get_protocol(name: str, **overrides) -> Protocol:
+def get_protocol(name: str, metrics=None, **overrides) -> Protocol:
     """A protocol by name; ``overrides`` replace default parameters.
 
     Only the protocol's parameters may be overridden: a fixed convention raises
     :class:`ConventionOverrideError` (naming the protocol, the key and the overridable
-    parameters), an unknown key or a bad value raises ValueError.
+    parameters), an unknown key or a bad value raises ValueError. ``metrics`` chooses a
+    subset of the metrics it reports (registry names; an unknown name or one the protocol
+    cannot supply raises ValueError saying why); default: all of them.
     """
-    return _protocol_class(name)(**overrides)
+    return _protocol_class(name)(metrics=metrics, **overrides)
 
 
-def protocol_from_record(params: dict) -> Protocol:
-    """The protocol a results file's ``protocol.params`` (with its ``name``) describe.
+def protocol_from_record(params: dict, metrics=None) -> Protocol:
+    """The protocol a results file's ``protocol.params`` (with its ``name``) and metric set describe.
 
-    Accepts records written by older salbench versions (see :meth:`Protocol.from_record`):
-    what ``salbench check`` should rebuild protocols with.
+    ``metrics``: the names of the recorded metrics (default: every metric the protocol
+    reports). What ``salbench check`` rebuilds protocols with.
     """
     if "name" not in params:
         raise ValueError("recorded protocol parameters lack the protocol 'name'")
-    return _protocol_class(params["name"]).from_record(params)
+    return _protocol_class(params["name"]).from_record(params, metrics=metrics)
 
 
 def default_protocol_for(dataset_name: str) -> str:
@@ -79,6 +82,8 @@ __all__ = [
     "protocol_from_record",
     "CourseworkProtocol",
     "ExactProtocol",
+    "FusedKernel",
+    "ImageInputs",
     "MITProtocol",
     "Protocol",
     "ProtocolResult",
@@ -86,5 +91,6 @@ __all__ = [
     "SaliconProtocol",
     "default_protocol_for",
     "get_protocol",
+    "lazy",
     "list_protocols",
 ]

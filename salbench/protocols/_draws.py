@@ -84,7 +84,3 @@ class SequentialDraws:
             self._cur = (pos, self._rng.get_state())
         self._next = pos + 1
         return self._rng
-
-    def draw(self, pos: int) -> np.ndarray:
-        """Flat pixel indices of image ``pos``'s draw (``n_draw`` uniform, with replacement)."""
-        return self.stream_at(pos).randint(int(self.sizes[pos]), size=self.n_draw)

@@ -240,8 +240,8 @@ def _class_hist(sf, fb, obits, lo, hi, t, hist):
 
 @njit(parallel=True)
 def coursework_batch(preds, hb, hk, vb, vk, w, targets, fixbits, obits, t,
-                     splits, seeds, with_blur, include_endpoint, logfact, n_threads, with_cc):
-    """CC, AUC-Borji and sAUC (coursework conventions) for every image.
+                     splits, seeds, with_blur, include_endpoint, logfact, n_threads, want, H, W):
+    """CC, AUC-Borji and sAUC (coursework conventions, the ``want`` ones) for every image.
 
     Parameters
     ----------
@@ -249,19 +249,20 @@ def coursework_batch(preds, hb, hk, vb, vk, w, targets, fixbits, obits, t,
     hb, hk, vb, vk : Pillow coefficients (:func:`pillow_coeffs`); ``vk`` int32 or int64.
     w : blur weights (odd length; ``[1.0]`` for no blur).
     targets : (N, H, W) uint8 CC targets (``gaussian_filter(y_original, 19)`` on the uint8 map);
-        min-max normalised here, then CC is the registry's kernel :func:`_cc_kernel`.
+        min-max normalised here, then CC is the registry's kernel :func:`_cc_kernel`. Unread
+        (may be empty) when CC is not wanted.
     fixbits : (N, words) uint64 packed ``y_original > 0`` of each image.
     obits : (N, words) uint64 packed sAUC "other" map of each image (OR of the drawn images' bits).
     seeds : (N, 2) int64 seeds of the Borji and sAUC draws.
     logfact : ``log(k!)`` table for the hypergeometric draws (:func:`log_factorials`).
-    with_cc : False leaves column 0 NaN (the caller computes CC another way).
+    want : (3,) bool: compute CC, AUC-Borji, sAUC (a column not wanted stays NaN; ``obits``
+        is unread, and may be empty, when sAUC is not, ``fixbits`` when neither AUC is).
+    H, W : the ground truth's size.
     """
     n_img = preds.shape[0]
-    H = targets.shape[1]
-    W = targets.shape[2]
     n_thr = t.size
     r = w.size // 2 if with_blur else 0
-    out = np.empty((n_img, 3))
+    out = np.full((n_img, 3), np.nan)
     n_blocks = min(n_img, 4 * n_threads)
     for blk in prange(n_blocks):
         tmp = np.empty((preds.shape[1], W), dtype=vk.dtype)
@@ -288,28 +289,24 @@ def coursework_batch(preds, hb, hk, vb, vk, w, targets, fixbits, obits, t,
                 _row_minmax(s[y], st)
             lo, hi = _total_minmax(st)
             sf = s.ravel()
-            if with_cc:
+            if want[0]:
                 _minmax_target(targets[i].ravel(), g)
                 out[i, 0] = _cc_kernel(sf, g)
-            else:
-                out[i, 0] = np.nan
+            if not (want[1] or want[2]):
+                continue
             hist4[:] = 0
-            _class_hist(sf, fixbits[i], obits[i], lo, hi, t, hist4)
+            _class_hist(sf, fixbits[i], obits[i] if want[2] else fixbits[i], lo, hi, t, hist4)
             hist = hist4[0] + hist4[1] + hist4[2] + hist4[3]
             h_all = hist[:, 0] + hist[:, 1] + hist[:, 2] + hist[:, 3]
             h_pos = hist[:, 1] + hist[:, 3]
             h_oth = hist[:, 2] + hist[:, 3]
             n_pos = h_pos.sum()
             n_oth = h_oth.sum()
-            if n_pos < 2:
-                out[i, 1] = np.nan
-                out[i, 2] = np.nan
-            else:
-                out[i, 1] = _sampled_auc(h_pos, h_all, n_pos, True, include_endpoint, splits, seeds[i, 0],
-                                         logfact)
-                if n_oth == 0:
-                    out[i, 2] = np.nan
-                else:
+            if n_pos >= 2:
+                if want[1]:
+                    out[i, 1] = _sampled_auc(h_pos, h_all, n_pos, True, include_endpoint, splits, seeds[i, 0],
+                                             logfact)
+                if want[2] and n_oth > 0:
                     out[i, 2] = _sampled_auc(h_pos, h_oth, min(n_pos, n_oth), False, include_endpoint, splits,
                                              seeds[i, 1], logfact)
     return out

@@ -57,6 +57,11 @@ def entry_path(kind: str, key: dict) -> Path:
     return root() / f"{kind}-{key_digest(key)[:20]}"
 
 
+def names_digest(names) -> str:
+    """SHA-256 of the image names, one per line: recorded in a cache entry's manifest."""
+    return hashlib.sha256("\n".join(names).encode()).hexdigest()
+
+
 def indices_tag(indices, n_total: int | None) -> str:
     """``"all"`` when ``indices`` is ``range(n_total)``, else a digest of the index list."""
     idx = np.asarray(indices, dtype=np.int64)

@@ -275,11 +275,6 @@ def _matlab_weights(in_len, out_len):
     return weights, idx
 
 
-def _triangle(x: float) -> float:
-    x = abs(x)
-    return 1.0 - x if x < 1.0 else 0.0
-
-
 def bilinear(image, size_hw) -> np.ndarray:
     """Pixel-centre-aligned bilinear resize (edge replicated), for upsampling."""
     a = np.asarray(image, dtype=np.float64)

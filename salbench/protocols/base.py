@@ -1,16 +1,28 @@
-"""Protocol base class, the chunked scorer every protocol provides, and the result object.
+"""Protocol base class, the scorer every protocol runs on, and the result object.
 
 A protocol has *parameters* (overridable, recorded in results files, each one read and
 changing the scores) and *conventions* (fixed descriptive text: what the protocol is;
-refused as overrides). Scoring goes through a :class:`Scorer`::
+refused as overrides). It reports a set of metrics (the registry's metrics it can supply
+inputs for, or a chosen subset: ``get_protocol("mit", metrics=("cc", "nss"))``). Scoring
+goes through a :class:`Scorer`::
 
     scorer = protocol.scorer(gt, seed=0)     # gt: GroundTruthView (dataset or records)
     scorer.add(indices, predictions, records)   # one chunk, any order, any size
     result = scorer.result()                 # ProtocolResult, per-image arrays in gt order
 
-Per-image random draws are tables fixed from ``(seed, n)`` when the scorer is made, so the
-numbers do not depend on how the images are chunked or in which order chunks arrive.
-``protocol.evaluate(predictions, records, seed=0)`` is the in-memory convenience (one chunk).
+The :class:`Scorer` owns the per-image work: a protocol's scorer says only how it builds
+one image's inputs (:meth:`Scorer.image_inputs`, an
+:class:`~salbench.protocols.inputs.ImageInputs`) and which fused kernels it offers
+(:attr:`Scorer.fused_kernels`). The base runs every chosen metric: the fused kernels for
+the columns they can compute, every other metric per image through its registry function
+with the parameters its registry entry maps (``Metric.params``); it applies the seed rule,
+scores an image without fixations NaN everywhere (counted as excluded) and a metric whose
+input the image lacks NaN.
+
+Seeds: per-image seeds are fixed from ``(seed, n, image)`` before any image is scored, so the
+numbers do not depend on how the images are chunked, on the workers or the order of chunks
+(:meth:`Scorer.seed_for`). ``protocol.evaluate(predictions, records, seed=0)`` is the
+in-memory convenience (one chunk).
 """
 
 from __future__ import annotations
@@ -18,11 +30,14 @@ from __future__ import annotations
 import copy
 import threading
 import time
+import zlib
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from salbench.protocols._metrics import metrics_for
+from salbench.metrics.degenerate import is_constant_map
+from salbench.metrics.registry import get_metric, metrics_for
+from salbench.protocols.inputs import FusedKernel, ImageInputs
 from salbench.stats import mean_ci95
 
 
@@ -42,7 +57,7 @@ class ProtocolResult:
         Image names, in evaluation order.
     scores : dict of str -> ndarray
         Per-image score arrays (NaN where a metric is undefined for an image), in the
-        registry's column order.
+        registry's column order: one per metric the protocol reports.
     timings : dict
         Seconds spent per stage (informational).
     excluded : list of str
@@ -79,13 +94,6 @@ class ConventionOverrideError(ValueError):
     """An override named one of the protocol's fixed conventions."""
 
 
-class _Metrics:
-    """``Protocol.metrics``: the registry's metric list for the protocol (class or instance)."""
-
-    def __get__(self, obj, cls):
-        return metrics_for(cls.name)
-
-
 def _check_seed(seed):
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer))):
         raise ValueError(f"seed must be an integer or None, got {seed!r}")
@@ -96,8 +104,17 @@ class Protocol:
     """A named recipe: how a prediction meets the ground truth, and which metrics it reports.
 
     Subclasses set ``name``, ``description``, ``defaults`` (the overridable parameters),
-    ``conventions`` (fixed, descriptive), ``validators`` (one per parameter) and
-    ``scorer_class``.
+    ``conventions`` (fixed, descriptive), ``validators`` (one per parameter), ``inputs``
+    (the registry inputs its scorer supplies per image) and ``scorer_class``.
+
+    Parameters
+    ----------
+    metrics : iterable of str or str, optional
+        The metrics to compute (registry names, or one comma-separated string): any subset
+        of :meth:`available_metrics`; default all. Kept in registry order as
+        :attr:`metrics`; not a parameter (results files record their metric set).
+    **overrides
+        Parameter values replacing the defaults.
     """
 
     name: str = ""
@@ -107,14 +124,13 @@ class Protocol:
     validators: dict = {}
     #: parameters that select ground truth (part of the ground-truth cache key)
     ground_truth_params: tuple = ()
-    #: keys older results files recorded that are now conventions -> the value they recorded
-    legacy_keys: dict = {}
-    #: parameters added since -> the value that reproduces what older records computed
-    legacy_defaults: dict = {}
+    #: the registry inputs the scorer supplies per image (``saliency`` is always supplied)
+    inputs: frozenset = frozenset()
+    #: whether the protocol draws seeds (a protocol that does not reports no sampled metric)
+    draws_seeds: bool = True
     scorer_class: type | None = None
-    metrics = _Metrics()
 
-    def __init__(self, **overrides):
+    def __init__(self, metrics=None, **overrides):
         conv = sorted(k for k in overrides if k in self.conventions)
         if conv:
             k = conv[0]
@@ -133,28 +149,44 @@ class Protocol:
             except (TypeError, ValueError) as exc:
                 raise ValueError(f"protocol {self.name!r}: bad value {params[k]!r} for {k!r}: {exc}") from None
         self._params = params
+        self.metrics: tuple[str, ...] = self._choose(metrics)
 
     @classmethod
-    def from_record(cls, params: dict) -> "Protocol":
-        """The protocol a results file's ``params`` describe (older records included).
+    def available_metrics(cls) -> tuple[str, ...]:
+        """Every metric the protocol can report (registry order): those that name it, plugins included."""
+        return metrics_for(cls.name, {"saliency", *cls.inputs}, sampled=cls.draws_seeds)
 
-        Keys that older salbench versions recorded but are now conventions are accepted
-        when they hold the value those versions recorded (and dropped); a parameter
-        added since gets the value that reproduces what such a record computed
-        (:attr:`legacy_defaults`). Anything else behaves as :meth:`__init__`.
+    def _choose(self, metrics) -> tuple[str, ...]:
+        available = self.available_metrics()
+        if metrics is None:
+            return available
+        names = [m.strip() for m in metrics.split(",")] if isinstance(metrics, str) else list(metrics)
+        if not names:
+            raise ValueError(f"protocol {self.name!r}: choose at least one metric; available: {', '.join(available)}")
+        for name in names:
+            if name not in available:
+                raise ValueError(self._unavailable(name, available))
+        return tuple(m for m in available if m in set(names))
+
+    def _unavailable(self, name, available) -> str:
+        entry = get_metric(name)  # an unknown name: ValueError with the close match
+        missing = [k for k in entry.needs if k not in self.inputs]
+        if entry.protocols is not None and self.name not in entry.protocols:
+            why = f"it is declared for {', '.join(entry.protocols) or 'no protocol'}"
+        elif missing:
+            why = f"it needs {', '.join(missing)}, which {self.name!r} does not supply"
+        else:
+            why = f"it is sampled and {self.name!r} draws no seeds"
+        return (f"metric {name!r} is not available under protocol {self.name!r} ({why}); "
+                f"available: {', '.join(available)}")
+
+    @classmethod
+    def from_record(cls, params: dict, metrics=None) -> "Protocol":
+        """The protocol a results file's ``protocol.params`` (with or without its ``name``) describe.
+
+        ``metrics``: the recorded metric set (default: every available metric).
         """
-        params = {k: v for k, v in dict(params).items() if k != "name"}
-        for k, old in cls.legacy_keys.items():
-            if k in params and k not in cls.defaults:
-                if params[k] != old:
-                    raise ValueError(f"protocol {cls.name!r}: recorded {k}={params[k]!r} is not a convention "
-                                     f"this salbench implements ({cls.conventions.get(k, old)!r})")
-                del params[k]
-        is_legacy = any(k in cls.legacy_keys for k in dict(params)) or not set(cls.defaults) <= set(params)
-        if is_legacy:
-            for k, v in cls.legacy_defaults.items():
-                params.setdefault(k, v)
-        return cls(**params)
+        return cls(metrics=metrics, **{k: v for k, v in dict(params).items() if k != "name"})
 
     @property
     def params(self) -> dict:
@@ -165,15 +197,19 @@ class Protocol:
         """The parameters that change the model-independent ground truth (cache key)."""
         return {"protocol": self.name, **{k: self._params[k] for k in self.ground_truth_params}}
 
-    def scorer(self, gt, seed=0) -> "Scorer":
-        """A chunked scorer over ``gt`` (a GroundTruthView, a dataset, or a list of records)."""
+    def scorer(self, gt, seed=0, *, fused: bool = True) -> "Scorer":
+        """A chunked scorer over ``gt`` (a GroundTruthView, a dataset, or a list of records).
+
+        ``fused=False`` computes every metric per image through its registry function
+        (the reference the fused kernels are tested against).
+        """
         from salbench.protocols.view import GroundTruthView
 
         if not isinstance(gt, GroundTruthView):
             gt = GroundTruthView.from_records(gt) if isinstance(gt, (list, tuple)) else GroundTruthView.from_dataset(gt)
         if gt.n == 0:
             raise ValueError("no images to evaluate")
-        return self.scorer_class(self, gt, _check_seed(seed))
+        return self.scorer_class(self, gt, _check_seed(seed), fused=fused)
 
     def evaluate(self, predictions, records, *, seed=0) -> ProtocolResult:
         """Score ``predictions`` (one 2-D map per record, any size) against ``records`` in memory."""
@@ -188,38 +224,89 @@ class Protocol:
         return sc.result()
 
     def __repr__(self):
-        return f"{type(self).__name__}({self._params})"
+        chosen = "" if self.metrics == self.available_metrics() else f", metrics={self.metrics}"
+        return f"{type(self).__name__}({self._params}{chosen})"
 
 
 # ----------------------------------------------------------------------------- scorer
 class Item:
-    """One prepared image: its position, dataset index and whatever the scorer put in it."""
+    """One prepared image: its position, dataset index and what the scorer keeps of it (None: excluded)."""
 
     __slots__ = ("pos", "index", "data")
 
-    def __init__(self, pos: int, index: int, data: dict):
+    def __init__(self, pos: int, index: int, data: dict | None):
         self.pos, self.index, self.data = pos, index, data
+
+
+def metric_kwargs(entry, params: dict) -> dict:
+    """The keywords ``entry.func`` gets from the protocol ``params``: its declared ``params`` mapping.
+
+    ``{keyword: params[parameter]}`` for every ``keyword: parameter`` of ``entry.params``
+    whose parameter the protocol has; the others keep the function's default.
+    """
+    return {kw: params[p] for kw, p in entry.params.items() if p in params}
+
+
+def derived_seed(seed, n: int, pos: int, metric: str) -> int | None:
+    """Seed of a sampled metric without a column in the protocol's draw table: a function of (seed, n, pos, name)."""
+    if seed is None:
+        return None
+    return int(np.random.SeedSequence([int(seed) % 2**63, int(n), int(pos),
+                                       zlib.crc32(metric.encode())]).generate_state(1)[0])
 
 
 class Scorer:
     """Scores a protocol's images chunk by chunk; merges deterministically.
 
-    ``prepare`` is the per-image, thread-safe part (prediction resize, per-image ground
-    truth); ``add_prepared`` scores a chunk of prepared images (main thread: parallel
-    kernels inside). ``add`` does both. Subclasses implement :meth:`_setup`,
-    :meth:`prepare` and :meth:`_score`.
+    A protocol's scorer implements :meth:`_setup` (cross-image preparation: draw tables,
+    cached ground truth) and :meth:`image_inputs` (one image's inputs), and may offer
+    :attr:`fused_kernels`. :meth:`prepare` is the per-image, thread-safe part (the inputs
+    and every per-image metric); :meth:`add_prepared` scores a chunk of prepared images
+    (main thread: the fused kernels' parallel calls, and the metrics drawn from a sequential
+    stream). :meth:`add` does both.
+
+    Attributes
+    ----------
+    metrics : tuple of str
+        The protocol's chosen metrics (registry order): the result's columns.
+    fused_plan : list of (FusedKernel, tuple of str)
+        The fused kernels that run, each with the columns it computes.
+    per_image : tuple of str
+        The metrics computed per image through their registry functions.
+    own_maps : frozenset of str
+        Metrics scored on a map of their own (``ImageInputs.maps``); empty here.
     """
 
     #: prepare() reads the image's ground-truth record (score_stream then loads it)
     needs_record = True
+    #: metric -> column of ``self.seeds``, the per-image seed table drawn in ``_setup`` (the
+    #: tables the protocol always drew: same numbers); other seeded metrics get :func:`derived_seed`
+    seed_columns: dict = {}
+    #: metrics whose seed is a stream over the images in order (:meth:`stream_seed`): scored
+    #: in the scoring thread, in image order
+    stream_metrics: frozenset = frozenset()
+    #: the protocol's fused kernels, tried in order
+    fused_kernels: tuple[FusedKernel, ...] = ()
 
-    def __init__(self, protocol: Protocol, gt, seed):
+    def __init__(self, protocol: Protocol, gt, seed, *, fused: bool = True):
         self.protocol = protocol
         self.params = protocol.params
         self.gt = gt
         self.seed = seed
         self.n = gt.n
         self.metrics = tuple(protocol.metrics)
+        self.entries = {m: get_metric(m) for m in self.metrics}
+        self._kwargs = {m: metric_kwargs(e, self.params) for m, e in self.entries.items()}
+        self.own_maps = frozenset(self._own_map_metrics())
+        self.fused_plan = self._route(fused)
+        in_fused = {m for _, cols in self.fused_plan for m in cols}
+        self.per_image = tuple(m for m in self.metrics if m not in in_fused)
+        self._ordered = tuple(m for m in self.per_image if m in self.stream_metrics)
+        self._threaded = tuple(m for m in self.per_image if m not in self.stream_metrics)
+        keep = {k for fk, cols in self.fused_plan for k in fk.reads_for(cols, lambda m: self.entries[m].needs)}
+        for m in self._ordered:
+            keep.update(("saliency", *self.entries[m].needs))
+        self._keep = tuple(sorted(keep))
         self._col = {m: j for j, m in enumerate(self.metrics)}
         self._scores = np.full((self.n, len(self.metrics)), np.nan)
         self._done = np.zeros(self.n, dtype=bool)
@@ -227,6 +314,29 @@ class Scorer:
         self._ready = False
         self._setup_lock = threading.Lock()
         self.timings = {"ground_truth_s": 0.0, "prepare_s": 0.0, "score_s": 0.0}
+
+    def _own_map_metrics(self):
+        """Metrics scored on a map of their own under these parameters (none here).
+
+        A scorer whose :meth:`image_inputs` puts metric-specific maps in ``ImageInputs.maps``
+        returns those metrics, decided from the parameters before any image is seen: they
+        leave the fused kernels that read only the default map (``FusedKernel.metric_maps``).
+        """
+        return ()
+
+    def _route(self, use_fused: bool) -> list:
+        """Which fused kernel computes which chosen metric; the rest run per image."""
+        plan, taken = [], set()
+        if not use_fused:
+            return plan
+        for fk in self.fused_kernels:
+            ok = fk.usable(self.params, lambda m: self.entries[m].kernel if m in self.entries else None)
+            cols = tuple(m for m in self.metrics
+                         if m in ok and m not in taken and (fk.metric_maps or m not in self.own_maps))
+            if cols:
+                plan.append((fk, cols))
+                taken.update(cols)
+        return plan
 
     # -- set-up --------------------------------------------------------------------
     def setup(self, *, workers: int = 2, progress=None) -> "Scorer":
@@ -248,9 +358,63 @@ class Scorer:
     def _setup(self, *, workers, progress):  # pragma: no cover - abstract
         raise NotImplementedError
 
-    # -- per image -------------------------------------------------------------------
-    def prepare(self, index: int, prediction, record=None) -> Item:  # pragma: no cover - abstract
+    # -- what a protocol supplies ------------------------------------------------------
+    def image_inputs(self, pos: int, prediction, record) -> ImageInputs | None:  # pragma: no cover - abstract
+        """The inputs of the image at position ``pos``; None when it has no fixations (excluded).
+
+        ``record`` is its ground-truth record when :attr:`needs_record` (else None). Called
+        from worker threads: read only what :meth:`_setup` built. Values no chosen metric
+        reads should be :class:`~salbench.protocols.inputs.lazy`.
+        """
         raise NotImplementedError
+
+    def prediction_map(self, prediction, pos: int) -> np.ndarray:
+        """``prediction`` as a finite float64 2-D map (errors name the image's dataset index)."""
+        return as_prediction(prediction, int(self.gt.indices[pos]))
+
+    def stream_seed(self, pos: int):  # pragma: no cover - only protocols with stream_metrics
+        """The seed of a :attr:`stream_metrics` metric at ``pos`` (called in image order)."""
+        raise NotImplementedError
+
+    # -- the seed rule -----------------------------------------------------------------
+    def seed_for(self, metric: str, pos: int):
+        """The seed metric ``metric`` draws with on image ``pos``: a function of (seed, n, pos) only.
+
+        Its column of the protocol's seed table (:attr:`seed_columns`), the protocol's
+        stream (:attr:`stream_metrics`), else :func:`derived_seed`.
+        """
+        if metric in self.stream_metrics:
+            return self.stream_seed(pos)
+        col = self.seed_columns.get(metric)
+        if col is not None:
+            return int(self.seeds[pos, col])
+        return derived_seed(self.seed, self.n, pos, metric)
+
+    # -- per image -------------------------------------------------------------------
+    def metric_value(self, metric: str, inputs: ImageInputs, pos: int) -> float:
+        """``metric`` on one image through its registry function; NaN when the image lacks an input it needs."""
+        entry = self.entries[metric]
+        s = inputs.saliency_for(metric)
+        args = [inputs.get(k) for k in entry.needs]
+        if s is None or any(a is None for a in args):
+            return float("nan")
+        kwargs = self._kwargs[metric]
+        if entry.seeded:
+            kwargs = {**kwargs, "seed": self.seed_for(metric, pos)}
+        return float(entry.func(s, *args, **kwargs))
+
+    def prepare(self, index: int, prediction, record=None) -> Item:
+        """One image's inputs and its per-image metrics (thread-safe); the rest waits for :meth:`add_prepared`."""
+        self.setup()
+        pos = self.gt.position(index)
+        if record is None and self.needs_record:
+            record = self.gt.record(pos)
+        inputs = self.image_inputs(pos, prediction, record)
+        if inputs is None:
+            return Item(pos, index, None)
+        values = {m: self.metric_value(m, inputs, pos) for m in self._threaded}
+        kept = inputs.subset(self._keep) if self._keep else None
+        return Item(pos, index, {"values": values, "inputs": kept})
 
     def add_prepared(self, items) -> None:
         """Score a chunk of prepared images (any positions not yet scored)."""
@@ -267,8 +431,35 @@ class Scorer:
         self._done[pos] = True
         self.timings["score_s"] += time.perf_counter() - t0
 
-    def _score(self, items):  # pragma: no cover - abstract
-        raise NotImplementedError
+    def _score(self, items) -> None:
+        live = []
+        for it in items:
+            if it.data is None:
+                self._exclude(it.pos)
+            else:
+                self._store(it.pos, it.data["values"])
+                live.append(it)
+        for it in sorted(live, key=lambda it: it.pos) if self._ordered else ():  # streams follow the image order
+            self._store(it.pos, {m: self.metric_value(m, it.data["inputs"], it.pos) for m in self._ordered})
+        for k, (fk, cols) in enumerate(self.fused_plan):
+            last = k == len(self.fused_plan) - 1
+            groups: dict = {}
+            for it in live:
+                groups.setdefault(np.shape(it.data["inputs"][fk.group_by]), []).append(it)
+            reads = fk.reads_for(cols, lambda m: self.entries[m].needs)
+            seeded = [m for m in cols if self.entries[m].seeded]
+            for group in groups.values():
+                batch = [it.data["inputs"].subset(reads) for it in group]
+                seeds = {m: np.array([self.seed_for(m, it.pos) for it in group], dtype=np.int64) for m in seeded}
+                if last:
+                    for it in group:
+                        it.data["inputs"] = None  # the batch holds the only references: run may free them
+                out = fk.run(self, batch, cols, seeds)
+                del batch
+                for row, it in enumerate(group):
+                    self._store(it.pos, dict(zip(cols, out[row])))
+        for it in live:
+            it.data = None  # the chunk's maps are no longer needed: memory stays flat
 
     def add(self, indices, predictions, records=None) -> None:
         """Score one chunk: dataset ``indices``, their 2-D ``predictions``, optionally their records."""
@@ -284,15 +475,10 @@ class Scorer:
         self.timings["prepare_s"] += time.perf_counter() - t0
         self.add_prepared(items)
 
-    # -- helpers for subclasses ------------------------------------------------------
-    def _position(self, index: int) -> int:
-        return self.gt.position(index)
-
+    # -- bookkeeping -----------------------------------------------------------------
     def _store(self, pos: int, values: dict) -> None:
         for k, v in values.items():
-            j = self._col.get(k)
-            if j is not None:
-                self._scores[pos, j] = v
+            self._scores[pos, self._col[k]] = v
 
     def _exclude(self, pos: int) -> None:
         """No fixations: every metric NaN, counted in ``result().excluded``."""
@@ -391,8 +577,6 @@ def resize_keeping_constants(s: np.ndarray, shape, resize) -> np.ndarray:
     prediction (the registry's rule, :func:`is_constant_map`) is the uniform prediction
     at any size, so it becomes ``full(shape, value)``.
     """
-    from salbench.protocols._metrics import is_constant_map
-
     if is_constant_map(s):
         return np.full(tuple(shape), float(s.flat[0]))
     if s.shape == tuple(shape):

@@ -10,8 +10,10 @@ fixated pixels of 10 images drawn without replacement from the evaluated set
 (the current image may be among them).
 
 CC, AUC-Borji and sAUC run in one fused Numba kernel (:mod:`salbench.protocols._fused`;
-CC through the registry's CC kernel); any other metric the registry lists for
-``coursework`` is computed per image by its registry function.
+CC through the registry's CC kernel); any other metric the protocol reports (one that
+names ``coursework``, or a plugin metric whose inputs it supplies) is computed per image by
+its registry function, on the script's saliency map (upsampled, ``/255``, blurred), the
+min-max normalised CC target as ``density`` and ``y_original > 0`` as ``fixations``.
 
 Ground truth (the uint8 CC targets after the sigma-19 blur, and the packed
 ``y_original > 0`` bits) does not depend on the model: it is built once per dataset
@@ -30,16 +32,20 @@ import numba
 import numpy as np
 
 from salbench.metrics.auc_sampled import log_factorials, thresholds_for
-from salbench.protocols import _gt_cache, _metrics
+from salbench.metrics.correlation import _cc_kernel
+from salbench.metrics.degenerate import is_constant_map
+from salbench.protocols import _gt_cache
 from salbench.protocols._draws import others_with_self, seed_table
 from salbench.protocols._fused import coursework_batch
 from salbench.protocols._resize import gaussian_blur, gaussian_weights, pillow_bicubic_u8, pillow_coeffs
-from salbench.protocols.base import (Item, Protocol, Scorer, as_prediction, boolean, nonneg_float, positive_float,
-                                     positive_int, step_value, y_original_of)
+from salbench.protocols.base import (Protocol, Scorer, boolean, nonneg_float, positive_float, positive_int,
+                                     step_value, y_original_of)
+from salbench.protocols.inputs import FusedKernel, ImageInputs, lazy
+from salbench.protocols.view import pack_bits, unpack_bits
 
 _PREPARE_CHUNK = 16  # ground truths blurred per parallel call
 TARGET_FORMAT = 1  # bump when the cached blobs change
-FUSED = ("cc", "auc_borji", "auc_shuffled")
+FUSED_COLUMNS = ("cc", "auc_borji", "auc_shuffled")  # coursework_batch's output columns
 
 
 class QuantisationWrapWarning(UserWarning):
@@ -54,22 +60,6 @@ def quantise_like_script(p: np.ndarray) -> tuple[np.ndarray, int]:
     scaled = np.trunc(np.asarray(p, dtype=np.float64) * 255.0)
     wrapped = int(np.count_nonzero((scaled < 0) | (scaled > 255)))
     return np.mod(scaled.astype(np.int64), 256).astype(np.uint8), wrapped
-
-
-def pack_bits(mask: np.ndarray) -> np.ndarray:
-    """Bool map -> uint64 words, pixel j at bit ``j % 64`` of word ``j // 64``."""
-    flat = np.ascontiguousarray(mask, dtype=np.bool_).ravel()
-    n_words = -(-flat.size // 64)
-    padded = np.zeros(n_words * 64, dtype=np.bool_)
-    padded[: flat.size] = flat
-    return np.packbits(padded, bitorder="little").view("<u8").astype(np.uint64)
-
-
-def unpack_bits(words: np.ndarray, shape) -> np.ndarray:
-    """Inverse of :func:`pack_bits`."""
-    n = int(shape[0]) * int(shape[1])
-    bits = np.unpackbits(np.ascontiguousarray(words, dtype="<u8").view(np.uint8), bitorder="little")
-    return bits[:n].astype(bool).reshape(shape)
 
 
 def coursework_saliency(q: np.ndarray, shape, blur_sigma: float, blur_truncate: float) -> np.ndarray:
@@ -116,43 +106,7 @@ class CourseworkProtocol(Protocol):
         "no_fixations": "an image whose y_original is all zero is NaN in every metric and counted as excluded",
     }
     ground_truth_params = ("cc_target_sigma",)
-    legacy_keys = {"input_size": [48, 48], "quantise": "uint8_wrap", "resize": "pillow_bicubic_uint8",
-                   "fixations": "y_original > 0", "cc_target": "gaussian_filter(y_original, 19) as uint8, min-max",
-                   "auc_method": "binned"}
-
-    # ------------------------------------------------------------------ in-memory pieces
-    def prepare(self, records):
-        """Ground-truth arrays of ``records`` in memory: ``shape``, ``targets`` (N, H, W) uint8, ``fixbits``."""
-        records = list(records)
-        shape = _one_shape(y_original_of(r).shape for r in records)
-        targets, fixbits = [], []
-        for c0 in range(0, len(records), _PREPARE_CHUNK):
-            ys = [y_original_of(r) for r in records[c0:c0 + _PREPARE_CHUNK]]
-            t, b = _prepare_chunk(ys, float(self._params["cc_target_sigma"]))
-            targets.extend(t)
-            fixbits.extend(b)
-        return {"shape": shape, "targets": np.stack(targets), "fixbits": np.stack(fixbits)}
-
-    def quantise(self, predictions) -> np.ndarray:
-        """Stack predictions as uint8 maps, wrapping like the script (and warning when it does)."""
-        maps = [as_prediction(p, i) for i, p in enumerate(predictions)]
-        shapes = {m.shape for m in maps}
-        if len(shapes) != 1:
-            raise ValueError(f"coursework protocol needs predictions of one size, got {sorted(shapes)}")
-        q, wrapped = zip(*(_quantise_one(m) for m in maps))
-        _warn_wrapped(sum(wrapped), stacklevel=3)
-        return np.stack(q)
-
-    def score(self, q, gt, others, seeds) -> np.ndarray:
-        """Run the fused kernel: ``(N, 3)`` array of CC, AUC-Borji, sAUC.
-
-        ``q``: (N, h, w) uint8 from :meth:`quantise`; ``gt``: from :meth:`prepare`;
-        ``others``: (N, k) indices whose fixated pixels form each image's sAUC other
-        map; ``seeds``: (N, 2) integer seeds of the AUC-Borji and sAUC draws.
-        """
-        fix = gt["fixbits"]
-        obits = np.stack([np.bitwise_or.reduce(fix[np.asarray(o, dtype=np.int64)], axis=0) for o in others])
-        return _run_kernel(self._params, q, gt["targets"], fix, obits, seeds, with_cc=True)
+    inputs = frozenset({"density", "fixations", "points", "other"})
 
 
 def _one_shape(shapes):
@@ -173,8 +127,6 @@ def _prepare_chunk(ys, sigma):
 
 
 def _quantise_one(m):
-    from salbench.protocols._metrics import is_constant_map
-
     if is_constant_map(m):  # a constant prediction stays constant (not a few ulps that quantise apart)
         q, wrapped = quantise_like_script(m.flat[:1])
         return np.full(m.shape, q[0], dtype=np.uint8), wrapped * m.size
@@ -191,8 +143,35 @@ def _warn_wrapped(wrapped, stacklevel=2):
         )
 
 
-def _run_kernel(p, q, targets, fixbits, obits, seeds, with_cc):
-    H, W = targets.shape[1:]
+def _minmax(target: np.ndarray) -> np.ndarray:
+    """The CC target min-max normalised as the script does (all zeros when constant)."""
+    t = target.astype(np.float64)
+    lo, hi = t.min(), t.max()
+    return (t - lo) / (hi - lo) if hi > lo else np.zeros_like(t)
+
+
+def _run_fused(scorer, batch, metrics, seeds):
+    """:func:`coursework_batch` on one group of same-size quantised predictions."""
+    p = scorer.params
+    m = len(batch)
+    H, W = scorer.shape
+    want = np.array([c in metrics for c in FUSED_COLUMNS])
+
+    def stack(key, dtype, width):
+        if key not in batch[0]:  # no chosen column reads it: a stand-in the kernel never indexes
+            return np.empty((m, 0), dtype=dtype)
+        return np.stack([np.asarray(inputs[key]).reshape(width) for inputs in batch]).astype(dtype, copy=False)
+
+    q = np.stack([inputs["_q"] for inputs in batch])
+    targets = stack("_target", np.uint8, (H, W)) if want[0] else np.empty((m, 0, 0), dtype=np.uint8)
+    fixbits = stack("_fixbits", np.uint64, -1)
+    obits = stack("_obits", np.uint64, -1)
+    for inputs in batch:
+        inputs.clear()
+    kseeds = np.zeros((m, 2), dtype=np.int64)
+    for col, metric in enumerate(FUSED_COLUMNS[1:]):
+        if metric in seeds:
+            kseeds[:, col] = seeds[metric]
     hb, hk = pillow_coeffs(q.shape[2], W)
     vb, vk = pillow_coeffs(q.shape[1], H)
     # Pillow sums in 32-bit ints; int32 lets the vertical pass vectorise 16 lanes wide.
@@ -200,27 +179,28 @@ def _run_kernel(p, q, targets, fixbits, obits, seeds, with_cc):
         vk = vk.astype(np.int32)
     sigma = float(p["blur_sigma"])
     w = gaussian_weights(sigma, float(p["blur_truncate"])) if sigma > 0 else np.ones(1)
-    return coursework_batch(np.ascontiguousarray(q, dtype=np.uint8), hb, hk, vb, vk, w,
-                            np.ascontiguousarray(targets, dtype=np.uint8),
-                            np.ascontiguousarray(fixbits, dtype=np.uint64),
-                            np.ascontiguousarray(obits, dtype=np.uint64),
-                            thresholds_for(float(p["step"])), int(p["splits"]),
-                            np.ascontiguousarray(seeds, dtype=np.int64), sigma > 0,
-                            bool(p["include_endpoint"]), log_factorials(H * W + 2), numba.get_num_threads(),
-                            bool(with_cc))
+    out = coursework_batch(np.ascontiguousarray(q, dtype=np.uint8), hb, hk, vb, vk, w, targets, fixbits, obits,
+                           thresholds_for(float(p["step"])), int(p["splits"]), kseeds, sigma > 0,
+                           bool(p["include_endpoint"]), log_factorials(H * W + 2), numba.get_num_threads(),
+                           want, H, W)
+    return out[:, [FUSED_COLUMNS.index(c) for c in metrics]]
+
+
+_FUSED = FusedKernel(
+    metrics=FUSED_COLUMNS, run=_run_fused, kernels={"cc": _cc_kernel}, group_by="_q",
+    reads={"cc": ("_q", "_target"), "auc_borji": ("_q", "_fixbits"), "auc_shuffled": ("_q", "_fixbits", "_obits")})
 
 
 class CourseworkScorer(Scorer):
     """Chunked scorer of the ``coursework`` protocol (ground truth from the cache)."""
 
     needs_record = False  # the per-image ground truth comes from the prepared (cached) store
+    seed_columns = {"auc_borji": 0, "auc_shuffled": 1}  # the per-image seed table (same values since the start)
+    fused_kernels = (_FUSED,)
 
-    def __init__(self, protocol, gt, seed):
-        super().__init__(protocol, gt, seed)
-        cc_fused = _metrics.kernel_of("cc") in (None, _cc_kernel())
-        self.fused = tuple(m for m in self.metrics if m in FUSED and (m != "cc" or cc_fused))
-        self.per_image = tuple(m for m in self.metrics if m not in self.fused)
-        self._wrapped = 0
+    def __init__(self, protocol, gt, seed, **kw):
+        super().__init__(protocol, gt, seed, **kw)
+        self._wrapped = np.zeros(self.n, dtype=np.int64)  # per image: written by the worker preparing it
         self.store = None
         self.cache_hit = None
 
@@ -262,7 +242,7 @@ class CourseworkScorer(Scorer):
                 if self.gt.records is not None:
                     self.protocol._memo = (list(self.gt.records), self.protocol.ground_truth_key(), writer, shape)
                 return writer, shape, False
-            writer.commit({"shape": list(shape), "names_sha256": _names_digest(self.gt.names)})
+            writer.commit({"shape": list(shape), "names_sha256": _gt_cache.names_digest(self.gt.names)})
         except BaseException:
             if key is not None:
                 writer.abort()
@@ -315,80 +295,36 @@ class CourseworkScorer(Scorer):
     def _bits(self, pos):
         return np.frombuffer(self._read("fixbits", pos), dtype=np.uint64)
 
-    def prepare(self, index, prediction, record=None) -> Item:
-        self.setup()
-        pos = self._position(index)
-        q, wrapped = _quantise_one(as_prediction(prediction, index))
+    def image_inputs(self, pos, prediction, record):
+        q, wrapped = _quantise_one(self.prediction_map(prediction, pos))
+        self._wrapped[pos] = wrapped
         own = self._bits(pos)
-        data = {"q": q, "wrapped": wrapped}
-        if own.any():
-            obits = np.zeros(self.words, dtype=np.uint64)
+        if not own.any():
+            return None
+
+        def obits():
+            o = np.zeros(self.words, dtype=np.uint64)
             for j in self.others[pos]:
-                obits |= own if j == pos else self._bits(int(j))
-            target = np.frombuffer(self._read("target", pos), dtype=np.uint8).reshape(self.shape)
-            data.update(target=target, fixbits=own, obits=obits)
-        return Item(pos, index, data)
+                o |= own if j == pos else self._bits(int(j))
+            return o
 
-    def _score(self, items):
-        live = []
-        for it in items:
-            self._wrapped += it.data["wrapped"]
-            if "target" not in it.data:
-                self._exclude(it.pos)
-            else:
-                live.append(it)
-        groups: dict = {}
-        for it in live:
-            groups.setdefault(it.data["q"].shape, []).append(it)
-        for _, group in groups.items():
-            pos = np.array([it.pos for it in group])
-            if self.fused:
-                out = _run_kernel(self.params, np.stack([it.data["q"] for it in group]),
-                                  np.stack([it.data["target"] for it in group]),
-                                  np.stack([it.data["fixbits"] for it in group]),
-                                  np.stack([it.data["obits"] for it in group]), self.seeds[pos],
-                                  with_cc="cc" in self.fused)
-                for row, it in enumerate(group):
-                    self._store(it.pos, {k: out[row, FUSED.index(k)] for k in self.fused})
-            for it in group:
-                if self.per_image:
-                    self._score_per_image(it)
-                it.data.clear()
+        def target():
+            return np.frombuffer(self._read("target", pos), dtype=np.uint8).reshape(self.shape)
 
-    def _score_per_image(self, it):
-        d = it.data
         p = self.params
-        s = coursework_saliency(d["q"], self.shape, float(p["blur_sigma"]), float(p["blur_truncate"]))
-        t = d["target"].astype(np.float64)
-        lo, hi = t.min(), t.max()
-        g = (t - lo) / (hi - lo) if hi > lo else np.zeros_like(t)
-        fix = unpack_bits(d["fixbits"], self.shape)
-        inputs = {"density": g, "fixations": fix, "other": unpack_bits(d["obits"], self.shape),
-                  "points": np.argwhere(fix)}
-        seeds = self.seeds
-        vals = {}
-        for k in self.per_image:
-            col = {"auc_borji": 0, "auc_shuffled": 1}.get(k)
-            seed = int(seeds[it.pos, col]) if col is not None else _metrics.derived_seed(
-                int(seeds[it.pos, 0]), self.n, it.pos, k)
-            vals[k] = _metrics.call_metric(k, s, inputs, p, seed=seed)
-        self._store(it.pos, vals)
+        inputs = ImageInputs(
+            _q=q, _fixbits=own, _obits=lazy(obits), _target=lazy(target),
+            saliency=lazy(lambda: coursework_saliency(q, self.shape, float(p["blur_sigma"]),
+                                                      float(p["blur_truncate"]))),
+            density=lazy(lambda: _minmax(inputs["_target"])),
+            fixations=lazy(lambda: unpack_bits(own, self.shape)),
+            other=lazy(lambda: unpack_bits(inputs["_obits"], self.shape)),
+            points=lazy(lambda: np.argwhere(inputs["fixations"])))
+        return inputs
 
     def _finish(self):
-        _warn_wrapped(self._wrapped, stacklevel=4)
+        _warn_wrapped(int(self._wrapped.sum()), stacklevel=4)
         return {"cache_hit": self.cache_hit}
-
-
-def _cc_kernel():
-    from salbench.metrics.correlation import _cc_kernel as k
-
-    return k
-
-
-def _names_digest(names) -> str:
-    import hashlib
-
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()
 
 
 CourseworkProtocol.scorer_class = CourseworkScorer

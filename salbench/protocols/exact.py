@@ -4,8 +4,9 @@ Bilinear upsampling (pixel-centre aligned; a constant prediction stays constant)
 AUCs over all thresholds (ties count half) with uniform negatives (all pixels) and
 shuffled negatives (fixated pixels of every other evaluated image of the same size);
 CC, NSS, KLD, SIM as MIT against the dataset's density. Every metric is the registry's
-(``metrics_for("exact")``), computed per image by its registry function. The protocol
-has no parameters, only conventions.
+(those that name ``exact``, and plugin metrics whose inputs it supplies, none sampled),
+computed per image by its registry function. The protocol has no parameters, only
+conventions, and draws nothing.
 """
 
 from __future__ import annotations
@@ -13,9 +14,10 @@ from __future__ import annotations
 import numpy as np
 
 from salbench.metrics._validate import as_fixation_mask
-from salbench.protocols import _metrics
 from salbench.protocols._resize import bilinear
-from salbench.protocols.base import Item, Protocol, Scorer, as_prediction, resize_keeping_constants
+from salbench.protocols.base import Protocol, Scorer, resize_keeping_constants
+from salbench.protocols.inputs import ImageInputs, lazy
+from salbench.protocols.view import points_of
 
 
 class ExactProtocol(Protocol):
@@ -29,7 +31,8 @@ class ExactProtocol(Protocol):
         "continuous_ground_truth": "the dataset's density map",
         "no_fixations": "an image without fixated pixels is NaN in every metric and counted as excluded",
     }
-    legacy_keys = {"resize": "bilinear", "shuffled_negatives": "all other images' fixated pixels"}
+    inputs = frozenset({"density", "fixations", "points", "other"})
+    draws_seeds = False  # deterministic: no sampled metric
 
 
 class ExactScorer(Scorer):
@@ -44,36 +47,19 @@ class ExactScorer(Scorer):
             c = self.counts.setdefault(shape, np.zeros(shape, dtype=np.int32))
             c += self.gt.fixation_mask(p)
 
-    def prepare(self, index, prediction, record=None) -> Item:
-        self.setup()
-        pos = self._position(index)
-        if record is None:
-            record = self.gt.record(pos)
+    def image_inputs(self, pos, prediction, record):
         shape = tuple(record.shape)
-        s = resize_keeping_constants(as_prediction(prediction, index), shape, bilinear)
+        s = resize_keeping_constants(self.prediction_map(prediction, pos), shape, bilinear)
         f = as_fixation_mask(record.fixation_map, shape, "fixations")
         if not f.any():
-            return Item(pos, index, {})
-        other = (self.counts[shape] - f) > 0  # every other image's fixated pixels
-        pts = np.asarray(record.fixations, dtype=np.int64).reshape(-1, 2)
-        inputs = {"fixations": f, "density": record.density, "other": other,
-                  "points": pts if len(pts) else np.argwhere(f)}
-        # every metric is per image: computed here (score_stream's worker threads)
-        vals = {}
-        for k in self.metrics:
-            if "other" in _metrics.get_metric(k).needs and not other.any():
-                vals[k] = np.nan  # no other image fixated anything of this size
-                continue
-            vals[k] = _metrics.call_metric(k, s, inputs, self.params, seed=None)
-        return Item(pos, index, {"values": vals})
+            return None
 
-    def _score(self, items):
-        for it in items:
-            if not it.data:
-                self._exclude(it.pos)
-                continue
-            self._store(it.pos, it.data["values"])
-            it.data.clear()
+        def other():
+            o = (self.counts[shape] - f) > 0  # every other image's fixated pixels
+            return o if o.any() else None  # no other image fixated anything of this size: sAUC undefined
+
+        return ImageInputs(saliency=s, fixations=f, density=record.density, other=lazy(other),
+                           points=lazy(lambda: points_of(record)))
 
 
 ExactProtocol.scorer_class = ExactScorer

@@ -1,4 +1,5 @@
-"""Continuous ground truth of the ``mit`` protocol, as the MIT benchmark code builds it.
+"""Ground truth of the ``mit`` protocol: its continuous density, as the MIT benchmark code
+builds it, and its IG baseline (:func:`center_gaussian`).
 
 The MIT benchmark blurs the binary fixation map with ``antonioGaussian.m``
 (cvzoya/saliency, ``code_forMetrics``) at a cut-off of 8 cycles per image and
@@ -29,7 +30,7 @@ import math
 
 import numpy as np
 
-__all__ = ["mit_fixation_density", "antonio_gaussian_kernel"]
+__all__ = ["antonio_gaussian_kernel", "center_gaussian", "mit_fixation_density"]
 
 
 def _padded_size(h: int, w: int) -> int:
@@ -117,3 +118,12 @@ def mit_fixation_density(fixation_map, cutoff: float = 8.0) -> np.ndarray:
         out = (ky @ (f != 0).astype(np.float64)) @ kx.T
     np.maximum(out, 0.0, out=out)
     return out
+
+
+def center_gaussian(shape, sigma_frac: float = 0.25) -> np.ndarray:
+    """Centred isotropic Gaussian, sigma = ``sigma_frac * min(H, W)``: the ``mit`` IG baseline."""
+    H, W = shape
+    y = np.arange(H, dtype=np.float64) - (H - 1) / 2.0
+    x = np.arange(W, dtype=np.float64) - (W - 1) / 2.0
+    sig = sigma_frac * min(H, W)
+    return np.exp(-(y[:, None] ** 2 + x[None, :] ** 2) / (2.0 * sig * sig))

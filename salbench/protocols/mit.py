@@ -15,11 +15,11 @@ sAUC's other map is the OR of the fixation maps of ``n_other`` other images draw
 the seed (points, not dense maps, are kept across images). IG's baseline is a centred
 Gaussian (``ig_baseline_sigma`` x min(H, W)).
 
-Metrics come from the registry (``metrics_for("mit")``). With ``auc_method="binned"``
-the ones the fused kernel :func:`salbench.protocols._mit_kernel.mit_batch` implements run
-there (same per-image kernels as the public functions, images in parallel); any other
-metric of the registry's ``mit`` list (e.g. EMD) is computed per image by its registry
-function.
+Metrics come from the registry (every metric whose inputs the protocol supplies and that
+names ``mit``, plugins included). With ``auc_method="binned"`` the columns the fused kernel
+:func:`salbench.protocols._mit_kernel.mit_batch` implements run there (same per-image
+kernels as the public functions, images in parallel); any other metric (e.g. EMD) is
+computed per image by its registry function, in the workers that prepare the images.
 """
 
 from __future__ import annotations
@@ -30,16 +30,14 @@ import numpy as np
 
 from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
 from salbench.metrics.auc_sampled import _kernel_seed, log_factorials, thresholds_for
-from salbench.protocols import _metrics
-from salbench.protocols._common import center_gaussian
 from salbench.protocols._draws import others_excluding_self, seed_table
-from salbench.protocols._mit_kernel import FUSED_KERNELS, MIT_COLUMNS, mit_batch
+from salbench.protocols._mit_kernel import MIT_KERNELS, mit_batch
 from salbench.protocols._resize import matlab_bicubic
-from salbench.protocols.base import (Item, Protocol, Scorer, as_prediction, boolean, one_of, positive_float,
-                                     positive_int, resize_keeping_constants, step_value)
-
-# Seed columns of the per-image draw table (kept from the first release: same values).
-SEED_COLUMN = {"auc_borji": 0, "auc_shuffled": 1, "auc_judd": 2}
+from salbench.protocols.base import (Protocol, Scorer, boolean, one_of, positive_float, positive_int,
+                                     resize_keeping_constants, step_value)
+from salbench.protocols.ground_truth import center_gaussian, mit_fixation_density
+from salbench.protocols.inputs import FusedKernel, ImageInputs, lazy
+from salbench.protocols.view import points_of
 
 
 class MITProtocol(Protocol):
@@ -54,6 +52,7 @@ class MITProtocol(Protocol):
         "auc_judd_jitter": False,
         "ig_baseline_sigma": 0.25,
         "auc_method": "binned",
+        "emd_variant": "mit",
     }
     validators = {
         "ground_truth": one_of("mit", "dataset"),
@@ -64,6 +63,7 @@ class MITProtocol(Protocol):
         "auc_judd_jitter": boolean,
         "ig_baseline_sigma": positive_float,
         "auc_method": one_of("binned", "pixels"),
+        "emd_variant": one_of("mit", "exact"),
     }
     conventions = {
         "resize": "MATLAB imresize bicubic (a = -0.5, pixel-centre aligned) to the fixation map's size; "
@@ -81,70 +81,59 @@ class MITProtocol(Protocol):
         "no_fixations": "an image without fixated pixels is NaN in every metric and counted as excluded",
     }
     ground_truth_params = ("ground_truth",)
-    legacy_keys = {"resize": "matlab_bicubic", "ig_baseline": "center_gaussian"}
-    legacy_defaults = {"ground_truth": "dataset"}  # what results recorded before the parameter existed
-
-    def _evaluate_per_image(self, predictions, records, others, seeds):
-        """Every metric through its registry function, image by image (the reference path)."""
-        n = len(records)
-        scores = {k: np.full(n, np.nan) for k in self.metrics}
-        p = self.params
-        for i, (pred, r) in enumerate(zip(predictions, records)):
-            s = resize_keeping_constants(as_prediction(pred, i), r.shape, matlab_bicubic)
-            f = np.asarray(r.fixation_map, dtype=bool)
-            if not f.any():
-                continue
-            other = np.zeros(r.shape, dtype=bool)
-            for j in others[i]:
-                if records[int(j)].shape == r.shape:
-                    other |= np.asarray(records[int(j)].fixation_map, dtype=bool)
-            inputs = _inputs(f, _density(self, r, f), other, _points_of(r), _baseline(r.shape, p["ig_baseline_sigma"]))
-            for k in self.metrics:
-                scores[k][i] = _metrics.call_metric(k, s, inputs, p, seed=_seed_for(k, seeds, i, n))
-        return scores
+    inputs = frozenset({"density", "fixations", "points", "other", "baseline"})
 
 
-def _density(proto_or_params, record, fmap):
-    p = proto_or_params.params if hasattr(proto_or_params, "params") else proto_or_params
-    if p["ground_truth"] == "mit":
-        from salbench.protocols.ground_truth import mit_fixation_density
-
-        return mit_fixation_density(fmap)
-    return record.density
+def _fused_columns(params) -> tuple[str, ...]:
+    """The fused kernel's columns under ``params``: none for ``auc_method="pixels"``; AUC-Judd per image when jittered."""
+    if params["auc_method"] != "binned":
+        return ()
+    return tuple(m for m in MIT_KERNELS if not (m == "auc_judd" and params["auc_judd_jitter"]))
 
 
-def _points_of(record):
-    pts = np.asarray(record.fixations, dtype=np.int64).reshape(-1, 2)
-    return pts if len(pts) else np.argwhere(record.fixation_map)
+def _run_fused(scorer, batch, metrics, seeds):
+    """:func:`mit_batch` on one group of same-size images: stacks only the inputs the chosen columns read."""
+    p = scorer.params
+    m = len(batch)
+    shape = np.shape(batch[0]["saliency"])
+    hw = shape[0] * shape[1]
 
+    def stack(key, dtype):
+        if key not in batch[0]:  # no chosen column reads it: a stand-in the kernel never indexes
+            return np.empty((m, 0), dtype=dtype)
+        out = np.empty((m, hw), dtype=dtype)
+        for row, inputs in enumerate(batch):
+            out[row] = np.asarray(inputs[key]).ravel()
+        return out
 
-def _inputs(f, g, other, points, baseline):
-    return {"fixations": f, "density": g, "other": other, "points": points, "baseline": baseline}
-
-
-def _seed_for(metric, seeds, pos, n):
-    """Seed of a sampled metric for image ``pos``: its column of the draw table, or one derived from it."""
-    col = SEED_COLUMN.get(metric)
-    if col is not None:
-        return int(seeds[pos, col])
-    return _metrics.derived_seed(int(seeds[pos, 0]), n, pos, metric)
+    S = stack("saliency", np.float64)
+    G = stack("density", np.float64)
+    F = stack("fixations", np.bool_)
+    O = stack("other", np.bool_)
+    base = as_float_map(batch[0]["baseline"], "baseline").ravel() if "baseline" in batch[0] else np.empty(0)
+    for inputs in batch:
+        inputs.clear()  # the stacks hold them now: free the images' copies (peak memory)
+    kseeds = np.zeros((m, 2), dtype=np.int64)
+    for col, metric in enumerate(("auc_borji", "auc_shuffled")):
+        if metric in seeds:
+            kseeds[:, col] = [_kernel_seed(int(v)) for v in seeds[metric]]
+    want = np.array([c in metrics for c in MIT_KERNELS])
+    out = mit_batch(S, G, F, O, base, thresholds_for(float(p["step"])), int(p["splits"]), kseeds,
+                    bool(p["include_endpoint"]), want, log_factorials(hw + 2))
+    return out[:, [list(MIT_KERNELS).index(c) for c in metrics]]
 
 
 class MITScorer(Scorer):
     """Chunked scorer of the ``mit`` protocol."""
 
-    def __init__(self, protocol, gt, seed):
-        super().__init__(protocol, gt, seed)
-        p = self.params
-        self.needs_record = p["ground_truth"] == "dataset"
-        fused_ok = p["auc_method"] == "binned"
-        jitter = bool(p["auc_judd_jitter"])  # MIT's jittered AUC-Judd draws: per image, with its seed column
-        self.fused = tuple(m for m in self.metrics
-                           if fused_ok and m in MIT_COLUMNS and _fused_is_registry(m)
-                           and not (jitter and m == "auc_judd"))
-        # everything else (e.g. EMD, or all metrics with auc_method="pixels") runs per image in
-        # prepare(), i.e. in score_stream's worker threads, beside the fused kernel
-        self.per_image = tuple(m for m in self.metrics if m not in self.fused)
+    # the per-image seed table, column per metric (kept from the first release: same values)
+    seed_columns = {"auc_borji": 0, "auc_shuffled": 1, "auc_judd": 2}
+    fused_kernels = (FusedKernel(metrics=tuple(MIT_KERNELS), run=_run_fused, kernels=MIT_KERNELS,
+                                 available=_fused_columns),)
+
+    def __init__(self, protocol, gt, seed, **kw):
+        super().__init__(protocol, gt, seed, **kw)
+        self.needs_record = self.params["ground_truth"] == "dataset"
 
     def _setup(self, *, workers, progress):
         self.gt.load(workers=workers, progress=progress)
@@ -161,87 +150,27 @@ class MITScorer(Scorer):
                 self.gt.add_fixations(m, int(j))
         return m
 
-    def prepare(self, index, prediction, record=None) -> Item:
-        self.setup()
-        pos = self._position(index)
-        if record is None and self.needs_record:
-            record = self.gt.record(pos)
+    def image_inputs(self, pos, prediction, record):
         shape = self.gt.shape(pos) if record is None else tuple(record.shape)
-        s = resize_keeping_constants(as_prediction(prediction, index), shape, matlab_bicubic)
+        s = resize_keeping_constants(self.prediction_map(prediction, pos), shape, matlab_bicubic)
         s = as_float_map(s, "saliency")
         if record is not None:
             f = as_fixation_mask(record.fixation_map, shape, "fixations")
         else:
             f = self.gt.fixation_mask(pos)
-        data = {"shape": shape, "F": f}
-        if f.any():
-            g = as_float_map(_density(self.params, record, f), "density")
+        if not f.any():
+            return None
+
+        def density():
+            g = as_float_map(mit_fixation_density(f) if self.params["ground_truth"] == "mit" else record.density,
+                             "density")
             check_same_shape(s, g, "saliency", "density")
-            data.update(S=s, G=g, O=self._other_map(pos, shape))
-            if self.per_image:
-                needs_points = any("points" in _metrics.get_metric(k).needs for k in self.per_image)
-                pts = (_points_of(record) if record is not None else self.gt.points(pos)) if needs_points else None
-                data["values"] = self._per_image_values(pos, data, pts)
-            if not self.fused:
-                data = {"values": data["values"]}
-        return Item(pos, index, data)
+            return g
 
-    def _score(self, items):
-        live = []
-        for it in items:
-            if "values" not in it.data and "S" not in it.data:
-                self._exclude(it.pos)
-            else:
-                live.append(it)
-                self._store(it.pos, it.data.get("values", {}))
-        if self.fused and live:
-            groups: dict = {}
-            for it in live:
-                groups.setdefault(it.data["shape"], []).append(it)
-            for shape, group in groups.items():
-                self._score_fused(shape, group)
-        for it in live:
-            it.data.clear()  # the chunk's maps are no longer needed: memory stays flat
-
-    def _score_fused(self, shape, group):
-        p = self.params
-        m = len(group)
-        hw = shape[0] * shape[1]
-        S = np.empty((m, hw))
-        G = np.empty((m, hw))
-        F = np.empty((m, hw), dtype=np.bool_)
-        O = np.empty((m, hw), dtype=np.bool_)
-        kseeds = np.empty((m, 2), dtype=np.int64)
-        for row, it in enumerate(group):
-            d = it.data
-            S[row] = d["S"].ravel()
-            G[row] = d["G"].ravel()
-            F[row] = d["F"].ravel()
-            O[row] = d["O"].ravel()
-            d.clear()  # the stack holds them now: free the item's copies as we go (peak memory)
-            kseeds[row] = (_kernel_seed(int(self.seeds[it.pos, 0])), _kernel_seed(int(self.seeds[it.pos, 1])))
-        base = as_float_map(_baseline(shape, float(p["ig_baseline_sigma"])), "baseline").ravel()
-        out = mit_batch(S, G, F, O, base, thresholds_for(float(p["step"])), int(p["splits"]), kseeds,
-                        bool(p["include_endpoint"]), "auc_judd" in self.fused, log_factorials(hw + 2))
-        del S, G, F, O
-        for row, it in enumerate(group):
-            self._store(it.pos, {k: out[row, MIT_COLUMNS.index(k)] for k in self.fused})
-
-    def _per_image_values(self, pos, d, points):
-        """The metrics without a fused implementation, through their registry functions (thread-safe)."""
-        p = self.params
-        inputs = _inputs(d["F"], d["G"], d["O"], points, _baseline(d["shape"], float(p["ig_baseline_sigma"])))
-        return {k: _metrics.call_metric(k, d["S"], inputs, p, seed=_seed_for(k, self.seeds, pos, self.n))
-                for k in self.per_image}
-
-
-def _fused_is_registry(name: str) -> bool:
-    """The fused kernel computes ``name`` with the kernel the registry declares for it."""
-    if not _metrics.has_metric(name):
-        return False
-    declared = _metrics.kernel_of(name)
-    used = FUSED_KERNELS.get(name)
-    return declared is None or used is None or declared is used
+        return ImageInputs(
+            saliency=s, fixations=f, density=lazy(density), other=lazy(lambda: self._other_map(pos, shape)),
+            points=lazy(lambda: points_of(record) if record is not None else self.gt.points(pos)),
+            baseline=_baseline(shape, float(self.params["ig_baseline_sigma"])))
 
 
 MITProtocol.scorer_class = MITScorer

@@ -3,14 +3,15 @@
 Upsampling: ``scipy.ndimage.zoom(order=3)`` to the record's size (a constant prediction
 stays constant). The server works on fixation points with 1-based ``(y, x)`` and reads
 ``map[y-1][x-1]``; salbench keeps 0-based points, which index the same pixels. The
-metrics are the registry's ``metrics_for("salicon")`` entries, each computed through its
-registry function with these inputs:
+metrics are the registry's (those that name ``salicon``, and plugin metrics whose inputs
+it supplies), each computed through its registry function with these inputs:
 
 - ``points``: every fixation point of the image (after ``filter_anns`` when on);
 - ``other_weights``: the shuffle map, the sum of the binary fixation maps of all
   evaluated images, built once per evaluation (the server's mutable default argument
   keeps summing across calls; salbench does not reproduce that);
 - ``density``: ``gaussian_filter(fixation map, cc_sigma)`` min-max normalised (CC);
+- ``fixations``: the pixels of the points (each once);
 - the AUC's draw: ``numpy.random.RandomState(seed)``, one ``randint(H*W, n_random)``
   per image, images in order (:class:`salbench.protocols._draws.SequentialDraws`).
 
@@ -23,11 +24,11 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import zoom
 
-from salbench.protocols import _metrics
 from salbench.protocols._draws import SequentialDraws
 from salbench.protocols._resize import gaussian_blur
-from salbench.protocols.base import (Item, Protocol, Scorer, as_prediction, boolean, positive_float, positive_int,
-                                     resize_keeping_constants, step_value)
+from salbench.protocols.base import (Protocol, Scorer, boolean, positive_float, positive_int, resize_keeping_constants,
+                                     step_value)
+from salbench.protocols.inputs import ImageInputs, lazy
 
 
 def filter_anns(points: np.ndarray) -> np.ndarray:
@@ -39,13 +40,6 @@ def filter_anns(points: np.ndarray) -> np.ndarray:
     keep = np.zeros(len(p), dtype=bool)
     keep[1:] = np.all(p[1:] == p[:-1], axis=1)
     return p[keep]
-
-
-def _points(record) -> np.ndarray:
-    pts = np.asarray(record.fixations, dtype=np.int64).reshape(-1, 2)
-    if pts.size == 0:  # map-only datasets: every fixated pixel once
-        pts = np.argwhere(record.fixation_map)
-    return pts
 
 
 def _zoom(s, shape):
@@ -89,14 +83,14 @@ class SaliconProtocol(Protocol):
         "no_fixations": "an image without points (after filter_anns) is NaN in every metric and counted as excluded",
     }
     ground_truth_params = ("filter_anns", "cc_sigma")
-    legacy_keys = {"resize": "scipy_zoom_order3", "rng": "numpy.random.RandomState(seed), sequential over images",
-                   "shuffle_map": "sum of binary fixation maps of the evaluated images"}
+    inputs = frozenset({"points", "density", "fixations", "other_weights"})
 
 
 class SaliconScorer(Scorer):
     """Chunked scorer of the ``salicon`` protocol; draws replay the server's sequential stream."""
 
     needs_record = False  # points and sizes come from the ground-truth view
+    stream_metrics = frozenset({"auc_salicon"})  # the server's one RandomState stream over the images in order
 
     def _setup(self, *, workers, progress):
         self.gt.load(workers=workers, progress=progress)
@@ -123,62 +117,24 @@ class SaliconScorer(Scorer):
         pts = self.gt.points(pos)
         return filter_anns(pts) if self.params["filter_anns"] else pts
 
-    def prepare(self, index, prediction, record=None) -> Item:
-        self.setup()
-        pos = self._position(index)
+    def stream_seed(self, pos):
+        return self.draws.stream_at(pos)
+
+    def image_inputs(self, pos, prediction, record):
         shape = self.gt.shape(pos)
-        s = resize_keeping_constants(as_prediction(prediction, index), shape, _zoom)
+        s = resize_keeping_constants(self.prediction_map(prediction, pos), shape, _zoom)
         pts = self._points(pos)
         if len(pts) == 0:
-            return Item(pos, index, {})
-        p = self.params
-        inputs = {"points": pts, "density": cc_target(pts, shape, p["cc_sigma"])}
-        fix = np.zeros(shape, dtype=bool)
-        fix[pts[:, 0], pts[:, 1]] = True
-        inputs["fixations"] = fix
-        if shape in self.shuffle:
-            inputs["other_weights"] = self.shuffle[shape]
-        # deterministic metrics here (worker threads); sampled ones wait for the ordered stream
-        vals, sampled = {}, []
-        for k in self.metrics:
-            if "other_weights" in _needs(k) and "other_weights" not in inputs:
-                vals[k] = np.nan
-            elif _sampled(k):
-                sampled.append(k)
-            else:
-                vals[k] = _call(k, s, inputs, p, None)
-        data = {"values": vals}
-        if sampled:
-            data.update(S=s, inputs={"points": pts}, sampled=sampled)
-        return Item(pos, index, data)
+            return None
 
-    def _score(self, items):
-        p = self.params
-        for it in sorted(items, key=lambda it: it.pos):  # the draws follow the images' order
-            if not it.data:
-                self._exclude(it.pos)
-                continue
-            vals = it.data["values"]
-            for k in it.data.get("sampled", ()):
-                vals[k] = _call(k, it.data["S"], it.data["inputs"], p, self.draws.stream_at(it.pos))
-            self._store(it.pos, vals)
-            it.data.clear()
+        def fixations():
+            fix = np.zeros(shape, dtype=bool)
+            fix[pts[:, 0], pts[:, 1]] = True
+            return fix
 
-
-# ---------------------------------------------------------------- registry without salicon entries
-# Until the registry declares the server's metrics, the protocol reports its historical columns
-# with the server's scorers below (same values as before); with them, every column goes through
-# the registry and this block is unused.
-def _needs(name):
-    return tuple(_metrics.get_metric(name).needs) if _metrics.has_metric(name) else ()
-
-
-def _sampled(name):
-    return _metrics.has_metric(name) and _metrics.is_sampled(_metrics.get_metric(name))
-
-
-def _call(name, s, inputs, params, seed):
-    return _metrics.call_metric(name, s, inputs, params, seed=seed)
+        return ImageInputs(saliency=s, points=pts, fixations=lazy(fixations),
+                           density=lazy(lambda: cc_target(pts, shape, self.params["cc_sigma"])),
+                           other_weights=self.shuffle.get(shape))  # None with several sizes: sAUC undefined
 
 
 SaliconProtocol.scorer_class = SaliconScorer

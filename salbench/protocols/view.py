@@ -24,11 +24,27 @@ from salbench.protocols import _gt_cache
 POINTS_FORMAT = 2  # 2: points or packed bits per image
 
 
-def _points_of_record(rec) -> np.ndarray:
-    pts = np.asarray(rec.fixations, dtype=np.int64).reshape(-1, 2)
-    if len(pts) == 0:  # map-only datasets: every fixated pixel once
-        return np.argwhere(rec.fixation_map).astype(np.int64)
+def points_of(record) -> np.ndarray:
+    """``(K, 2)`` int64 fixation points of a record: its points, or (map-only datasets) every fixated pixel once."""
+    pts = np.asarray(record.fixations, dtype=np.int64).reshape(-1, 2)
+    if len(pts) == 0:
+        return np.argwhere(record.fixation_map).astype(np.int64)
     return pts
+
+
+def pack_bits(mask: np.ndarray) -> np.ndarray:
+    """Bool map -> uint64 words, pixel ``j`` (row-major) at bit ``j % 64`` of word ``j // 64``."""
+    flat = np.ascontiguousarray(mask, dtype=np.bool_).ravel()
+    padded = np.zeros(-(-flat.size // 64) * 64, dtype=np.bool_)
+    padded[: flat.size] = flat
+    return np.packbits(padded, bitorder="little").view("<u8").astype(np.uint64)
+
+
+def unpack_bits(words: np.ndarray, shape) -> np.ndarray:
+    """Inverse of :func:`pack_bits`: the (H, W) bool map."""
+    n = int(shape[0]) * int(shape[1])
+    bits = np.unpackbits(np.ascontiguousarray(words, dtype="<u8").view(np.uint8), bitorder="little", count=n)
+    return bits.astype(bool).reshape(shape)
 
 
 def _ground_truth_record(dataset, i: int):
@@ -132,10 +148,10 @@ class GroundTruthView:
         """``(K, 2)`` int64 fixation points of position ``pos`` (duplicates as the dataset keeps them)."""
         self.load()
         if self.records is not None:
-            return _points_of_record(self.records[pos])
+            return points_of(self.records[pos])
         a = self._fix[pos]
         if self._is_bits[pos]:
-            return np.argwhere(_unpack(a, self.shape(pos)))
+            return np.argwhere(unpack_bits(a, self.shape(pos)))
         return a.astype(np.int64)
 
     def fixation_mask(self, pos: int) -> np.ndarray:
@@ -146,7 +162,7 @@ class GroundTruthView:
             return np.asarray(self.records[pos].fixation_map, dtype=bool)
         a = self._fix[pos]
         if self._is_bits[pos]:
-            return _unpack(a, shape)
+            return unpack_bits(a, shape)
         m = np.zeros(shape, dtype=bool)
         if len(a):
             m.ravel()[a[:, 0].astype(np.intp) * shape[1] + a[:, 1]] = True
@@ -160,7 +176,7 @@ class GroundTruthView:
             return
         a = self._fix[pos]
         if self._is_bits[pos]:
-            mask |= _unpack(a, mask.shape)
+            mask |= unpack_bits(a, mask.shape)
         elif len(a):
             mask.ravel()[a[:, 0].astype(np.intp) * mask.shape[1] + a[:, 1]] = True
 
@@ -212,7 +228,7 @@ class GroundTruthView:
             try:
                 for p in range(self.n):
                     writer.put("points", p, _encode(self._fix[p], self._is_bits[p], self._shapes[p]))
-                writer.commit({"names_sha256": _names_digest(self.names)})
+                writer.commit({"names_sha256": _gt_cache.names_digest(self.names)})
             except BaseException:
                 writer.abort()
                 raise
@@ -234,7 +250,7 @@ class GroundTruthView:
             if self._points_fn is not None and cheap_shape:
                 return np.asarray(self._points_fn(i), dtype=np.int64).reshape(-1, 2), tuple(ds.stats(i)["shape"])
             rec = self._record_fn(i)
-            return _points_of_record(rec), rec.shape
+            return points_of(rec), rec.shape
 
         if workers > 1 and self.n > 1:
             pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="salbench-points")
@@ -263,17 +279,11 @@ def _compact(pts: np.ndarray, shape):
     """``(array, is_bits)``: int32 points, or packed bits when the points are unique and bits are smaller."""
     k = len(pts)
     if k * 8 > _words(shape) * 8:  # more bytes as points than as a bit map
-        flat = pts[:, 0].astype(np.intp) * shape[1] + pts[:, 1]
-        m = np.zeros(_words(shape) * 64, dtype=bool)
-        m[flat] = True
+        m = np.zeros(shape, dtype=bool)
+        m[pts[:, 0], pts[:, 1]] = True
         if np.count_nonzero(m) == k:  # unique pixels (map-only datasets): the bits lose nothing
-            return np.packbits(m, bitorder="little").view("<u8").copy(), True
+            return pack_bits(m), True
     return np.ascontiguousarray(pts, dtype=np.int32), False
-
-
-def _unpack(words: np.ndarray, shape) -> np.ndarray:
-    n = int(shape[0]) * int(shape[1])
-    return np.unpackbits(words.view(np.uint8), bitorder="little", count=n).astype(bool).reshape(shape)
 
 
 def _encode(a: np.ndarray, is_bits: bool, shape) -> bytes:
@@ -295,9 +305,3 @@ def _has_cheap_stats(ds) -> bool:
     from salbench.data.base import SaliencyDataset
 
     return getattr(type(ds), "stats", None) is not getattr(SaliencyDataset, "stats", None)
-
-
-def _names_digest(names) -> str:
-    import hashlib
-
-    return hashlib.sha256("\n".join(names).encode()).hexdigest()

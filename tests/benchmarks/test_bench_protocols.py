@@ -112,16 +112,18 @@ def test_mit_protocol_eight_metrics(benchmark, data):
 
 
 def test_mit_public_functions_per_image(benchmark, data):
-    """The MIT protocol as eight public metric calls per image: the fused path's reference."""
+    """The MIT protocol as eight public metric calls per image (the scorer's per-image path): the fused path's reference."""
     recs, preds = data
     n = min(N, PEER_N)
-    p = get_protocol("mit")
-    rng = np.random.default_rng(0)
-    others = [np.array([j for j in range(n) if j != i][:10], dtype=np.int64) for i in range(n)]
-    seeds = rng.integers(0, 2**32 - 1, size=(n, 3))
-    w = min(2, n)
-    p._evaluate_per_image(preds[:w], recs[:w], [o[o < w] for o in others[:w]], seeds)  # warm
-    benchmark.pedantic(p._evaluate_per_image, args=(preds[:n], recs[:n], others, seeds), rounds=1, iterations=1)
+    p = get_protocol("mit", metrics=("cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "kld", "sim", "info_gain"))
+
+    def run(k):
+        sc = p.scorer(recs[:k], seed=0, fused=False)
+        sc.add(range(k), preds[:k], recs[:k])
+        return sc.result()
+
+    run(min(2, n))  # warm
+    benchmark.pedantic(run, args=(n,), rounds=1, iterations=1)
     benchmark.extra_info["n_images"] = n
     benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / n
 
@@ -140,7 +142,7 @@ def _judd_numpy(s, f):
 
 def test_mit_plain_numpy(benchmark, data):
     """The MIT protocol in plain NumPy (tests/naive.py twins, per-pixel AUC draws, 100 splits)."""
-    from salbench.protocols._common import center_gaussian
+    from salbench.protocols.ground_truth import center_gaussian
     from salbench.protocols._resize import matlab_bicubic
     from tests import naive
     from tests.naive_sampled import sampled_auc
