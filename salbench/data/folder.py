@@ -58,6 +58,7 @@ from salbench.data._maps import (LOSSY_EXT, MAP_IMAGE_EXT, blurred_density, fixa
                                  one_based_to_pixels, read_map_image, salicon_sigma, to_uint8_map)
 from salbench.data.base import GT_VERSION, SaliencyDataset, cache_dir, hash_file, hash_json
 from salbench.data.record import Lazy, Record, x96_from_image, y48_from_y_original
+from salbench.io.array_limits import check_npy_file
 
 #: Templates of the usual layouts (``--option layout=NAME``). ``density_optional``: the
 #: density maps are used when their folder exists, else computed from the fixations.
@@ -303,6 +304,7 @@ def read_density_values(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".npy":
         if not path.is_file():
             raise FileNotFoundError(f"{path}: density file not found")
+        check_npy_file(path)  # declared size against the file and the memory limit, before allocating
         try:
             a = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
