@@ -173,7 +173,7 @@ def describe(name: str, data_dir: str | os.PathLike | None = None, *, max_images
             "observers": sorted(observers) or None,
             "total_fixations": int(np.sum(n_fix)) if n_fix else 0,
             "fixations_per_image": float(np.mean(n_fix)) if n_fix else 0.0,
-            "dropped_fixations": ds.dropped_fixations_total(range(n))["n_dropped"],
+            "dropped_fixations": ds.dropped_fixations_total(range(n), warn=False)["n_dropped"],
             "params": ds.params,
         }
     return out
