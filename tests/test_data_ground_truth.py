@@ -287,3 +287,17 @@ def test_describe_reports_dropped_fixations(tmp_path):
     assert info["splits"]["all"]["dropped_fixations"] == 1 and info["splits"]["all"]["total_fixations"] == 1
     with pytest.raises(ValueError, match="max_images must be a non-negative integer"):
         describe("nus", root, max_images=-1)
+
+
+def test_training_array_cache_is_rekeyed_only_where_points_can_fall_outside(tmp_path):
+    """y48 stacks cached before held clipped points: file datasets get a new key, synthetic keeps its own."""
+    from salbench.data.base import hash_json
+
+    def old_tag(ds):
+        return hash_json(ds.identity())[:16]
+
+    syn = get_dataset("synthetic", "val", preset="small")
+    assert old_tag(syn) in syn._array_cache_path("y48").name
+    root = write_nus(tmp_path, [("a.png", [([5.0], [5.0])])], {"a.png": (30, 40)})
+    nus = get_dataset("nus", "all", data_dir=root)
+    assert old_tag(nus) not in nus._array_cache_path("y48").name

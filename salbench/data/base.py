@@ -116,6 +116,10 @@ class SaliencyDataset(Sequence):
     name: str = ""
     split: str = ""
     location: str | None = None
+    #: Mixed into the training-array cache key when not empty: ``y48`` is built from the
+    #: fixations, and datasets whose points can fall outside their image stacked clipped points
+    #: before issue 19 (their content hash, kept for results files, did not change).
+    points_rule: str = "outside points dropped"
 
     def __init__(self) -> None:
         self.names: list[str] = []
@@ -306,7 +310,7 @@ class SaliencyDataset(Sequence):
 
     def _array_cache_path(self, key: str) -> Path:
         ident = self.identity()
-        tag = hash_json(ident)[:16]
+        tag = hash_json({**ident, "points_rule": self.points_rule} if self.points_rule else ident)[:16]
         return cache_dir() / "arrays" / f"{self.name}-{self.split}-{tag}-{key}.npy"
 
     def __repr__(self) -> str:

@@ -120,6 +120,7 @@ class SaliconPickleDataset(SaliencyDataset):
     """The coursework ``train.pkl`` / ``val.pkl`` in ``root`` (see the module docstring)."""
 
     name = "salicon-pkl"
+    points_rule = ""  # no point can fall outside: the array cache key is what it was
 
     def __init__(self, root, split: str = "val", *, duplicate_names: str = "refuse"):
         super().__init__()

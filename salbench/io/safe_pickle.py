@@ -10,7 +10,7 @@ pickles: an array's state is checked before numpy sees it (a numeric dtype, data
 of exactly the declared size: a wrong-sized object array makes numpy crash), no
 array or ``bytearray`` is allocated from a size in the file alone (``bytearray(10**11)``
 would be 100 GB), and any array must fit in :func:`salbench.io.array_limits.max_array_bytes`.
-A file larger than that limit is refused before it is read.
+A file larger than twice that limit is refused before it is read.
 """
 
 from __future__ import annotations
@@ -235,8 +235,10 @@ def safe_loads_pickle(data: bytes, *, source: str = "<bytes>") -> Any:
 def safe_load_pickle(path: str | os.PathLike) -> Any:
     """Read ``path`` with :func:`safe_loads_pickle`.
 
-    A pickle is read whole (it cannot be read in parts), so a file larger than
-    :func:`~salbench.io.array_limits.max_array_bytes` is refused before it is read.
+    A pickle is read whole (it cannot be read in parts) and takes about twice its size in
+    memory (its bytes, then the objects), so a file larger than twice
+    :func:`~salbench.io.array_limits.max_array_bytes` (by default half the physical memory) is
+    refused before it is read.
 
     Raises
     ------
@@ -249,9 +251,10 @@ def safe_load_pickle(path: str | os.PathLike) -> Any:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such file")
     size = path.stat().st_size
-    limit = max_array_bytes()
+    limit = 2 * max_array_bytes()
     if size > limit:
         raise ArrayTooLarge(f"{path}: a pickle is read whole, and this one is {format_bytes(size)}, more than the "
-                            f"{format_bytes(limit)} limit (SALBENCH_MAX_ARRAY_BYTES overrides it); save the "
-                            "arrays as .npy (memory-mapped) or a folder of maps instead")
+                            f"{format_bytes(limit)} a pickle may be (twice the one-array limit; "
+                            "SALBENCH_MAX_ARRAY_BYTES overrides it); save the arrays as .npy (memory-mapped) or a "
+                            "folder of maps instead")
     return safe_loads_pickle(path.read_bytes(), source=str(path))
