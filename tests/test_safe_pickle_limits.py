@@ -92,3 +92,33 @@ def test_numeric_arrays_of_every_layout_still_load(protocol):
         np.testing.assert_array_equal(out[k], v)
         assert np.asarray(out[k]).dtype == np.asarray(v).dtype
     assert out["f"].flags.f_contiguous
+
+
+def test_arrays_come_back_as_plain_ndarrays_even_inside_tuples():
+    data = {"t": (np.arange(3), [np.ones(2)]), "l": [np.zeros((2, 2))]}
+    out = safe_loads_pickle(pickle.dumps(data))
+    assert type(out["t"]) is tuple and type(out["t"][0]) is np.ndarray and type(out["t"][1][0]) is np.ndarray
+    assert type(out["l"][0]) is np.ndarray
+    np.testing.assert_array_equal(out["t"][0], np.arange(3))
+
+
+def test_one_list_referenced_a_million_times_is_walked_once():
+    import time
+
+    inner = list(range(1000))
+    data = pickle.dumps([inner] * 1_000_000)  # 2 MB: a reference costs the file 2 bytes
+    t0 = time.perf_counter()
+    out = safe_loads_pickle(data)
+    assert len(out) == 1_000_000 and out[0] is out[-1]
+    assert time.perf_counter() - t0 < 10  # one walk of 1e6 references, not 1e9 items
+
+
+def test_nesting_deeper_than_the_limit_is_refused():
+    from salbench.io.safe_pickle import MAX_DEPTH
+
+    n = MAX_DEPTH + 10  # pickle.dumps cannot write this deep: EMPTY_LIST n + 1 times, then APPEND n times
+    data = b"\x80\x02" + pickle.EMPTY_LIST * (n + 1) + pickle.APPEND * n + pickle.STOP
+    with pytest.raises(UnsafePickleError, match="nested more than"):
+        safe_loads_pickle(data)
+    ok = b"\x80\x02" + pickle.EMPTY_LIST * 101 + pickle.APPEND * 100 + pickle.STOP
+    assert len(safe_loads_pickle(ok)) == 1

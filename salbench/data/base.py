@@ -194,19 +194,25 @@ class SaliencyDataset(Sequence):
         """
         return self._dropped_counts(self._index(index))[0]
 
+    @property
+    def _dropped_table(self) -> dict[int, tuple[int, int]]:
+        # setdefault: a subclass that skipped SaliencyDataset.__init__ still counts
+        return self.__dict__.setdefault("_dropped", {})
+
     def _dropped_counts(self, i: int) -> tuple[int, int]:
-        hit = self._dropped.get(i)
+        table = self._dropped_table
+        hit = table.get(i)
         if hit is None:
             self._fixation_points(i)  # loaders record the counts while converting the points
-            hit = self._dropped.get(i)
+            hit = table.get(i)
             if hit is None:  # a loader that does not record them: its ground-truth record says
                 meta = self._ground_truth(i).meta
                 hit = (int(meta.get("n_dropped", 0)), int(meta.get("n_recorded", 0)))
-                self._dropped[i] = hit
+                table[i] = hit
         return hit
 
     def _note_dropped(self, i: int, n_dropped: int, n_recorded: int) -> None:
-        self._dropped[i] = (int(n_dropped), int(n_recorded))
+        self._dropped_table[i] = (int(n_dropped), int(n_recorded))
 
     def dropped_fixations_total(self, indices: Iterable[int] | None = None, *, warn: bool = True) -> dict[str, Any]:
         """Fixations dropped for lying outside their image, over the split (or ``indices``).
@@ -237,9 +243,9 @@ class SaliencyDataset(Sequence):
             if d:
                 hit.append((d / max(r, 1), d, i))
         hit.sort(key=lambda t: (-t[0], t[2]))
-        worst = [[self.names[i], d, self._dropped[i][1]] for _, d, i in hit[:3]]
+        worst = [[self.names[i], d, self._dropped_table[i][1]] for _, d, i in hit[:3]]
         out = {"n_dropped": n_dropped, "n_recorded": n_recorded, "n_images": len(hit), "worst": worst}
-        if warn and n_dropped and not self._dropped_warned:
+        if warn and n_dropped and not getattr(self, "_dropped_warned", False):
             self._dropped_warned = True
             warnings.warn(dropped_message(f"{self.name}/{self.split}", out), DroppedFixationsWarning, stacklevel=2)
         return out

@@ -14,6 +14,7 @@ conversion to float64), not a file's size on disk.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import re
@@ -79,6 +80,7 @@ def parse_bytes(text: str) -> int:
     return value
 
 
+@functools.lru_cache(maxsize=1)
 def physical_memory() -> int | None:
     """Bytes of physical memory, or None when the platform does not say."""
     try:
@@ -100,10 +102,14 @@ def limit_hint() -> str:
     return f"limit {format_bytes(max_array_bytes())}: {ENV} overrides it"
 
 
-def check_bytes(nbytes: int, what: str, *, limit: int | None = None) -> None:
-    """Raise :class:`ArrayTooLarge` naming ``what`` when ``nbytes`` exceeds the limit."""
+def check_bytes(nbytes: int, what, *, limit: int | None = None) -> None:
+    """Raise :class:`ArrayTooLarge` naming ``what`` when ``nbytes`` exceeds the limit.
+
+    ``what`` may be a callable returning the text, to build the message only when it is needed.
+    """
     limit = max_array_bytes() if limit is None else limit
     if nbytes > limit:
+        what = what() if callable(what) else what
         raise ArrayTooLarge(f"{what} would take {format_bytes(nbytes)} of memory, more than the "
                             f"{format_bytes(limit)} one array may take ({ENV} overrides the limit)")
 

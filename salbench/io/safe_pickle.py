@@ -11,6 +11,11 @@ of exactly the declared size: a wrong-sized object array makes numpy crash), no
 array or ``bytearray`` is allocated from a size in the file alone (``bytearray(10**11)``
 would be 100 GB), and any array must fit in :func:`salbench.io.array_limits.max_array_bytes`.
 A file larger than twice that limit is refused before it is read.
+
+Arrays are rebuilt as :class:`_CheckedArray`, whose ``__setstate__`` checks the state
+first (the C unpickler offers no other hook; the pure-Python one is 4-12 times slower),
+and are turned back into plain ``ndarray`` views after loading, in the same walk that
+checks the result is plain data.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -72,22 +78,32 @@ def _guarded_dtype(*args, **kwargs) -> np.dtype:
     return dtype
 
 
+class _CheckedArray(np.ndarray):
+    """An array being unpickled: its state is checked before ``ndarray.__setstate__`` runs."""
+
+    def __setstate__(self, state):
+        _check_array_state(state)
+        super().__setstate__(state)
+
+
 def _guarded_reconstruct(real):
     def _reconstruct(subtype, shape, dtype_code):
         if subtype is not _NDARRAY and subtype is not np.ndarray:
             raise UnsafePickleError(f"refusing to rebuild an array of type {subtype!r}")
+        if shape == (0,) and dtype_code == b"b":  # what numpy writes: the real shape comes with the state
+            return real(_CheckedArray, shape, dtype_code)
         dims = np.atleast_1d(np.asarray(shape))
         if dims.dtype.kind not in "iu" or (dims < 0).any():
             raise UnsafePickleError(f"refusing an array of shape {shape!r}")
         count = 1
         for v in dims.tolist():
             count *= int(v)
-        try:  # numpy writes (0,) and b"b" here; the real shape comes with the state (load_build)
+        try:
             itemsize = np.dtype(dtype_code.decode("latin1") if isinstance(dtype_code, bytes) else dtype_code).itemsize
         except (TypeError, ValueError):
             raise UnsafePickleError(f"refusing an array of dtype code {dtype_code!r}") from None
-        check_bytes(count * itemsize, f"an array of shape {tuple(dims.tolist())} in the pickle")
-        return real(np.ndarray, shape, dtype_code)
+        check_bytes(count * itemsize, lambda: f"an array of shape {tuple(dims.tolist())} in the pickle")
+        return real(_CheckedArray, shape, dtype_code)
 
     return _reconstruct
 
@@ -131,21 +147,15 @@ def _check_array_state(state) -> None:
     count = 1
     for v in shape:
         count *= int(v)
-    check_bytes(count * dtype.itemsize, f"an array of shape {shape} {dtype} in the pickle")
+    check_bytes(count * dtype.itemsize, lambda: f"an array of shape {shape} {dtype} in the pickle")
     if not isinstance(raw, (bytes, bytearray, str)) or len(raw) != count * dtype.itemsize:
         size = len(raw) if isinstance(raw, (bytes, bytearray, str)) else type(raw).__name__
         raise ValueError(f"array data do not match the declared shape {shape} {dtype} ({size}): "
                          "truncated or corrupt")
 
 
-class _RestrictedUnpickler(pickle._Unpickler):
-    """The pure-Python unpickler, with allowed globals only and a checked ``BUILD``.
-
-    The pure-Python implementation is used because its ``BUILD`` can be intercepted:
-    an array's state is checked before ``ndarray.__setstate__`` sees it.
-    """
-
-    dispatch = dict(pickle._Unpickler.dispatch)
+class _RestrictedUnpickler(pickle.Unpickler):
+    """The C unpickler, with allowed (and guarded) globals only."""
 
     def find_class(self, module: str, name: str) -> Any:  # noqa: D401 - pickle API
         if module == "__builtin__":  # Python 2's name, written by protocols 0-2
@@ -157,34 +167,57 @@ class _RestrictedUnpickler(pickle._Unpickler):
             "and numpy arrays are allowed in a salbench pickle"
         )
 
-    def load_build(self):
-        inst = self.stack[-2]
-        if isinstance(inst, np.ndarray):
-            _check_array_state(self.stack[-1])
-        super().load_build()
-        if isinstance(inst, np.dtype) and inst.hasobject:
-            raise UnsafePickleError(f"refusing dtype {inst}: arrays of Python objects are not allowed")
 
-    dispatch[pickle.BUILD[0]] = load_build
+#: Deepest container nesting accepted (plain data is a few levels deep).
+MAX_DEPTH = 5000
 
 
-def _check_plain(obj: Any, where: str = "<root>") -> None:
-    """Raise UnsafePickleError unless ``obj`` is built of plain data only."""
-    stack = [(obj, where)]
-    while stack:
-        item, path = stack.pop()
+def _plain(obj: Any, where: str = "<root>") -> Any:
+    """``obj`` with its arrays as plain ``ndarray``; UnsafePickleError unless it is plain data only.
+
+    Lists and dicts are fixed in place, tuples rebuilt. Each container is visited once
+    (a pickle can reference one list a million times for a few bytes each).
+    """
+    done: dict[int, Any] = {}
+
+    def fix(item, path, depth):
         if isinstance(item, np.ndarray):
             if item.dtype.hasobject:  # refused while loading; kept as a second line of defence
                 raise UnsafePickleError(f"{path}: arrays of Python objects are not allowed")
-        elif isinstance(item, dict):
+            return item if type(item) is np.ndarray else item.view(np.ndarray)
+        if isinstance(item, _PLAIN_SCALARS):
+            return item
+        hit = done.get(id(item))
+        if hit is not None:
+            return hit
+        if depth > MAX_DEPTH:
+            raise UnsafePickleError(f"{path}: containers nested more than {MAX_DEPTH} deep")
+        if isinstance(item, dict):
+            done[id(item)] = item
             for k, v in item.items():
                 if not isinstance(k, (str, int, bytes)):
                     raise UnsafePickleError(f"{path}: dict key of type {type(k).__name__} is not allowed")
-                stack.append((v, f"{path}[{k!r}]"))
-        elif isinstance(item, (list, tuple)):
-            stack.extend((v, f"{path}[{i}]") for i, v in enumerate(item))
-        elif not isinstance(item, _PLAIN_SCALARS):
-            raise UnsafePickleError(f"{path}: objects of type {type(item).__name__} are not allowed")
+                if not isinstance(v, (str, int, float)):
+                    item[k] = fix(v, f"{path}[{k!r}]", depth + 1)
+            return item
+        if isinstance(item, list):
+            done[id(item)] = item
+            for i, v in enumerate(item):
+                if not isinstance(v, (str, int, float)):
+                    item[i] = fix(v, f"{path}[{i}]", depth + 1)
+            return item
+        if isinstance(item, tuple):
+            out = tuple(fix(v, f"{path}[{i}]", depth + 1) for i, v in enumerate(item))
+            done[id(item)] = out
+            return out
+        raise UnsafePickleError(f"{path}: objects of type {type(item).__name__} are not allowed")
+
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, MAX_DEPTH + 500))
+    try:
+        return fix(obj, where, 0)
+    finally:
+        sys.setrecursionlimit(limit)
 
 
 def safe_loads_pickle(data: bytes, *, source: str = "<bytes>") -> Any:
@@ -227,8 +260,7 @@ def safe_loads_pickle(data: bytes, *, source: str = "<bytes>") -> Any:
         except (EOFError, pickle.UnpicklingError, ValueError, TypeError, IndexError,
                 AttributeError, KeyError, OverflowError, MemoryError) as exc:
             raise ValueError(f"{source}: not a readable pickle (truncated or corrupt): {exc}") from None
-        _check_plain(obj, source)
-        return obj
+        return _plain(obj, source)
     raise ValueError(f"{source}: cannot decode pickle strings: {last_error}")
 
 
