@@ -107,7 +107,8 @@ def load_predictions(path) -> np.ndarray:
         if suffix in (".pkl", ".pickle"):
             obj = safe_load_pickle(path)
         elif suffix == ".npy":
-            check_npy_file(path, limit=UNLIMITED)  # a truncated file is said so (memory-mapped: no allocation)
+            # a truncated file is said so (memory-mapped: no allocation)
+            check_npy_file(path, f"cannot read predictions file {path}", limit=UNLIMITED)
             obj = np.load(path, mmap_mode="r", allow_pickle=False)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
@@ -117,7 +118,8 @@ def load_predictions(path) -> np.ndarray:
                 key = "predictions" if "predictions" in keys else keys[0]
                 if len(keys) > 1 and key != "predictions":
                     raise ValueError(f"{path}: several arrays {keys}; name the predictions 'predictions'")
-                check_npz_member(z.zip, key + ".npy", str(path))  # declared sizes, before decompressing
+                # declared sizes, before decompressing
+                check_npz_member(z.zip, key + ".npy", f"cannot read predictions file {path}")
                 obj = z[key]
         else:
             raise ValueError(f"{path}: unknown predictions format {suffix!r} (use .pkl, .npy or .npz)")
@@ -194,7 +196,8 @@ class ArraySource(PredictionSource):
         self._count = int(shape[0])
 
     def _open_npy(self) -> None:
-        check_npy_file(self.path, limit=UNLIMITED)  # memory-mapped: any size, but it must hold what it declares
+        # memory-mapped: any size, but it must hold what it declares
+        check_npy_file(self.path, f"cannot read predictions file {self.path}", limit=UNLIMITED)
         arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
         self._set_shape(arr.shape, arr.dtype)
         self._stack = arr
@@ -223,7 +226,7 @@ class ArraySource(PredictionSource):
                 self._member = "predictions" if "predictions" in maps else maps[0]
                 # the zip directory's size and the member's header only: nothing decompressed beyond it,
                 # and a stack that would not fit (it is decompressed whole) is refused now
-                header = check_npz_member(z.zip, self._member + ".npy", str(self.path))
+                header = check_npz_member(z.zip, self._member + ".npy", f"cannot read predictions file {self.path}")
                 self._set_shape(header.shape, header.dtype)
             elif all(k.startswith("prediction_") for k in maps):
                 expected = [f"prediction_{i:05d}" for i in range(len(maps))]
@@ -279,7 +282,7 @@ class ArraySource(PredictionSource):
         elif self._ragged:
             with np.load(self.path, allow_pickle=False) as z:  # own handle: safe from any thread
                 member = f"prediction_{i:05d}"
-                header = check_npz_member(z.zip, member + ".npy", str(self.path))
+                header = check_npz_member(z.zip, member + ".npy", f"cannot read predictions file {self.path}")
                 check_bytes(header.count * 8, f"{self.path}: {member} {header.shape} as float64")
                 a = z[member]
         else:
