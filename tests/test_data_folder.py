@@ -44,10 +44,11 @@ def test_mat_points_round_half_away_from_zero(tmp_path):
     rec = open_points(tmp_path)[0]
     rows = matlab_round_twin(xy[:, 1] - 1)
     cols = matlab_round_twin(xy[:, 0] - 1)
-    expect = np.stack([np.clip(rows, 0, 29), np.clip(cols, 0, 39)], 1).astype(np.int64)
+    inside = (rows >= 0) & (rows <= 29) & (cols >= 0) & (cols <= 39)
+    expect = np.stack([rows[inside], cols[inside]], 1).astype(np.int64)
     np.testing.assert_array_equal(rec.fixations, expect)
-    assert rec.fixations[:2].tolist() == [[1, 1], [3, 2]]  # np.round would give [0, 0], [2, 2]
-    assert rec.meta["n_clipped"] == 3  # x = 40.5 -> col 40, x = 0.4 -> col -1, y = 30.5 -> row 30
+    assert rec.fixations.tolist() == [[1, 1], [3, 2]]  # np.round would give [0, 0], [2, 2]
+    assert rec.meta["n_dropped"] == 3  # x = 40.5 -> col 40, x = 0.4 -> col -1, y = 30.5 -> row 30: dropped
     assert rec.observers is None and rec.meta["fixations_from"] == "points"
 
 
@@ -75,7 +76,8 @@ def test_salicon_gaze_struct_and_field(tmp_path):
     rec = open_points(tmp_path)[0]
     assert rec.fixations.tolist() == [[1, 3], [2, 5], [8, 7]] and rec.observers.tolist() == [0, 0, 1]
     raw = open_points(tmp_path, mat_field="location")[0]
-    assert raw.fixations.tolist() == [[0, 0], [1, 39], [2, 2]] and raw.meta["n_clipped"] == 1
+    assert raw.fixations.tolist() == [[0, 0], [2, 2]] and raw.meta["n_dropped"] == 1  # x = 50 of 40: dropped
+    assert raw.observers.tolist() == [0, 1]
     with pytest.raises(ValueError, match=r"a\.mat.*no 'nope' field"):
         open_points(tmp_path, mat_field="nope")[0]
 

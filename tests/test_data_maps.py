@@ -27,10 +27,25 @@ def test_density_counts_each_pixel_once():
     np.testing.assert_allclose(density_from_points(pts, (40, 40), 3.0), ref / ref.max(), atol=1e-12)
 
 
-def test_one_based_conversion_clips_and_counts():
-    pts, clipped = one_based_to_pixels([1, 480, 481.0, -3], [1, 640, 2, 700], (480, 640))
-    assert pts.tolist() == [[0, 0], [479, 639], [479, 1], [0, 639]]
-    assert clipped == 2
+def test_one_based_conversion_drops_points_outside_never_clips():
+    """Row 481 (1-based) is past the last row, -3 is negative, column 700 past the last: dropped, not
+    moved onto the border (where they would score as fixations of border pixels)."""
+    pts, keep = one_based_to_pixels([1, 480, 481.0, -3, 0.4, 1e300], [1, 640, 2, 700, 5, 3], (480, 640))
+    assert pts.tolist() == [[0, 0], [479, 639]]
+    assert keep.tolist() == [True, True, False, False, False, False]  # 0.4 - 1 = -0.6 -> row -1
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.floats(-50, 90, allow_nan=False), st.floats(-50, 90, allow_nan=False)), max_size=30),
+       st.sampled_from([(40, 50), (17, 3)]))
+def test_one_based_conversion_keeps_exactly_the_points_inside(points, shape):
+    rows = np.array([p[0] for p in points])
+    cols = np.array([p[1] for p in points])
+    pts, keep = one_based_to_pixels(rows, cols, shape)
+    twin = [(_matlab_round_twin(r - 1), _matlab_round_twin(c - 1)) for r, c in points]
+    inside = [(int(r), int(c)) for r, c in twin if 0 <= r < shape[0] and 0 <= c < shape[1]]
+    assert [tuple(p) for p in pts.tolist()] == inside
+    assert keep.sum() == len(inside) and keep.size == len(points)
 
 
 def test_one_based_conversion_rejects_nan():
@@ -92,8 +107,8 @@ def test_matlab_round_is_half_away_from_zero(v):
 
 def test_one_based_conversion_rounds_halves_as_matlab():
     """A 1-based 2.5 is pixel round(1.5) = 2 (NumPy: 2); 3.5 -> round(2.5) = 3 (NumPy: 2)."""
-    pts, clipped = one_based_to_pixels([2.5, 3.5, 1.5, 0.5], [4.5, 5.5, 10.0, 1.0], (10, 10))
-    assert pts.tolist() == [[2, 4], [3, 5], [1, 9], [0, 0]]
-    assert clipped == 1  # row 0.5 - 1 = -0.5 rounds away from zero to -1: outside, clipped
+    pts, keep = one_based_to_pixels([2.5, 3.5, 1.5, 0.5], [4.5, 5.5, 10.0, 1.0], (10, 10))
+    assert pts.tolist() == [[2, 4], [3, 5], [1, 9]]
+    assert keep.tolist() == [True, True, True, False]  # row 0.5 - 1 = -0.5 rounds away from zero to -1: dropped
     scaled, _ = one_based_to_pixels([1.0 + 2.5 / 0.5], [1.0], (10, 10), scale=(0.5, 1.0))
     assert scaled.tolist() == [[3, 0]]  # (v - 1) * scale = 2.5 -> 3

@@ -41,7 +41,7 @@ def test_osie_fix_x_is_the_column(osie_dir):
     rec = get_dataset("nus", "all", data_dir=osie_dir)[0]
     name = rec.name
     x0, y0 = fix[name][0]
-    assert rec.shape == (600, 800) and rec.meta["n_clipped"] == 0
+    assert rec.shape == (600, 800) and rec.meta["n_dropped"] == 0
     # MATLAB rounding: fix_x[0] = 395.5 is column 395 (0-based), not NumPy's even 394.
     assert x0[0] == 395.5 and rec.fixations[0, 1] == 395
     np.testing.assert_array_equal(rec.fixations[:len(x0)], np.stack([matlab_round_twin(y0 - 1),
@@ -71,7 +71,7 @@ def test_original_resolution_and_sigma(osie_dir):
 def _fixation_maps(ds):
     # Fixation maps without decoding images (the AUC needs only fixations).
     from salbench.data._maps import fixation_map
-    return [fixation_map(ds._points(n, (480, 640), (0.8, 0.8))[0], (480, 640)) for n in ds.names]
+    return [fixation_map(ds._points(i, (480, 640), (0.8, 0.8))[0], (480, 640)) for i in range(len(ds))]
 
 
 def test_center_bias_auc_judd_on_osie_val(osie_dir, ref_vectors):
@@ -114,14 +114,18 @@ def _write_nus(tmp_path, entries, images):
     return tmp_path
 
 
-def test_tiny_nus_scalar_observer_and_clipping(tmp_path):
+def test_tiny_nus_scalar_observer_and_dropping(tmp_path):
+    """x = 45 on a 40-px-wide image is dropped (it used to be clipped onto column 39), with its observer entry."""
     root = _write_nus(tmp_path, [("a.png", [([1.0, 40.0, 45.0], [1.0, 30.0, 2.0]), (20.0, 10.0)])], ["a.png"])
     ds = get_dataset("nus", "all", data_dir=root)
     rec = ds[0]
-    assert rec.fixations.tolist() == [[0, 0], [29, 39], [1, 39], [9, 19]]
-    assert rec.observers.tolist() == [0, 0, 0, 1]
-    assert rec.meta["n_clipped"] == 1
-    assert ds.stats(0) == {"shape": (30, 40), "n_fixations": 4, "n_observers": 2}
+    assert rec.fixations.tolist() == [[0, 0], [29, 39], [9, 19]]
+    assert rec.observers.tolist() == [0, 0, 1]
+    assert rec.meta["n_dropped"] == 1 and rec.meta["n_recorded"] == 4
+    assert not rec.fixation_map[:, 39].any() or rec.fixation_map[29, 39]  # nothing moved onto the border
+    assert int(rec.fixation_map[1, 39]) == 0
+    assert ds.stats(0) == {"shape": (30, 40), "n_fixations": 3, "n_observers": 2}
+    assert ds.dropped_fixations(0) == 1
 
 
 def test_count_mismatch_names_file(tmp_path):

@@ -50,14 +50,15 @@ def test_mat_fixations_field(tmp_path):
     assert rec.shape == (48, 64)
     assert rec.fixations.tolist() == [[0, 0], [47, 63], [19, 9]]  # [x y] 1-based -> (row, col) 0-based
     assert rec.observers.tolist() == [0, 0, 1]
-    assert rec.meta["n_clipped"] == 0 and rec.meta["density_from"] == "fixations"
+    assert rec.meta["n_dropped"] == 0 and rec.meta["density_from"] == "fixations"
     assert rec.density.max() == 1.0 and rec.y_original.dtype == np.uint8
 
 
-def test_mat_location_field_clips(tmp_path):
-    rec = get_dataset("salicon", "val", data_dir=_write_salicon(tmp_path), fixations="location")[0]
-    assert rec.fixations.tolist() == [[0, 0], [9, 63], [4, 4], [3, 2]]
-    assert rec.meta["n_clipped"] == 1
+def test_mat_location_field_drops_points_outside(tmp_path):
+    ds = get_dataset("salicon", "val", data_dir=_write_salicon(tmp_path), fixations="location")
+    rec = ds[0]
+    assert rec.fixations.tolist() == [[0, 0], [4, 4], [3, 2]]  # (9, 70) of a 64-px-wide image: dropped, not clipped
+    assert rec.meta["n_dropped"] == 1 and ds.dropped_fixations(0) == 1
 
 
 def test_maps_png_used_when_present(tmp_path):
@@ -99,14 +100,13 @@ def test_real_json_examples(salicon_examples_dir):
         pairs = [np.asarray(a["fixations"], float) for a in data["annotations"] if a["image_id"] == img_id]
         raw = np.concatenate(pairs)
         assert rec.meta["pair_order"] == order and rec.shape == (480, 640)
-        assert len(rec.fixations) == len(raw) and len(np.unique(rec.observers)) == len(pairs)
+        assert rec.meta["n_recorded"] == len(raw) and len(rec.observers) == len(rec.fixations)
         # Independent conversion: train 1-based [row, col]; val 0-based [x, y] rounded as
         # MATLAB does (halves away from zero; decimal's ROUND_HALF_UP on the exact float).
         rc = raw - 1 if order == "rowcol" else matlab_round_twin(raw[:, ::-1])
-        expect = np.clip(rc, 0, [479, 639]).astype(np.int64)
-        np.testing.assert_array_equal(rec.fixations, expect)
-        outside = ((rc < 0) | (rc > [479, 639])).any(1).sum()
-        assert rec.meta["n_clipped"] == outside
+        outside = ((rc < 0) | (rc > [479, 639])).any(1)
+        np.testing.assert_array_equal(rec.fixations, rc[~outside].astype(np.int64))
+        assert rec.meta["n_dropped"] == outside.sum()
         assert rec.image.shape == (480, 640, 3)
 
 

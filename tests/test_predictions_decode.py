@@ -223,7 +223,7 @@ def test_npy_errors(tmp_path):
     with pytest.raises(ValueError, match=r"obj\.npy: not a readable"):
         read_map(tmp_path / "obj.npy")   # never unpickled
     (tmp_path / "cut.npy").write_bytes((tmp_path / "nan.npy").read_bytes()[:-4])
-    with pytest.raises(ValueError, match=r"cut\.npy: not a readable"):
+    with pytest.raises(ValueError, match=r"cut\.npy: header declares \(1, 2\) float64 \(16 bytes\) but only 12 bytes.*truncated"):
         read_map(tmp_path / "cut.npy")
     with pytest.raises(ValueError, match=r"f\.tif: map contains NaN"):
         decode_map(tiff_bytes(np.array([[np.inf, 1]], np.float32)), "f.tif")

@@ -6,12 +6,13 @@
 (32, (480, 640))
 """
 
-from salbench.data.base import SaliencyDataset, cache_dir
+from salbench.data.base import DroppedFixationsWarning, SaliencyDataset, cache_dir
 from salbench.data.record import Lazy, Record
 from salbench.data.registry import DATASETS, dataset_splits, describe, get_dataset, list_datasets
 
 __all__ = [
     "DATASETS",
+    "DroppedFixationsWarning",
     "Lazy",
     "Record",
     "SaliencyDataset",

@@ -5,8 +5,9 @@ Conventions (documented once, used by all loaders):
 * Fixation points are 0-based integer ``(row, col)``. A 1-based coordinate ``v`` (the
   MATLAB / NUS / SALICON convention) maps to the 0-based pixel ``round((v - 1) * scale)``
   where ``round`` is MATLAB's: halves go away from zero (:func:`matlab_round`; NumPy's
-  ``np.round`` sends them to the even neighbour). Points outside the image are clipped to
-  the border and counted.
+  ``np.round`` sends them to the even neighbour). Points that fall outside the image are
+  dropped, never clipped onto its border (a clipped point would score as a fixation on the
+  border pixel), and counted (``Record.meta["n_dropped"]``, ``SaliencyDataset.dropped_fixations``).
 * Density maps are the binary fixation map (each fixated pixel once) blurred with a
   Gaussian (SALICON: sigma 19 at 480x640; scipy ``gaussian_filter`` defaults: reflect,
   truncate 4), then divided by the maximum, as the ``gt`` maps of ``shared/refs``.
@@ -48,11 +49,13 @@ def matlab_round(x) -> np.ndarray:
 
 
 def one_based_to_pixels(rows, cols, shape, scale=(1.0, 1.0)):
-    """Convert 1-based (possibly float) coordinates to clipped 0-based pixel indices.
+    """Convert 1-based (possibly float) coordinates to 0-based pixel indices, dropping those outside.
 
     The pixel of ``v`` is ``matlab_round((v - 1) * scale)``: halves go away from zero, as
     a MATLAB user's ``round`` (10 % of EyeCrowd's coordinates and 10 % of OSIE's at its
-    original 800x600 are exact halves; none of OSIE's are at 480x640).
+    original 800x600 are exact halves; none of OSIE's are at 480x640). A point whose pixel
+    lies outside ``shape`` (a negative coordinate, or one past the last row or column) is
+    dropped, not clipped onto the border.
 
     Parameters
     ----------
@@ -66,9 +69,10 @@ def one_based_to_pixels(rows, cols, shape, scale=(1.0, 1.0)):
     Returns
     -------
     points : ndarray
-        ``(K, 2)`` int64 0-based ``(row, col)``, clipped into the image.
-    n_clipped : int
-        How many points fell outside the image before clipping.
+        ``(K', 2)`` int64 0-based ``(row, col)`` of the points inside the image, in input order.
+    keep : ndarray
+        ``(K,)`` bool, True for the input points kept (to filter per-point data such as
+        observers); ``K - keep.sum()`` points were dropped.
     """
     rows = np.asarray(rows, dtype=np.float64).ravel()
     cols = np.asarray(cols, dtype=np.float64).ravel()
@@ -76,12 +80,12 @@ def one_based_to_pixels(rows, cols, shape, scale=(1.0, 1.0)):
         raise ValueError(f"{rows.size} row coordinates but {cols.size} column coordinates")
     if not (np.all(np.isfinite(rows)) and np.all(np.isfinite(cols))):
         raise ValueError("fixation coordinates contain NaN or inf")
-    r = matlab_round((rows - 1.0) * scale[0]).astype(np.int64)
-    c = matlab_round((cols - 1.0) * scale[1]).astype(np.int64)
+    r = matlab_round((rows - 1.0) * scale[0])
+    c = matlab_round((cols - 1.0) * scale[1])
     h, w = shape
-    outside = (r < 0) | (r >= h) | (c < 0) | (c >= w)
-    pts = np.stack([np.clip(r, 0, h - 1), np.clip(c, 0, w - 1)], axis=1) if r.size else np.zeros((0, 2), np.int64)
-    return pts.astype(np.int64), int(outside.sum())
+    keep = (r >= 0) & (r < h) & (c >= 0) & (c < w)  # compared as floats: no int64 overflow for 1e300
+    pts = np.stack([r[keep], c[keep]], axis=1).astype(np.int64) if keep.any() else np.zeros((0, 2), np.int64)
+    return pts, keep
 
 
 def fixation_map(points: np.ndarray, shape) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Iterable
@@ -22,6 +23,10 @@ GT_VERSION = "ground-truth conventions 2"
 
 #: Arrays ``SaliencyDataset.arrays`` can stack (same shape in every record).
 STACKABLE = ("x96", "y48")
+
+
+class DroppedFixationsWarning(UserWarning):
+    """Fixations outside their image were dropped (issued once per dataset, with the count)."""
 
 
 def cache_dir() -> Path:
@@ -50,6 +55,25 @@ def check_unique_names(names: list[str], where: str) -> None:
     shown = "; ".join(f"{n!r} at {ks[:4]}" for n, ks in list(dups.items())[:5])
     raise ValueError(f"{where}: {len(dups)} duplicate image name(s) refused ({shown}"
                      f"{'; ...' if len(dups) > 5 else ''}): results are keyed by image name")
+
+
+#: An image that loses more than this share of its fixations is named in the warning with a
+#: hint: stimuli resized after the recording put many fixations past the right or bottom edge.
+SUSPICIOUS_SHARE = 0.1
+
+
+def dropped_message(where: str, summary: dict[str, Any]) -> str:
+    """The one-line warning for :meth:`SaliencyDataset.dropped_fixations_total`'s ``summary``."""
+    n, total, k = summary["n_dropped"], summary["n_recorded"], summary["n_images"]
+    worst = summary["worst"]
+    shown = ", ".join(f"{name}: {d} of {r}" for name, d, r in worst)
+    msg = (f"{where}: {n} of {total} fixations lie outside their image and were dropped (not clipped), "
+           f"on {k} image(s) (most: {shown})")
+    if worst and worst[0][1] > SUSPICIOUS_SHARE * max(worst[0][2], 1):
+        msg += ("; an image losing that many was probably resized after its fixations were recorded: give "
+                "--option recorded_size=HxW (the recording size) with --option fixation_scale=rescale, or use the "
+                "original images")
+    return msg
 
 
 def points_of(record: Record) -> np.ndarray:
@@ -92,11 +116,17 @@ class SaliencyDataset(Sequence):
     name: str = ""
     split: str = ""
     location: str | None = None
+    #: Mixed into the training-array cache key when not empty: ``y48`` is built from the
+    #: fixations, and datasets whose points can fall outside their image stacked clipped points
+    #: before issue 19 (their content hash, kept for results files, did not change).
+    points_rule: str = "outside points dropped"
 
     def __init__(self) -> None:
         self.names: list[str] = []
         self.params: dict[str, Any] = {}
         self._hash: str | None = None
+        self._dropped: dict[int, tuple[int, int]] = {}  # image -> (dropped, recorded), filled as points are read
+        self._dropped_warned = False
 
     @property
     def names(self) -> list[str]:
@@ -152,6 +182,73 @@ class SaliencyDataset(Sequence):
 
     def _fixation_points(self, i: int) -> np.ndarray:
         return points_of(self._ground_truth(i))
+
+    # -- fixations outside the image ------------------------------------------------------
+    def dropped_fixations(self, index) -> int:
+        """How many recorded fixations of image ``index`` fell outside it and were dropped.
+
+        Points are never clipped onto the border (docs/datasets.md, "Fixations outside the
+        image"). Counted when the image's points are read (``fixation_points``,
+        ``ground_truth``, ``ds[i]``) and remembered; otherwise read as cheaply as
+        ``fixation_points`` (no image decoding).
+        """
+        return self._dropped_counts(self._index(index))[0]
+
+    @property
+    def _dropped_table(self) -> dict[int, tuple[int, int]]:
+        # setdefault: a subclass that skipped SaliencyDataset.__init__ still counts
+        return self.__dict__.setdefault("_dropped", {})
+
+    def _dropped_counts(self, i: int) -> tuple[int, int]:
+        table = self._dropped_table
+        hit = table.get(i)
+        if hit is None:
+            self._fixation_points(i)  # loaders record the counts while converting the points
+            hit = table.get(i)
+            if hit is None:  # a loader that does not record them: its ground-truth record says
+                meta = self._ground_truth(i).meta
+                hit = (int(meta.get("n_dropped", 0)), int(meta.get("n_recorded", 0)))
+                table[i] = hit
+        return hit
+
+    def _note_dropped(self, i: int, n_dropped: int, n_recorded: int) -> None:
+        self._dropped_table[i] = (int(n_dropped), int(n_recorded))
+
+    def dropped_fixations_total(self, indices: Iterable[int] | None = None, *, warn: bool = True) -> dict[str, Any]:
+        """Fixations dropped for lying outside their image, over the split (or ``indices``).
+
+        Parameters
+        ----------
+        indices : iterable of int, optional
+            Images to count (default: all). Images whose points were already read cost
+            nothing; the others are read as ``fixation_points`` reads them.
+        warn : bool
+            Issue one :class:`DroppedFixationsWarning` with the count (once per dataset
+            object) when any were dropped.
+
+        Returns
+        -------
+        dict
+            ``{"n_dropped", "n_recorded", "n_images"}`` (fixations dropped, fixations
+            recorded, images that lost at least one) and ``"worst"``: up to 3
+            ``[name, dropped, recorded]`` with the largest dropped share.
+        """
+        idx = range(len(self)) if indices is None else [self._index(i) for i in indices]
+        n_dropped = n_recorded = 0
+        hit: list[tuple[float, int, int]] = []
+        for i in idx:
+            d, r = self._dropped_counts(i)
+            n_dropped += d
+            n_recorded += r
+            if d:
+                hit.append((d / max(r, 1), d, i))
+        hit.sort(key=lambda t: (-t[0], t[2]))
+        worst = [[self.names[i], d, self._dropped_table[i][1]] for _, d, i in hit[:3]]
+        out = {"n_dropped": n_dropped, "n_recorded": n_recorded, "n_images": len(hit), "worst": worst}
+        if warn and n_dropped and not getattr(self, "_dropped_warned", False):
+            self._dropped_warned = True
+            warnings.warn(dropped_message(f"{self.name}/{self.split}", out), DroppedFixationsWarning, stacklevel=2)
+        return out
 
     @classmethod
     def available_splits(cls, root: Path | None, **options) -> list[str]:  # pragma: no cover - abstract
@@ -219,7 +316,7 @@ class SaliencyDataset(Sequence):
 
     def _array_cache_path(self, key: str) -> Path:
         ident = self.identity()
-        tag = hash_json(ident)[:16]
+        tag = hash_json({**ident, "points_rule": self.points_rule} if self.points_rule else ident)[:16]
         return cache_dir() / "arrays" / f"{self.name}-{self.split}-{tag}-{key}.npy"
 
     def __repr__(self) -> str:

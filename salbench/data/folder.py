@@ -29,7 +29,11 @@ Decisions (also in ``docs/datasets.md``):
   a ``(K, 2)`` array of 1-based ``[x y]`` points (``point_order=rowcol`` for ``[row col]``),
   or a cell array of such arrays (one per observer). ``mat_var`` picks the variable; by
   default the first present of :data:`MAT_VARS`, else the file's only variable.
-  1-based points become pixels with MATLAB's ``round``, clipped and counted.
+  1-based points become pixels with MATLAB's ``round``; points outside the image are
+  dropped (never clipped) and counted. Points were recorded at the size the file says (a
+  ``resolution`` variable, as SALICON's ``.mat``), else ``recorded_size`` when given, else
+  the image's own size; an image of another size is an error naming it, or with
+  ``fixation_scale=rescale`` its points are scaled to it. Map files must have the image's size.
 * Density: read from the file when ``density`` is given (divided by its maximum;
   ``y_original`` = the file's 8-bit values, or ``round(255 * density)`` for 16-bit and
   float files), else the fixated pixels blurred with sigma ``19 * H / 480`` (max 1). Both
@@ -57,7 +61,9 @@ import scipy.io
 from salbench.data._maps import (LOSSY_EXT, MAP_IMAGE_EXT, blurred_density, fixation_map, image_size, load_image,
                                  one_based_to_pixels, read_map_image, salicon_sigma, to_uint8_map)
 from salbench.data.base import GT_VERSION, SaliencyDataset, cache_dir, hash_file, hash_json
+from salbench.data.options import FIXATION_SCALE, choice_option, float_option, size_option, text_option
 from salbench.data.record import Lazy, Record, x96_from_image, y48_from_y_original
+from salbench.io.array_limits import check_npy_file
 
 #: Templates of the usual layouts (``--option layout=NAME``). ``density_optional``: the
 #: density maps are used when their folder exists, else computed from the fixations.
@@ -221,12 +227,30 @@ def _points_xy(a, path: Path, what: str) -> np.ndarray:
     return a
 
 
+def _recorded_size(mat: dict, path: Path):
+    """``(H, W)`` a ``.mat`` says its points were recorded at (SALICON's ``resolution``), or None."""
+    if "resolution" not in mat:
+        return None
+    try:
+        res = np.atleast_1d(np.asarray(mat["resolution"], dtype=np.float64)).ravel()
+    except (TypeError, ValueError):
+        return None
+    if res.size != 2 or not np.all(np.isfinite(res)) or np.any(res < 1) or np.any(res != np.round(res)):
+        raise ValueError(f"{path}: 'resolution' is {mat['resolution']!r}; expected [height width] in pixels")
+    return int(res[0]), int(res[1])
+
+
 def read_fixation_file(path: Path, shape, *, threshold=None, mat_var=None, mat_field="fixations",
-                       point_order="xy") -> dict[str, Any]:
-    """Fixations of one image from its file: ``{"points", "observers", "n_clipped", "kind"}``.
+                       point_order="xy", recorded_size=None, fixation_scale="error",
+                       image: str | None = None) -> dict[str, Any]:
+    """Fixations of one image from its file: ``{"points", "observers", "n_dropped", "n_recorded", "kind"}``.
 
     ``points`` are 0-based ``(row, col)`` int64 at ``shape``; ``kind`` is ``"map"`` (a binary
-    map: points are its fixated pixels) or ``"points"``.
+    map: points are its fixated pixels) or ``"points"``. Points outside the image are
+    dropped (``n_dropped`` of ``n_recorded``). Points were recorded at the size the file
+    says (a ``resolution`` variable, as SALICON's), else ``recorded_size``, else the image's
+    own; a different size is an error naming ``image``, or with ``fixation_scale="rescale"``
+    the points are scaled to ``shape``.
     """
     path = Path(path)
     ext = path.suffix.lower()
@@ -275,13 +299,23 @@ def read_fixation_file(path: Path, shape, *, threshold=None, mat_var=None, mat_f
     col, row = (0, 1) if point_order == "xy" else (1, 0)
     rows = np.concatenate([p[:, row] for p in observers_xy]) if observers_xy else np.zeros(0)
     cols = np.concatenate([p[:, col] for p in observers_xy]) if observers_xy else np.zeros(0)
+    recorded = _recorded_size(mat, path) or (tuple(recorded_size) if recorded_size else None)
+    scale = (1.0, 1.0)
+    if recorded is not None and tuple(recorded) != tuple(shape):
+        if fixation_scale != "rescale":
+            said = "its 'resolution'" if "resolution" in mat else "--option recorded_size"
+            raise ValueError(f"{image or path}: the image is {shape[0]}x{shape[1]} but its fixations were recorded at "
+                             f"{recorded[0]}x{recorded[1]} ({path}: {said}): give --option fixation_scale=rescale to "
+                             "scale them to the image, or use the images they were recorded on")
+        scale = (shape[0] / recorded[0], shape[1] / recorded[1])
     try:
-        pts, clipped = one_based_to_pixels(rows, cols, shape)
+        pts, keep = one_based_to_pixels(rows, cols, shape, scale)
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from None
-    observers = (np.concatenate([np.full(len(p), j, np.int64) for j, p in enumerate(observers_xy)])
+    observers = (np.concatenate([np.full(len(p), j, np.int64) for j, p in enumerate(observers_xy)])[keep]
                  if per_observer and observers_xy else None)
-    return {"points": pts, "observers": observers, "n_clipped": clipped, "kind": "points"}
+    return {"points": pts, "observers": observers, "n_dropped": int(keep.size - keep.sum()),
+            "n_recorded": int(keep.size), "kind": "points"}
 
 
 def _from_map(values: np.ndarray, path: Path, shape, threshold, *, lossy: bool) -> dict[str, Any]:
@@ -294,7 +328,7 @@ def _from_map(values: np.ndarray, path: Path, shape, threshold, *, lossy: bool) 
     else:
         thr = float(threshold)
     pts = np.argwhere(v > thr).astype(np.int64)
-    return {"points": pts, "observers": None, "n_clipped": 0, "kind": "map"}
+    return {"points": pts, "observers": None, "n_dropped": 0, "n_recorded": len(pts), "kind": "map"}
 
 
 def read_density_values(path: Path) -> np.ndarray:
@@ -303,6 +337,7 @@ def read_density_values(path: Path) -> np.ndarray:
     if path.suffix.lower() == ".npy":
         if not path.is_file():
             raise FileNotFoundError(f"{path}: density file not found")
+        check_npy_file(path)  # declared size against the file and the memory limit, before allocating
         try:
             a = np.load(path, allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -391,25 +426,31 @@ class FolderDataset(SaliencyDataset):
         nonzero for lossless files, half the map's maximum for JPEG).
     mat_var, mat_field, point_order : str, optional
         How ``.mat`` fixation files are read (module docstring).
+    recorded_size : None, (H, W) or "HxW"
+        Size the point files' fixations were recorded at, when the files do not say.
+    fixation_scale : {"error", "rescale"}
+        An image whose size differs from the recorded one: an error naming it, or its points
+        scaled to it.
     """
 
     name = "folder"
 
     def __init__(self, root, split: str = "all", *, layout: str | None = None, images: str | None = None,
                  fixations: str | None = None, density: Any = _UNSET, threshold: float | str | None = None,
-                 mat_var: str | None = None, mat_field: str = "fixations", point_order: str = "xy"):
+                 mat_var: str | None = None, mat_field: str = "fixations", point_order: str = "xy",
+                 recorded_size=None, fixation_scale: str = "error"):
         super().__init__()
         self.root = Path(root)
+        where = f"folder/{split}"
         opts = _options(layout, images, fixations, density)
-        if threshold in ("auto", None):
-            threshold = None
-        else:
-            try:
-                threshold = float(threshold)
-            except (TypeError, ValueError):
-                raise ValueError(f"folder: threshold must be a number or 'auto', not {threshold!r}") from None
-        if point_order not in ("xy", "rowcol"):
-            raise ValueError(f"folder: point_order must be 'xy' or 'rowcol', not {point_order!r}")
+        threshold = None if threshold in ("auto", None) else float_option(where, "threshold", threshold)
+        if mat_var is not None:
+            text_option(where, "mat_var", mat_var)
+        text_option(where, "mat_field", mat_field)
+        choice_option(where, "point_order", point_order, ("xy", "rowcol"))
+        # Kept out of read_opts: those are hashed as they are, and these join the hash only when set.
+        self.recorded_size = size_option(where, "recorded_size", recorded_size)
+        self.fixation_scale = choice_option(where, "fixation_scale", fixation_scale, FIXATION_SCALE)
         self.read_opts = {"threshold": threshold, "mat_var": mat_var, "mat_field": mat_field,
                           "point_order": point_order}
         img_t = Template(opts["images"], "images")
@@ -473,18 +514,28 @@ class FolderDataset(SaliencyDataset):
                        "density_rule": "file / max" if den_t else "fixated pixels blurred, sigma 19 * H / 480, max 1",
                        "n_unused_fixation_files": len(fix_files - {e[2] for e in entries}),
                        "hash": "options, names, image byte sizes, fixation and density file bytes"}
+        self.params.update(self._scale_opts())
 
     @classmethod
     def available_splits(cls, root, layout=None, images=None, fixations=None, density=_UNSET, **_) -> list[str]:
         opts = _options(layout, images, fixations, density)
         return folder_splits(Path(root), Template(opts["images"], "images"), Template(opts["fixations"], "fixations"))
 
+    def _scale_opts(self) -> dict[str, Any]:
+        """``recorded_size`` / ``fixation_scale`` when not the defaults (they change the ground truth)."""
+        out: dict[str, Any] = {}
+        if self.recorded_size is not None:
+            out["recorded_size"] = list(self.recorded_size)
+        if self.fixation_scale != "error":
+            out["fixation_scale"] = self.fixation_scale
+        return out
+
     # -- identity -------------------------------------------------------------------------
     def _content_hash(self) -> str:
         cache = _DigestCache(self.root)
         h = hashlib.sha256()
         h.update(hash_json({"folder": 1, "gt": GT_VERSION, "split": self.split, **self.templates,
-                            **self.read_opts}).encode())
+                            **self.read_opts, **self._scale_opts()}).encode())
         for name, img, f_rel, d_rel in self._entries:
             size = (self.root / img).stat().st_size
             row = [name, size, cache.digest(self.root, f_rel), cache.digest(self.root, d_rel) if d_rel else "-"]
@@ -495,7 +546,10 @@ class FolderDataset(SaliencyDataset):
     # -- records --------------------------------------------------------------------------
     def _read_fixations(self, i: int, shape):
         _, img, f_rel, _ = self._entries[i]
-        return read_fixation_file(self.root / f_rel, shape, **self.read_opts)
+        fx = read_fixation_file(self.root / f_rel, shape, **self.read_opts, recorded_size=self.recorded_size,
+                                fixation_scale=self.fixation_scale, image=str(self.root / img))
+        self._note_dropped(i, fx["n_dropped"], fx["n_recorded"])
+        return fx
 
     def stats(self, i: int) -> dict:
         shape = image_size(self.root / self._entries[i][1])
@@ -523,10 +577,11 @@ class FolderDataset(SaliencyDataset):
                       fixation_map=fixation_map(pts, shape), density=density, x96=None, y48=Lazy(y48_from_y_original),
                       y_original=y_original,
                       meta={"source": str(self.root / img), "fixations_file": str(self.root / f_rel),
-                            "fixations_from": fx["kind"], "n_clipped": fx["n_clipped"],
+                            "fixations_from": fx["kind"], "n_dropped": fx["n_dropped"],
+                            "n_recorded": fx["n_recorded"],
                             "density_from": str(self.root / d_rel) if d_rel else "fixations"})
 
     def _load(self, i: int) -> Record:
         image = load_image(self.root / self._entries[i][1])
-        rec = self._ground_truth(i, shape=image.shape[:2])
+        rec = self._ground_truth(i, shape=tuple(image.shape[:2]))
         return rec.replace(image=image, x96=Lazy(x96_from_image))

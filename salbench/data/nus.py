@@ -14,7 +14,12 @@ Decisions (recorded in ``params``):
 * ``resolution=None`` evaluates at the original size; ``resolution=(480, 640)`` (or
   ``"480x640"``) resizes images (Pillow bilinear) and scales fixations with them.
 * Fixations: 1-based -> 0-based ``round((v - 1) * scale)`` with MATLAB's ``round`` (halves
-  away from zero), clipped, clipped count in meta.
+  away from zero); points outside the image are dropped (never clipped) and counted
+  (``meta["n_dropped"]``, :meth:`~salbench.data.SaliencyDataset.dropped_fixations`).
+* ``fixations.mat`` does not record the size the fixations were recorded at (OSIE's does
+  not), so each stimulus' own size is taken; ``recorded_size="600x800"`` says it (for
+  every image), and an image of another size is then an error naming it, or, with
+  ``fixation_scale="rescale"``, its fixations are scaled to it.
 * Density: the binary fixation map blurred with sigma ``19 * H / 480`` (SALICON's 19 px at 480x640,
   scaled with the evaluated height), max-normalised; ``y_original = round(255 * density)``.
 * Splits: ``all``; ``val`` = the last ``round(2n/7)`` images sorted by name, ``train`` the
@@ -31,26 +36,16 @@ import scipy.io
 
 from salbench.data._maps import (SALICON_SIGMA, blurred_density, fixation_map, image_size, load_image,
                                  one_based_to_pixels, resize_image, salicon_sigma)
-from salbench.data.base import GT_VERSION, SaliencyDataset, hash_file
+from salbench.data.base import GT_VERSION, SaliencyDataset, hash_file, hash_json
+from salbench.data.options import FIXATION_SCALE, choice_option, size_option
 from salbench.data.record import Lazy, Record, x96_from_image, y48_from_y_original, y_original_from_density
 
 SPLITS = ("all", "train", "val")
 
 
-def parse_resolution(resolution) -> tuple[int, int] | None:
-    """``None``, ``(H, W)`` or ``"HxW"`` -> ``(H, W)`` or None."""
-    if resolution is None or resolution == "original":
-        return None
-    if isinstance(resolution, str):
-        try:
-            h, w = (int(v) for v in resolution.lower().split("x"))
-        except ValueError:
-            raise ValueError(f"resolution must look like 480x640, got {resolution!r}") from None
-    else:
-        h, w = (int(v) for v in resolution)
-    if h < 1 or w < 1:
-        raise ValueError(f"resolution must be positive, got {h}x{w}")
-    return h, w
+def parse_resolution(resolution, where: str = "nus", name: str = "resolution") -> tuple[int, int] | None:
+    """``None``, ``(H, W)`` or ``"HxW"`` -> ``(H, W)`` or None (bounded: :func:`salbench.data.options.size_option`)."""
+    return size_option(where, name, resolution)
 
 
 @functools.lru_cache(maxsize=4)
@@ -126,15 +121,27 @@ class NUSDataset(SaliencyDataset):
     split : {"all", "train", "val"}
     resolution : None, (H, W) or "HxW"
         Evaluate at the original resolution (None) or resized.
+    recorded_size : None, (H, W) or "HxW"
+        The size of the images the fixations were recorded on (every image); None: each
+        stimulus' own size (``fixations.mat`` does not say).
+    fixation_scale : {"error", "rescale"}
+        An image whose size differs from ``recorded_size``: an error naming it, or its
+        fixations scaled to it.
     """
 
     name = "nus"
 
-    def __init__(self, root, split: str = "all", *, resolution=None):
+    def __init__(self, root, split: str = "all", *, resolution=None, recorded_size=None,
+                 fixation_scale: str = "error"):
         super().__init__()
+        where = f"nus/{split}"
+        if split not in SPLITS:
+            raise ValueError(f"nus has splits {list(SPLITS)}, not {split!r}")
         self.root = Path(root)
         self.split = split
-        self.resolution = parse_resolution(resolution)
+        self.resolution = parse_resolution(resolution, where)
+        self.recorded_size = size_option(where, "recorded_size", recorded_size)
+        self.fixation_scale = choice_option(where, "fixation_scale", fixation_scale, FIXATION_SCALE)
         self.stimuli = self.root / "stimuli"
         if not self.stimuli.is_dir():
             raise FileNotFoundError(f"{self.stimuli}: stimuli directory not found (NUS layout: stimuli/ + fixations.mat)")
@@ -155,6 +162,8 @@ class NUSDataset(SaliencyDataset):
                        "split_rule": "val = last round(2n/7) names sorted, train = the rest",
                        "blur_sigma_at_480": SALICON_SIGMA, "rounding": "matlab",
                        "fixations_file": self.mat_path.relative_to(self.root).as_posix()}
+        if self.recorded_size is not None:  # only when given: entries made without it keep their params
+            self.params.update(recorded_size=list(self.recorded_size), fixation_scale=self.fixation_scale)
 
     @classmethod
     def available_splits(cls, root, **_options) -> list[str]:
@@ -164,50 +173,69 @@ class NUSDataset(SaliencyDataset):
         h = hash_file(self.mat_path)
         h.update("\n".join(self.names).encode())
         h.update(GT_VERSION.encode())  # how files become ground truth (e.g. the rounding rule)
+        # Options that change the ground truth, mixed in only when set, so that the hash of the
+        # default ground truth stays what results files recorded (before this, a 480x640 run and an
+        # original-size run had one hash, and so shared one ground-truth cache entry).
+        changed = {k: v for k, v in (("resolution", self.resolution), ("recorded_size", self.recorded_size))
+                   if v is not None}
+        if self.recorded_size is not None:
+            changed["fixation_scale"] = self.fixation_scale
+        if changed:
+            h.update(hash_json(changed).encode())
         return h.hexdigest()
 
-    def _geometry(self, name: str):
-        """(original (H, W), evaluated (H, W), (row scale, col scale)) from the image header."""
-        h0, w0 = image_size(self.stimuli / name)
-        shape = self.resolution or (h0, w0)
-        return (h0, w0), shape, (shape[0] / h0, shape[1] / w0)
+    def _geometry(self, name: str, original=None):
+        """(original (H, W), evaluated (H, W), (row scale, col scale) from recorded to evaluated coordinates).
 
-    def _points(self, name: str, shape, scale):
+        ``original`` is the stimulus' size (read from its header when None). With
+        ``recorded_size`` given, an image of another size is an error (or, with
+        ``fixation_scale="rescale"``, the fixations are scaled from the recorded size).
+        """
+        h0, w0 = image_size(self.stimuli / name) if original is None else original
+        recorded = self.recorded_size or (h0, w0)
+        if recorded != (h0, w0) and self.fixation_scale == "error":
+            raise ValueError(
+                f"{self.stimuli / name}: the image is {h0}x{w0} but its fixations were recorded at "
+                f"{recorded[0]}x{recorded[1]} (--option recorded_size): give --option fixation_scale=rescale to scale "
+                "them to the image, or use the images they were recorded on")
+        shape = self.resolution or (h0, w0)
+        return (h0, w0), shape, (shape[0] / recorded[0], shape[1] / recorded[1])
+
+    def _points(self, i: int, shape, scale):
+        name = self.names[i]
         observers = self._fix[name]
         xs = [x for x, _ in observers]
         ys = [y for _, y in observers]
         obs = np.concatenate([np.full(len(x), j, np.int64) for j, x in enumerate(xs)]) if xs else np.zeros(0, np.int64)
-        pts, clipped = one_based_to_pixels(np.concatenate(ys) if ys else [], np.concatenate(xs) if xs else [],
-                                           shape, scale)
-        return pts, obs, clipped, len(observers)
+        pts, keep = one_based_to_pixels(np.concatenate(ys) if ys else [], np.concatenate(xs) if xs else [],
+                                        shape, scale)
+        n_dropped = int(keep.size - keep.sum())
+        self._note_dropped(i, n_dropped, keep.size)
+        return pts, obs[keep], n_dropped, len(observers)
 
     def stats(self, i: int) -> dict:
         name = self.names[i]
-        _, shape, _ = self._geometry(name)
-        return {"shape": shape, "n_fixations": int(sum(len(x) for x, _ in self._fix[name])),
+        _, shape, scale = self._geometry(name)
+        return {"shape": shape, "n_fixations": int(len(self._points(i, shape, scale)[0])),
                 "n_observers": len(self._fix[name])}
 
     def _fixation_points(self, i: int) -> np.ndarray:
-        name = self.names[i]
-        _, shape, scale = self._geometry(name)
-        return self._points(name, shape, scale)[0]
+        _, shape, scale = self._geometry(self.names[i])
+        return self._points(i, shape, scale)[0]
 
     def _ground_truth(self, i: int, original=None) -> Record:
         name = self.names[i]
         path = self.stimuli / name
-        if original is None:
-            original = image_size(path)
-        shape = self.resolution or tuple(original)
-        scale = (shape[0] / original[0], shape[1] / original[1])
-        pts, obs, clipped, n_obs = self._points(name, shape, scale)
+        original, shape, scale = self._geometry(name, original)
+        pts, obs, dropped, n_obs = self._points(i, shape, scale)
         sigma = salicon_sigma(shape)
         return Record(name=name, image=None, fixations=pts, observers=obs, fixation_map=fixation_map(pts, shape),
                       density=Lazy(blurred_density, sigma), x96=None, y48=Lazy(y48_from_y_original),
                       y_original=Lazy(y_original_from_density),
                       meta={"source": str(path), "original_shape": list(original), "blur_sigma": sigma,
-                            "n_clipped": clipped, "n_observers": n_obs})
+                            "n_dropped": dropped, "n_recorded": dropped + len(pts), "n_observers": n_obs})
 
     def _load(self, i: int) -> Record:
         image = load_image(self.stimuli / self.names[i])
-        rec = self._ground_truth(i, original=image.shape[:2])
+        rec = self._ground_truth(i, original=tuple(image.shape[:2]))
         return rec.replace(image=resize_image(image, rec.shape), x96=Lazy(x96_from_image))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,11 +103,27 @@ def get_dataset(name: str, split: str, data_dir: str | os.PathLike | None = None
         Missing directory or files (the message names them).
     """
     cls = _loader(name)
+    _check_option_names(name, cls, options)
     root = resolve_data_dir(name, data_dir)
     try:
         return cls(split, **options) if root is None else cls(root, split, **options)
     except TypeError as exc:  # an unknown keyword option
         raise ValueError(f"dataset {name!r}: {exc}") from None
+
+
+def option_names(cls) -> list[str]:
+    """The keyword options a loader takes (its keyword-only parameters)."""
+    params = inspect.signature(cls.__init__).parameters.values()
+    return [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def _check_option_names(name: str, cls, options: dict) -> None:
+    known = option_names(cls)
+    unknown = [k for k in options if k not in known]
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], known, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise ValueError(f"dataset {name!r} has no option {unknown[0]!r}; its options: {', '.join(known)}.{hint}")
 
 
 def dataset_splits(name: str, data_dir: str | os.PathLike | None = None, **options: Any) -> list[str]:
@@ -131,7 +148,12 @@ def describe(name: str, data_dir: str | os.PathLike | None = None, *, max_images
     max_images : int, optional
         Scan at most this many images per split for the fixation statistics (the image
         count is always complete); None scans all.
+
+    Each split also reports ``dropped_fixations`` over the scanned images: fixations
+    outside their image, dropped (:meth:`SaliencyDataset.dropped_fixations_total`).
     """
+    if max_images is not None and (isinstance(max_images, bool) or not isinstance(max_images, int) or max_images < 0):
+        raise ValueError(f"max_images must be a non-negative integer, not {max_images!r}")
     out: dict[str, Any] = {"dataset": name, "description": _info(name).description, "splits": {}}
     for split in dataset_splits(name, data_dir, **options):
         ds = get_dataset(name, split, data_dir=data_dir, **options)
@@ -151,6 +173,7 @@ def describe(name: str, data_dir: str | os.PathLike | None = None, *, max_images
             "observers": sorted(observers) or None,
             "total_fixations": int(np.sum(n_fix)) if n_fix else 0,
             "fixations_per_image": float(np.mean(n_fix)) if n_fix else 0.0,
+            "dropped_fixations": ds.dropped_fixations_total(range(n), warn=False)["n_dropped"],
             "params": ds.params,
         }
     return out

@@ -12,7 +12,10 @@ Fixations: the ``.mat`` ``fixations`` field (``[x y]`` 1-based) by default,
 ``[row, col]`` (train examples), float pairs are 0-based ``[x, y]`` raw mouse samples (val
 examples: x in -0.67..639.5, y in 0..479); override with ``json_order="rowcol"|"xy"``.
 1-based coordinates become pixels with MATLAB's ``round`` (halves away from zero); points
-outside the image are clipped and counted (``meta["n_clipped"]``).
+outside the image are dropped (never clipped) and counted (``meta["n_dropped"]``).
+Both editions record the size the fixations were recorded at (``.mat`` ``resolution``,
+JSON ``height``/``width``): an image of another size is an error naming it, or, with
+``fixation_scale="rescale"``, its fixations are scaled to it.
 Density: ``maps/*.png`` when present (``y_original`` = that uint8 map), else the
 fixations blurred with sigma 19 (``y_original = round(255 * density)``).
 """
@@ -28,7 +31,8 @@ import scipy.io
 
 from salbench.data._maps import (SALICON_SIGMA, blurred_density, density_of_map, fixation_map, image_size,
                                  load_gray, load_image, one_based_to_pixels)
-from salbench.data.base import GT_VERSION, SaliencyDataset, hash_file
+from salbench.data.base import GT_VERSION, SaliencyDataset, hash_file, hash_json
+from salbench.data.options import FIXATION_SCALE, choice_option
 from salbench.data.record import Lazy, Record, x96_from_image, y48_from_y_original, y_original_from_density
 
 SPLITS = ("train", "val", "test")
@@ -118,18 +122,23 @@ class SaliconDataset(SaliencyDataset):
         ``.mat`` field to read: detected fixations (default) or raw mouse samples.
     json_order : {"auto", "rowcol", "xy"}
         How to read the pairs of the 2015 JSON edition.
+    fixation_scale : {"error", "rescale"}
+        An image whose size differs from the size its fixations were recorded at (``.mat``
+        ``resolution``, JSON ``height``/``width``): an error naming it, or its fixations
+        scaled to it.
     """
 
     name = "salicon"
 
-    def __init__(self, root, split: str = "val", *, fixations: str = "fixations", json_order: str = "auto"):
+    def __init__(self, root, split: str = "val", *, fixations: str = "fixations", json_order: str = "auto",
+                 fixation_scale: str = "error"):
         super().__init__()
         if split not in SPLITS:
             raise ValueError(f"salicon has splits {list(SPLITS)}, not {split!r}")
-        if fixations not in ("fixations", "location"):
-            raise ValueError(f"fixations must be 'fixations' or 'location', not {fixations!r}")
-        if json_order not in ("auto", "rowcol", "xy"):
-            raise ValueError(f"json_order must be auto, rowcol or xy, not {json_order!r}")
+        where = f"salicon/{split}"
+        choice_option(where, "fixations", fixations, ("fixations", "location"))
+        choice_option(where, "json_order", json_order, ("auto", "rowcol", "xy"))
+        self.fixation_scale = choice_option(where, "fixation_scale", fixation_scale, FIXATION_SCALE)
         self.root, self.split, self.field, self.json_order = Path(root), split, fixations, json_order
         self.image_dir = _image_dir(self.root, split)
         if self.image_dir is None:
@@ -159,6 +168,8 @@ class SaliconDataset(SaliencyDataset):
         self.names = images
         self.params = {"fixations": fixations, "json_order": json_order, "rounding": "matlab",
                        "source": "json" if self.json_path else ("mat" if self.mat_dir.is_dir() else "maps")}
+        if fixation_scale != "error":
+            self.params["fixation_scale"] = fixation_scale
 
     @classmethod
     def available_splits(cls, root, **_options) -> list[str]:
@@ -179,6 +190,14 @@ class SaliconDataset(SaliencyDataset):
                         hash_file(p, h)
         h.update("\n".join(self.names).encode())
         h.update(GT_VERSION.encode())  # how files become ground truth (e.g. the rounding rule)
+        # Options that change the ground truth, mixed in only when not the default, so that the
+        # default's hash stays what results files recorded (before, fixations="location" and the
+        # default shared one hash, and so one ground-truth cache entry).
+        changed = {k: v for k, v, default in (("fixations", self.field, "fixations"),
+                                               ("json_order", self.json_order, "auto"),
+                                               ("fixation_scale", self.fixation_scale, "error")) if v != default}
+        if changed:
+            h.update(hash_json(changed).encode())
         return h.hexdigest()
 
     def _observers(self, name: str):
@@ -198,28 +217,42 @@ class SaliconDataset(SaliencyDataset):
         return shape, [(y, x) for x, y in xy], "xy"
 
     def stats(self, i: int) -> dict:
-        shape, obs, _ = self._observers(self.names[i])
-        if shape is None:
-            shape = image_size(self.image_dir / self.names[i])
-        return {"shape": shape, "n_fixations": int(sum(len(r) for r, _ in obs)), "n_observers": len(obs) or None}
+        name = self.names[i]
+        shape = image_size(self.image_dir / name)
+        pts, _, _, n_obs, _ = self._points(i, shape)
+        return {"shape": shape, "n_fixations": int(len(pts)), "n_observers": n_obs or None}
 
-    def _points(self, name: str, shape):
-        _, obs, order = self._observers(name)
+    def _scale(self, name: str, recorded, shape) -> tuple[float, float]:
+        """Scale from the recorded to the image's coordinates; an error when they differ, unless rescaling."""
+        if recorded is None or tuple(recorded) == tuple(shape):
+            return (1.0, 1.0)
+        if self.fixation_scale == "error":
+            where = self.json_path if self.json_path is not None else self.mat_dir / (Path(name).stem + ".mat")
+            raise ValueError(
+                f"{self.image_dir / name}: the image is {shape[0]}x{shape[1]} but its fixations were recorded at "
+                f"{recorded[0]}x{recorded[1]} ({where}): give --option fixation_scale=rescale to scale them to the "
+                "image, or use the images they were recorded on")
+        return (shape[0] / recorded[0], shape[1] / recorded[1])
+
+    def _points(self, i: int, shape):
+        name = self.names[i]
+        recorded, obs, order = self._observers(name)
         rows = np.concatenate([r for r, _ in obs]) if obs else np.zeros(0)
         cols = np.concatenate([c for _, c in obs]) if obs else np.zeros(0)
-        pts, clipped = one_based_to_pixels(rows, cols, shape)
+        pts, keep = one_based_to_pixels(rows, cols, shape, self._scale(name, recorded, shape))
         observers = np.concatenate([np.full(len(r), j, np.int64) for j, (r, _) in enumerate(obs)]) if obs else None
-        return pts, observers, clipped, len(obs), order
+        n_dropped = int(keep.size - keep.sum())
+        self._note_dropped(i, n_dropped, keep.size)
+        return pts, (None if observers is None else observers[keep]), n_dropped, len(obs), order
 
     def _fixation_points(self, i: int) -> np.ndarray:
-        name = self.names[i]
-        return self._points(name, image_size(self.image_dir / name))[0]
+        return self._points(i, image_size(self.image_dir / self.names[i]))[0]
 
     def _ground_truth(self, i: int, shape=None) -> Record:
         name = self.names[i]
         if shape is None:
             shape = image_size(self.image_dir / name)
-        pts, observers, clipped, n_obs, order = self._points(name, shape)
+        pts, observers, dropped, n_obs, order = self._points(i, shape)
         map_path = self.map_dir / (Path(name).stem + ".png")
         from_png = map_path.is_file()
         if from_png:
@@ -228,11 +261,12 @@ class SaliconDataset(SaliencyDataset):
             y_original, density = Lazy(y_original_from_density), Lazy(blurred_density, SALICON_SIGMA)
         return Record(name=name, image=None, fixations=pts, observers=observers, fixation_map=fixation_map(pts, shape),
                       density=density, x96=None, y48=Lazy(y48_from_y_original), y_original=y_original,
-                      meta={"source": str(self.image_dir / name), "n_clipped": clipped, "n_observers": n_obs,
+                      meta={"source": str(self.image_dir / name), "n_dropped": dropped,
+                            "n_recorded": dropped + len(pts), "n_observers": n_obs,
                             "pair_order": order, "field": self.field if self.json_path is None else "json",
                             "density_from": "png" if from_png else "fixations"})
 
     def _load(self, i: int) -> Record:
         image = load_image(self.image_dir / self.names[i])
-        rec = self._ground_truth(i, shape=image.shape[:2])
+        rec = self._ground_truth(i, shape=tuple(image.shape[:2]))
         return rec.replace(image=image, x96=Lazy(x96_from_image))

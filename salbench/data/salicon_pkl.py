@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from salbench.data.base import SaliencyDataset, hash_file
+from salbench.data.options import choice_option
 from salbench.data.record import Record
 from salbench.io import UnsafePickleError, safe_load_pickle
 
@@ -119,13 +120,13 @@ class SaliconPickleDataset(SaliencyDataset):
     """The coursework ``train.pkl`` / ``val.pkl`` in ``root`` (see the module docstring)."""
 
     name = "salicon-pkl"
+    points_rule = ""  # no point can fall outside: the array cache key is what it was
 
     def __init__(self, root, split: str = "val", *, duplicate_names: str = "refuse"):
         super().__init__()
         if split not in SPLITS:
             raise ValueError(f"salicon-pkl has splits {list(SPLITS)}, not {split!r}")
-        if duplicate_names not in ("refuse", "number"):
-            raise ValueError(f"duplicate_names must be 'refuse' or 'number', not {duplicate_names!r}")
+        choice_option(f"salicon-pkl/{split}", "duplicate_names", duplicate_names, ("refuse", "number"))
         root = Path(root)
         self.path = root / f"{split}.pkl" if root.is_dir() else root
         if not self.path.is_file():
@@ -151,6 +152,9 @@ class SaliconPickleDataset(SaliencyDataset):
         it = self._items[i]
         shape = np.asarray(it["y_original"]).shape if "y_original" in it else np.asarray(it["y"]).shape
         return {"shape": shape, "n_fixations": 0, "n_observers": None}
+
+    def _dropped_counts(self, i: int) -> tuple[int, int]:
+        return 0, 0  # the pickles hold maps, not points: nothing can fall outside
 
     def _ground_truth(self, i: int) -> Record:
         return self._load(i, with_image=False)

@@ -38,6 +38,7 @@ from salbench._numba import njit
 from salbench.data._maps import (SALICON_SHAPE, SALICON_SIGMA, blurred_density, density_from_points, fixation_map,
                                  model_input, model_target, to_uint8_map)
 from salbench.data.base import SaliencyDataset, hash_json
+from salbench.data.options import MAX_IMAGES, MAX_SEED, MAX_WORKERS, int_option
 from salbench.data.record import LAZY_FIELDS, Lazy, Record, x96_from_image, y48_from_y_original, y_original_from_density
 
 GENERATOR_VERSION = 2  # bump when generated data change (2: compiled renderer, mixture sampling)
@@ -425,32 +426,44 @@ class SyntheticDataset(SaliencyDataset):
     seed : int
         Generator seed; every image is a pure function of ``(seed, split, index)``.
     n_images : int, optional
-        Override the number of base images of the split.
+        Override the number of base images of the split (1 to
+        :data:`salbench.data.options.MAX_IMAGES`).
     workers : int, optional
         Threads that generate the next records ahead of sequential access (default: up to
-        4, one per CPU; 0 or 1 generates on demand only). Does not change any record.
+        4, one per CPU; 0 or 1 generates on demand only; at most
+        :data:`salbench.data.options.MAX_WORKERS`). Does not change any record.
+
+    Every option is checked (type and range) before anything is allocated: a bad one is a
+    ValueError of one line naming it and what is allowed.
     """
 
     name = "synthetic"
+    points_rule = ""  # no point can fall outside: the array cache key is what it was
 
     def __init__(self, split: str = "val", *, preset: str = "default", seed: int = 0, n_images: int | None = None,
                  workers: int | None = None):
         super().__init__()
         if split not in _SPLIT_CODE:
             raise ValueError(f"synthetic has splits {sorted(_SPLIT_CODE)}, not {split!r}")
-        if preset not in PRESETS:
+        if not isinstance(preset, str) or preset not in PRESETS:
             raise ValueError(f"unknown synthetic preset {preset!r}; choose from {sorted(PRESETS)}")
-        n = int(n_images) if n_images is not None else PRESETS[preset][split]
-        if n < 1:
-            raise ValueError(f"n_images must be >= 1, got {n}")
-        self.split, self.seed, self.n_base = split, int(seed), n
+        where = f"synthetic/{split}"
+        # Bounded before anything is allocated: the names list alone of n_images=10**12 is terabytes.
+        seed = int_option(where, "seed", seed, lo=0, hi=MAX_SEED)
+        n = PRESETS[preset][split] if n_images is None else int_option(
+            where, "n_images", n_images, lo=1, hi=MAX_IMAGES,
+            why=f" base images per split (the default set has {PRESETS['default']['train']:,} train and "
+                f"{PRESETS['default']['val']:,} val; names, statistics and per-image results grow with the count)")
+        if workers is not None:
+            workers = int_option(where, "workers", workers, lo=0, hi=MAX_WORKERS, why=" threads")
+        self.split, self.seed, self.n_base = split, seed, n
         self.mirrored = split == "train"
         self.names = [f"synthetic_{split}_{i:05d}.png" for i in range(n)]
         if self.mirrored:
             self.names += [f"synthetic_{split}_{i:05d}_mirror.png" for i in range(n)]
         self.params = {"preset": preset, "seed": self.seed, "n_images": n, "mirrored": self.mirrored,
                        "generator": generator_params()}
-        self.workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
+        self.workers = min(4, os.cpu_count() or 1) if workers is None else workers
         self._ahead: dict[int, Future] = {}
         self._last = -2
         self._lock = threading.Lock()
@@ -471,6 +484,10 @@ class SyntheticDataset(SaliencyDataset):
     def stats(self, i: int) -> dict:
         return {"shape": SALICON_SHAPE, "n_fixations": _n_fixations(self.seed, self.split, i % self.n_base),
                 "n_observers": OBSERVERS_PER_IMAGE}
+
+    def _dropped_counts(self, i: int) -> tuple[int, int]:
+        # Fixations are drawn inside the image: nothing is ever dropped, and nothing is generated to say so.
+        return 0, _n_fixations(self.seed, self.split, i % self.n_base)
 
     def _content_hash(self) -> str:
         return hash_json({"split": self.split, "names": self.names, **self.params})

@@ -1,10 +1,18 @@
-"""Input validation shared by every public metric: shapes, dtypes, NaN/inf.
+"""Input validation shared by every public metric: shapes, dtypes, NaN/inf, magnitude.
 
 Single maps and (N, H, W) stacks go through the same checks (:func:`_as_float`,
 :func:`_as_mask`); :func:`flat_inputs` is the prologue of every single-image metric.
+
+Every float map (saliency, density, baseline, weights) is also brought to unit magnitude
+(:func:`unit_magnitude`) before any arithmetic: every metric is scale-invariant by
+definition, but a map times 1e300 overflows a variance (CC = NSS = 0 before) and one
+times 1e-300 underflows it. The scale is a power of two, so the values keep every bit and
+a map already of ordinary magnitude scores exactly as before.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -33,9 +41,46 @@ def _as_float(array, name: str, stack: bool) -> np.ndarray:
         finite = np.isfinite(a).reshape(a.shape[0], -1).all(axis=1)
         if not finite.all():
             raise ValueError(f"{name}[{int(np.flatnonzero(~finite)[0])}] contains NaN or inf")
-    elif not np.isfinite(a).all():
+        return np.stack([unit_magnitude(m) for m in a]) if _needs_scaling_stack(a) else a
+    if not np.isfinite(a).all():
         raise ValueError(f"{name} contains NaN or inf")
-    return a
+    return unit_magnitude(a)
+
+
+def _scale_exponent(a: np.ndarray) -> int:
+    """``e`` with ``max|a| = m * 2**e``, ``0.5 <= m < 1`` (0 for an all-zero map)."""
+    peak = max(float(a.max()), -float(a.min()))
+    return math.frexp(peak)[1] if peak > 0.0 else 0
+
+
+def _needs_scaling_stack(a: np.ndarray) -> bool:
+    return any(_scale_exponent(m) not in (0, 1) for m in a)
+
+
+def unit_magnitude(a: np.ndarray) -> np.ndarray:
+    """``a`` times the power of two that puts its largest magnitude in [0.5, 2).
+
+    Metrics are scale-invariant, so this changes no score, but it keeps their arithmetic
+    (variances, sums, differences) in range for any finite map: ``map * 1e300`` and
+    ``map * 1e-300`` score as ``map``. Multiplying by a power of two is exact (barring
+    values below ``2**-1022`` times the maximum, which become subnormal, as they would when
+    dividing by the maximum), so a map whose largest magnitude is already in [0.5, 2) --
+    densities with maximum 1, maps in [0, 1] -- is returned unchanged, the same object.
+
+    Parameters
+    ----------
+    a : ndarray
+        A finite float64 map (validated by the caller).
+
+    Returns
+    -------
+    ndarray
+        ``a`` itself, or a scaled copy; an all-zero map is returned unchanged.
+    """
+    e = _scale_exponent(a)
+    if e in (0, 1):  # already in [0.5, 2), or all zero
+        return a
+    return np.ldexp(a, -e)
 
 
 def _as_mask(array, shape, name: str, stack: bool) -> np.ndarray:

@@ -35,6 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from salbench.io import UnsafePickleError, safe_load_pickle
+from salbench.io.array_limits import ArrayTooLarge, check_bytes, check_npy_file, check_npz_member
+
+UNLIMITED = float("inf")  # a memory-mapped file: only its consistency is checked, not its size
 from salbench.predictions.matching import Matching, array_fingerprint, match_keys
 from salbench.predictions.source import PredictionSource
 
@@ -42,38 +45,53 @@ __all__ = ["load_predictions", "as_maps", "ArraySource"]
 
 
 def as_maps(obj, source: str = "predictions") -> np.ndarray:
-    """Convert a list of flat square vectors or 2-D maps (or an array) to ``(N, h, w)`` float64."""
+    """Convert a list of flat square vectors or 2-D maps (or an array) to ``(N, h, w)`` float64.
+
+    The float64 stack must fit in :func:`salbench.io.array_limits.max_array_bytes`; that is
+    checked from the first map's size before the stack is allocated, and the maps are
+    converted one at a time into it (a pickle can reference one large array many times).
+    """
     if isinstance(obj, np.ndarray):
-        items = list(obj) if obj.ndim >= 2 else None
+        items = obj if obj.ndim >= 2 else None
         if items is None:
             raise ValueError(f"{source}: expected an array (N, H, W) or (N, h*w), got shape {obj.shape}")
     elif isinstance(obj, (list, tuple)):
-        items = list(obj)
+        items = obj
     else:
         raise ValueError(f"{source}: expected a list of maps, got {type(obj).__name__}")
-    if not items:
+    if len(items) == 0:
         raise ValueError(f"{source}: contains no predictions")
-    maps = []
-    for i, item in enumerate(items):
-        try:
-            a = np.asarray(item, dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise ValueError(f"{source}: prediction {i} is not numeric ({exc})") from None
-        if a.ndim == 1:
-            side = int(round(np.sqrt(a.size)))
-            if side * side != a.size or a.size == 0:
-                raise ValueError(f"{source}: prediction {i} has {a.size} values, not a square map (e.g. 2304 = 48x48)")
-            a = a.reshape(side, side)
-        if a.ndim != 2:
-            raise ValueError(f"{source}: prediction {i} has shape {a.shape}; expected a 2-D map or a flat vector")
-        maps.append(a)
-    shapes = {m.shape for m in maps}
-    if len(shapes) != 1:
-        raise ValueError(f"{source}: predictions have different shapes {sorted(shapes)}")
-    out = np.stack(maps)
+    out = None
+    for i in range(len(items)):
+        a = _as_map(items[i], i, source)
+        if out is None:
+            check_bytes(len(items) * a.size * 8, f"{source}: {len(items)} maps of {a.shape[0]}x{a.shape[1]} as float64")
+            out = np.empty((len(items),) + a.shape)
+        elif a.shape != out.shape[1:]:
+            raise ValueError(f"{source}: predictions have different shapes {sorted({out.shape[1:], a.shape})} "
+                             f"(prediction {i} is {a.shape[0]}x{a.shape[1]})")
+        out[i] = a
     if not np.isfinite(out).all():
         raise ValueError(f"{source}: contains NaN or inf")
     return out
+
+
+def _as_map(item, i: int, source: str) -> np.ndarray:
+    """One prediction as a 2-D float64 map (a flat square vector is reshaped)."""
+    if isinstance(item, np.ndarray) and item.dtype.kind in "biuf":
+        check_bytes(item.size * 8, f"{source}: prediction {i} ({item.shape}) as float64")
+    try:
+        a = np.asarray(item, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{source}: prediction {i} is not numeric ({exc})") from None
+    if a.ndim == 1:
+        side = int(round(np.sqrt(a.size)))
+        if side * side != a.size or a.size == 0:
+            raise ValueError(f"{source}: prediction {i} has {a.size} values, not a square map (e.g. 2304 = 48x48)")
+        a = a.reshape(side, side)
+    if a.ndim != 2:
+        raise ValueError(f"{source}: prediction {i} has shape {a.shape}; expected a 2-D map or a flat vector")
+    return a
 
 
 def load_predictions(path) -> np.ndarray:
@@ -89,7 +107,9 @@ def load_predictions(path) -> np.ndarray:
         if suffix in (".pkl", ".pickle"):
             obj = safe_load_pickle(path)
         elif suffix == ".npy":
-            obj = np.load(path, allow_pickle=False)
+            # a truncated file is said so (memory-mapped: no allocation)
+            check_npy_file(path, f"cannot read predictions file {path}", limit=UNLIMITED)
+            obj = np.load(path, mmap_mode="r", allow_pickle=False)
         elif suffix == ".npz":
             with np.load(path, allow_pickle=False) as z:
                 keys = list(z.files)
@@ -98,6 +118,8 @@ def load_predictions(path) -> np.ndarray:
                 key = "predictions" if "predictions" in keys else keys[0]
                 if len(keys) > 1 and key != "predictions":
                     raise ValueError(f"{path}: several arrays {keys}; name the predictions 'predictions'")
+                # declared sizes, before decompressing
+                check_npz_member(z.zip, key + ".npy", f"cannot read predictions file {path}")
                 obj = z[key]
         else:
             raise ValueError(f"{path}: unknown predictions format {suffix!r} (use .pkl, .npy or .npz)")
@@ -105,7 +127,8 @@ def load_predictions(path) -> np.ndarray:
         raise ValueError(f"cannot read predictions file {path}: {exc}") from None
     except ValueError as exc:
         msg = str(exc)
-        raise ValueError(msg if str(path) in msg else f"cannot read predictions file {path}: {msg}") from None
+        kind = ArrayTooLarge if isinstance(exc, ArrayTooLarge) else ValueError
+        raise kind(msg if str(path) in msg else f"cannot read predictions file {path}: {msg}") from None
     return as_maps(obj, source=str(path))
 
 
@@ -149,7 +172,8 @@ class ArraySource(PredictionSource):
             raise ValueError(f"cannot read predictions file {self.path}: {exc}") from None
         except ValueError as exc:
             msg = str(exc)
-            raise ValueError(msg if str(self.path) in msg else f"cannot read predictions file {self.path}: {msg}") \
+            kind = ArrayTooLarge if isinstance(exc, ArrayTooLarge) else ValueError
+            raise kind(msg if str(self.path) in msg else f"cannot read predictions file {self.path}: {msg}") \
                 from None
 
     # --- opening: headers only -------------------------------------------------------------
@@ -165,9 +189,15 @@ class ArraySource(PredictionSource):
             raise ValueError(f"expected an array (N, H, W) or (N, h*w), got shape {tuple(shape)}")
         if shape[0] == 0:
             raise ValueError("contains no predictions")
+        per_map = 1
+        for v in shape[1:]:
+            per_map *= int(v)
+        check_bytes(per_map * 8, f"one map of {tuple(shape[1:])} as float64")
         self._count = int(shape[0])
 
     def _open_npy(self) -> None:
+        # memory-mapped: any size, but it must hold what it declares
+        check_npy_file(self.path, f"cannot read predictions file {self.path}", limit=UNLIMITED)
         arr = np.load(self.path, mmap_mode="r", allow_pickle=False)
         self._set_shape(arr.shape, arr.dtype)
         self._stack = arr
@@ -194,15 +224,16 @@ class ArraySource(PredictionSource):
                 raise ValueError("empty .npz" if not keys else "holds names but no predictions")
             if "predictions" in maps or len(maps) == 1:
                 self._member = "predictions" if "predictions" in maps else maps[0]
-                with z.zip.open(self._member + ".npy") as fh:  # the header only: nothing decompressed beyond it
-                    version = np.lib.format.read_magic(fh)
-                    shape, _, dtype = (np.lib.format.read_array_header_1_0(fh) if version == (1, 0)
-                                       else np.lib.format.read_array_header_2_0(fh))
-                self._set_shape(shape, dtype)
+                # the zip directory's size and the member's header only: nothing decompressed beyond it,
+                # and a stack that would not fit (it is decompressed whole) is refused now
+                header = check_npz_member(z.zip, self._member + ".npy", f"cannot read predictions file {self.path}")
+                self._set_shape(header.shape, header.dtype)
             elif all(k.startswith("prediction_") for k in maps):
                 expected = [f"prediction_{i:05d}" for i in range(len(maps))]
                 if sorted(maps) != expected:
                     raise ValueError(f"ragged members must be {expected[0]} ... {expected[-1]} without gaps")
+                for info in z.zip.infolist():  # the directory's sizes (each member is checked in full when read)
+                    check_bytes(info.file_size, f"member {info.filename} ({info.file_size} bytes uncompressed)")
                 self._ragged, self._count = True, len(maps)
             else:
                 raise ValueError(f"several arrays {keys}; name the predictions 'predictions'")
@@ -250,7 +281,10 @@ class ArraySource(PredictionSource):
                 a = self._stored_file.load(i)
         elif self._ragged:
             with np.load(self.path, allow_pickle=False) as z:  # own handle: safe from any thread
-                a = z[f"prediction_{i:05d}"]
+                member = f"prediction_{i:05d}"
+                header = check_npz_member(z.zip, member + ".npy", f"cannot read predictions file {self.path}")
+                check_bytes(header.count * 8, f"{self.path}: {member} {header.shape} as float64")
+                a = z[member]
         else:
             if self._stack is None:
                 with self._lock:

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import numpy as np
 
+from salbench.io.array_limits import ArrayTooLarge, check_bytes, check_npy_bytes
+
 __all__ = ["IMAGE_SUFFIXES", "MAP_SUFFIXES", "decode_map", "read_map"]
 
 # Extensions read as images (Pillow) and as arrays; compared in lower case.
@@ -118,6 +120,10 @@ def decode_map(data: bytes, source: str) -> np.ndarray:
 
 
 def _decode_npy(data: bytes, source: str) -> np.ndarray:
+    # The header's declared size against the bytes present and the memory limit (float64, as it
+    # is scored), before numpy allocates what the header claims.
+    header = check_npy_bytes(data, source)
+    check_bytes(header.count * 8, f"{source}: {header.shape} map as float64")
     try:
         arr = np.load(io.BytesIO(data), allow_pickle=False)
     except (ValueError, OSError, EOFError) as exc:
@@ -151,9 +157,11 @@ def _decode_image(data: bytes, source: str) -> np.ndarray:
         with Image.open(io.BytesIO(data)) as im:
             if getattr(im, "n_frames", 1) > 1:
                 raise _Refused(f"{source}: has {im.n_frames} frames/pages; a map file holds one 2-D map")
+            # the size from the header, before the pixels are decompressed (as float64, as it is scored)
+            check_bytes(im.size[0] * im.size[1] * 8, f"{source}: {im.size[1]}x{im.size[0]} map as float64")
             im.load()
             return _pixels(im, source)
-    except _Refused:
+    except (_Refused, ArrayTooLarge):
         raise
     except UnidentifiedImageError:
         hint = (" (float64 TIFFs are not readable by Pillow: save float32 TIFF or .npy)"
