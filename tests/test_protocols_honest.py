@@ -292,3 +292,19 @@ def test_fused_columns_follow_the_registry_entry(protocol, monkeypatch):
     for k in before:
         if k != "cc":
             np.testing.assert_array_equal(before[k], after[k])
+
+
+@pytest.mark.parametrize("protocol", ["mit", "exact", "salicon"])
+def test_scale_invariant_protocols_score_huge_and_tiny_maps_as_the_map(protocol):
+    """A map times 1e300 or 1e-300 scores as the map under every scale-invariant protocol (issue 19)."""
+    from salbench.data import get_dataset
+
+    records = [get_dataset("synthetic", "val", n_images=6)[i] for i in range(6)]
+    rng = np.random.default_rng(3)
+    maps = [rng.random((48, 48)) * 0.9 + 0.1 for _ in records]
+    proto = get_protocol(protocol)
+    base = proto.evaluate(maps, records, seed=1).scores
+    for k in (1e300, 1e-300, 3.0, 1.5e308):  # 1.5e308 overflows in any resize unless rescaled first
+        scaled = proto.evaluate([m * k for m in maps], records, seed=1).scores
+        for metric, values in base.items():
+            np.testing.assert_allclose(scaled[metric], values, rtol=1e-10, atol=1e-12, err_msg=f"{metric} x {k}")

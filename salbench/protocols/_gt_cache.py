@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 #: Bump when what is stored, or how, changes: older entries are then ignored.
-FORMAT = 1
+FORMAT = 2  # 2: fixations outside the image are dropped, no longer clipped (issue 19)
 _BLOCK = 4 << 20
 
 

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from salbench.metrics.degenerate import is_constant_map
+from salbench.metrics._validate import unit_magnitude
 from salbench.metrics.registry import get_metric, metrics_for
 from salbench.protocols.inputs import FusedKernel, ImageInputs
 from salbench.stats import mean_ci95
@@ -278,6 +279,10 @@ class Scorer:
     """
 
     #: prepare() reads the image's ground-truth record (score_stream then loads it)
+    #: predictions are brought to unit magnitude (a power-of-two rescale, exact) before any
+    #: arithmetic, so ``map * 1e300`` scores as ``map``; False where the protocol's recipe is not
+    #: scale-invariant by design (coursework quantises ``trunc(255 * p)``)
+    scale_invariant = True
     needs_record = True
     #: metric -> column of ``self.seeds``, the per-image seed table drawn in ``_setup`` (the
     #: tables the protocol always drew: same numbers); other seeded metrics get :func:`derived_seed`
@@ -369,8 +374,13 @@ class Scorer:
         raise NotImplementedError
 
     def prediction_map(self, prediction, pos: int) -> np.ndarray:
-        """``prediction`` as a finite float64 2-D map (errors name the image's dataset index)."""
-        return as_prediction(prediction, int(self.gt.indices[pos]))
+        """``prediction`` as a finite float64 2-D map (errors name the image's dataset index).
+
+        Scale-invariant protocols get it at unit magnitude (:func:`unit_magnitude`: exact, and
+        a no-op for maps whose largest magnitude lies in [0.5, 2)), before any resize.
+        """
+        a = as_prediction(prediction, int(self.gt.indices[pos]))
+        return unit_magnitude(a) if self.scale_invariant else a
 
     def stream_seed(self, pos: int):  # pragma: no cover - only protocols with stream_metrics
         """The seed of a :attr:`stream_metrics` metric at ``pos`` (called in image order)."""

@@ -195,6 +195,7 @@ class CourseworkScorer(Scorer):
     """Chunked scorer of the ``coursework`` protocol (ground truth from the cache)."""
 
     needs_record = False  # the per-image ground truth comes from the prepared (cached) store
+    scale_invariant = False  # the script quantises trunc(255 * p): scale is part of its recipe
     seed_columns = {"auc_borji": 0, "auc_shuffled": 1}  # the per-image seed table (same values since the start)
     fused_kernels = (_FUSED,)
 
