@@ -206,14 +206,17 @@ def test_metric_specific_maps_entry_point():
     assert set(maps) == {"cc", "nss", "auc_judd", "auc_borji", "auc_shuffled", "kld", "sim", "info_gain", "emd"}
     p = np.exp(ld)
     np.testing.assert_allclose(maps["nss"], p, rtol=1e-12)
+    np.testing.assert_allclose(maps["auc_borji"], mm.equalize(p))  # the binned AUC's map: equalised
+    assert maps["auc_judd"] is maps["auc_borji"]
     assert maps["cc"] is maps["kld"] is maps["emd"]
     np.testing.assert_array_equal(maps["auc_shuffled"], mm.log_ratio_map(ld, b.log_baseline_excluding(ld)))
     again = mm.metric_specific_maps(ld, "mit", log_baseline=b.log_baseline_excluding(ld), seed=3, sim_samples=20)
     np.testing.assert_array_equal(maps["sim"], again["sim"])  # seeded
     assert "auc_shuffled" not in mm.metric_specific_maps(ld, "mit", metrics=["auc_shuffled"])  # no baseline
-    eq = mm.metric_specific_maps(ld, "mit", metrics=["auc_judd", "nss"], equalize_auc=True)
-    np.testing.assert_allclose(eq["auc_judd"], mm.equalize(p))
-    np.testing.assert_allclose(eq["nss"], p, rtol=1e-12)
+    plain = mm.metric_specific_maps(ld, "mit", metrics=["auc_judd", "auc_shuffled"], equalize_auc=False,
+                                    equalize_sauc=True, log_baseline=b.log_baseline_excluding(ld))
+    np.testing.assert_allclose(plain["auc_judd"], p, rtol=1e-12)
+    np.testing.assert_allclose(plain["auc_shuffled"], mm.equalize(maps["auc_shuffled"]))
     with pytest.raises(ValueError, match="no metric-specific map"):
         mm.metric_specific_maps(ld, "mit", metrics=["nope"])
     with pytest.raises(ValueError, match="not a log-density"):
@@ -229,7 +232,8 @@ def test_derivation_record_is_json_and_names_every_parameter():
     json.dumps(rec)
     assert rec["metric_maps"]["auc_shuffled"] == "log_ratio" and rec["sim_optimal"]["seed"] == 5
     assert rec["expected_empirical"]["kernel"] == "antonioGaussian"
-    assert rec["log_ratio"]["images_per_size"] == {"1x1": 1}
+    assert rec["log_ratio"]["images_per_size"] == {"1x1": 1} and rec["log_ratio"]["equalized"] is False
+    assert rec["density"]["equalized_for"] == ["auc_judd", "auc_borji"]
     cw = mm.derivation_record("coursework", None, shape=(480, 640))
     assert cw["expected_empirical"]["sigmas"] == [19.0, 19.0]
     assert set(cw["metric_maps"]) == {"cc", "auc_borji", "auc_shuffled"}

@@ -183,7 +183,8 @@ class CenterBiasModel(SaliencyModel):
         h, w = self.output_size
         r = (np.arange(h) + 0.5) / h
         c = (np.arange(w) + 0.5) / w
-        lg = -0.5 * ((r[:, None] - self.mean[0]) / self.std[0]) ** 2 - 0.5 * ((c[None, :] - self.mean[1]) / self.std[1]) ** 2
+        lg = (-0.5 * ((r[:, None] - self.mean[0]) / self.std[0]) ** 2
+              - 0.5 * ((c[None, :] - self.mean[1]) / self.std[1]) ** 2)
         return lg - logsumexp(lg)
 
     def predict_log_density(self, records: Sequence) -> np.ndarray:
