@@ -370,11 +370,11 @@ def metric_specific_maps(log_density, protocol, params=None, *, metrics=None, lo
         Histogram-equalise the AUCs' density map (:func:`equalize`), as the MIT/Tuebingen
         benchmark. Exact AUCs (and AUC-Judd, whose thresholds are the fixated values) do not
         change; the binned AUC-Borji (thresholds every 0.1 of the min-max map) does: on the
-        synthetic set's true densities 0.780 -> 0.868 (docs/metrics.md).
+        synthetic set's true densities 0.784 -> 0.868 (docs/metrics.md).
     equalize_sauc : bool
         Histogram-equalise the sAUC map too (the MIT/Tuebingen benchmark does; there sAUC is
         exact). Off by default: under the binned sAUC of ``mit``/``coursework`` the log-ratio
-        itself scores higher (0.851 against 0.837 on the same densities).
+        itself scores higher (0.837 against 0.826 on the same densities).
     sim_fixation_count, sim_samples : int
         Fixations per empirical map and empirical maps in the SIM objective.
     sigma : float, optional
