@@ -159,7 +159,7 @@ class ModelRegistry:
     def create(self, name: str, **kwargs: Any):
         """Create model ``name``; a plugin's failures become :class:`PluginError` naming the plugin.
 
-        A plugin model's ``predict`` (and ``fit``) are wrapped so that an exception
+        A plugin model's ``predict`` (and ``predict_log_density``, ``fit``) are wrapped so that an exception
         there is a :class:`PluginError` naming the plugin too.
         """
         factory = self.get(name)
@@ -174,7 +174,7 @@ class ModelRegistry:
         if not callable(getattr(model, "predict", None)):
             raise PluginError(f"model {name!r} ({who}): the factory returned {type(model).__name__}, "
                               "which has no predict method")
-        for method in ("predict", "fit"):
+        for method in ("predict", "predict_log_density", "fit"):
             _guard(model, method, name, who)
         return model
 

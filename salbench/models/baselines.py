@@ -13,7 +13,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from salbench.models.base import SaliencyModel, card_copy, check_records, scale_to_max1
+from salbench.models.base import SaliencyModel, card_copy, check_records, log_densities_from_maps, scale_to_max1
 
 # Fixation statistics of OSIE (700 images, 98,321 fixations of 15 observers; shared/data/osie),
 # in image-normalised (row, col) coordinates: the unfitted center_bias default.
@@ -26,6 +26,7 @@ _BASE_CARD = {
     "trained_on": None,
     "published_scores": [],
     "source": "salbench baseline",
+    "output": "density",
 }
 
 DEFAULT_CARDS = {
@@ -67,9 +68,10 @@ def _resolve_size(output_size) -> tuple[int, int]:
 
 
 class UniformModel(SaliencyModel):
-    """Every pixel equally salient (a constant map of ones)."""
+    """Every pixel equally salient (a constant map of ones); as a density, uniform."""
 
     name = "uniform"
+    output = "density"
 
     def __init__(self, output_size=(48, 48)):
         self.card = card_copy(DEFAULT_CARDS["uniform"], output_size=list(_resolve_size(output_size)))
@@ -78,6 +80,12 @@ class UniformModel(SaliencyModel):
         n = len(check_records(records))
         h, w = self.output_size
         return np.ones((n, h, w), dtype=np.float32)
+
+    def predict_log_density(self, records: Sequence) -> np.ndarray:
+        """``-log(h * w)`` everywhere."""
+        n = len(check_records(records))
+        h, w = self.output_size
+        return np.full((n, h, w), -np.log(h * w))
 
 
 class CenterBiasModel(SaliencyModel):
@@ -95,6 +103,7 @@ class CenterBiasModel(SaliencyModel):
     """
 
     name = "center_bias"
+    output = "density"
 
     def __init__(self, output_size=(48, 48), mean=OSIE_CENTER_MEAN, std=OSIE_CENTER_STD, checkpoint=None):
         self.card = card_copy(DEFAULT_CARDS["center_bias"], output_size=list(_resolve_size(output_size)))
@@ -167,6 +176,21 @@ class CenterBiasModel(SaliencyModel):
         )
         return (g / g.max()).astype(np.float32)
 
+    def log_density(self) -> np.ndarray:
+        """The Gaussian as a log-density over the ``output_size`` grid (float64, computed in the log domain)."""
+        from scipy.special import logsumexp
+
+        h, w = self.output_size
+        r = (np.arange(h) + 0.5) / h
+        c = (np.arange(w) + 0.5) / w
+        lg = (-0.5 * ((r[:, None] - self.mean[0]) / self.std[0]) ** 2
+              - 0.5 * ((c[None, :] - self.mean[1]) / self.std[1]) ** 2)
+        return lg - logsumexp(lg)
+
+    def predict_log_density(self, records: Sequence) -> np.ndarray:
+        n = len(check_records(records))
+        return np.repeat(self.log_density()[None], n, axis=0)
+
     def predict(self, records: Sequence) -> np.ndarray:
         n = len(check_records(records))
         return np.repeat(self.map()[None], n, axis=0)
@@ -176,29 +200,37 @@ class GoldModel(SaliencyModel):
     """The generating density of the synthetic dataset, at each record's resolution."""
 
     name = "gold"
+    output = "density"
 
     def __init__(self, output_size=None):
         self.card = card_copy(DEFAULT_CARDS["gold"])
         if output_size is not None:
             self.card["output_size"] = list(_resolve_size(output_size))
 
-    def predict(self, records: Sequence) -> np.ndarray:
-        recs = check_records(records)
+    def _densities(self, records: Sequence) -> list:
         maps = []
-        for rec in recs:
+        for rec in check_records(records):
             td = getattr(rec, "true_density", None)
             if td is None:
                 raise ValueError(
                     f"gold model: record {rec.name!r} has no true_density; only the synthetic "
                     "dataset knows its generating density (use --dataset synthetic)"
                 )
+            td = np.asarray(td, dtype=np.float64)
             if self.output_size is not None:
-                td = _area_downsample(np.asarray(td, dtype=np.float64), tuple(self.output_size))
-            maps.append(scale_to_max1(td))
+                td = _area_downsample(td, tuple(self.output_size))
+            maps.append(td)
         shapes = {m.shape for m in maps}
         if len(shapes) > 1:
             raise ValueError(f"gold model: records have different shapes {sorted(shapes)}; predict them one at a time")
-        return np.stack(maps)
+        return maps
+
+    def predict(self, records: Sequence) -> np.ndarray:
+        return np.stack([scale_to_max1(td) for td in self._densities(records)])
+
+    def predict_log_density(self, records: Sequence) -> np.ndarray:
+        """``log`` of the true density (block-averaged to ``output_size`` if set), renormalised."""
+        return log_densities_from_maps(np.stack(self._densities(records)), "gold model")
 
 
 def _area_downsample(m: np.ndarray, size: tuple[int, int]) -> np.ndarray:

@@ -60,6 +60,7 @@ DEFAULT_CARDS = {
         parameters=MSE_PARAMS,
         loss="MSELoss(pred, target)",
         published_scores=[_PAN, _BENCH, _OURS],
+        output="saliency",
     ),
     "shallow_kl": card_copy(
         _BASE_CARD,
@@ -76,6 +77,7 @@ DEFAULT_CARDS = {
         loss="KLDivLoss(log_softmax(pred), softmax(target), reduction='batchmean') (report); "
              "recipe target 'distribution': KLDivLoss(log_softmax(pred), target / sum(target))",
         published_scores=[_KL],
+        output="density",
     ),
 }
 
@@ -180,6 +182,7 @@ class ShallowModel(SaliencyModel):
             raise ValueError(f"shallow variant must be 'mse' or 'kl', got {variant!r}")
         self.variant = variant
         self.name = f"shallow_{variant}"
+        self.output = "density" if variant == "kl" else "saliency"  # KL: a softmax over the 48x48 pixels
         self.card = card_copy(DEFAULT_CARDS[self.name])
         self.batch_size = int(batch_size)
         self.device = _pick_device(device)
@@ -224,23 +227,40 @@ class ShallowModel(SaliencyModel):
 
     def predict_arrays(self, x96: np.ndarray) -> np.ndarray:
         """Predict from stacked inputs ``(N, 3, 96, 96)`` in [0, 1]: ``(N, 48, 48)`` float32."""
+        return self._run(x96, self.output_transform, np.float32)
+
+    def predict_log_density_arrays(self, x96: np.ndarray) -> np.ndarray:
+        """``log_softmax`` of the raw scores in float64, ``(N, 48, 48)``: the KL variant's log-density."""
+        import torch
+
+        if self.output != "density":
+            raise TypeError(f"model {self.name!r} predicts saliency maps, not fixation densities "
+                            "(its output is 'saliency')")
+        return self._run(x96, lambda s: torch.log_softmax(s.double(), dim=1), np.float64)
+
+    def _run(self, x96, transform, dtype) -> np.ndarray:
         import torch
 
         x96 = np.asarray(x96)
         if x96.ndim != 4 or x96.shape[1:] != (3, *INPUT_SIZE):
             raise ValueError(f"{self.name} expects inputs of shape (N, 3, 96, 96), got {x96.shape}")
         self.net.eval()
-        out = np.empty((len(x96), *OUTPUT_SIZE), dtype=np.float32)
+        out = np.empty((len(x96), *OUTPUT_SIZE), dtype=dtype)
         with torch.inference_mode():
             for i in range(0, len(x96), self.batch_size):
                 xb = torch.from_numpy(np.ascontiguousarray(x96[i : i + self.batch_size], dtype=np.float32))
                 scores = self.net(xb.to(self.device))
-                out[i : i + len(xb)] = self.output_transform(scores).cpu().numpy().reshape(-1, *OUTPUT_SIZE)
+                out[i : i + len(xb)] = transform(scores).cpu().numpy().reshape(-1, *OUTPUT_SIZE)
         return out
 
     def predict(self, records: Sequence) -> np.ndarray:
         recs = check_records(records)
         return self.predict_arrays(np.stack([np.asarray(r.x96, dtype=np.float32) for r in recs]))
+
+    def predict_log_density(self, records: Sequence) -> np.ndarray:
+        """The KL variant's softmax as a log-density over the 48x48 output (float64); TypeError for MSE."""
+        recs = check_records(records)
+        return self.predict_log_density_arrays(np.stack([np.asarray(r.x96, dtype=np.float32) for r in recs]))
 
 
 def scores_to_maps(variant: str, scores):

@@ -1,0 +1,98 @@
+"""Prediction files declared as fixation densities: ``.npy`` / ``.npz`` of natural-log densities.
+
+The MIT/Tuebingen benchmark accepts probabilistic models as log-density arrays (one map per
+image, ``exp`` summing to 1). salbench reads them with the array readers of
+:mod:`salbench.predictions.arrays` (same layouts: ``(N, H, W)``, ``(N, h*w)``, ``names``
+matching) and checks each map when it is loaded:
+
+- every value finite (a pixel of probability 0 is written as a large negative number);
+- ``|sum(exp(log p)) - 1| <= tol`` (default
+  :data:`salbench.protocols.metric_maps.DENSITY_SUM_TOL`, 1e-4: a float32 file of a
+  600x800 density passes, a saliency map or a density of the wrong image does not), else a
+  ``ValueError`` naming the file, the image and the sum;
+- then renormalised exactly (``- logsumexp``).
+
+Maps may have any size: the scorer resizes each to its image with
+:func:`salbench.protocols.metric_maps.resize_log_density`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from salbench.predictions.arrays import ArraySource, load_predictions
+from salbench.protocols.metric_maps import DENSITY_SUM_TOL, check_log_density
+
+__all__ = ["DENSITY_SUFFIXES", "LogDensityMatch", "load_log_densities", "open_log_densities"]
+
+DENSITY_SUFFIXES = (".npy", ".npz")
+
+
+def _check_path(path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory; density predictions are one .npy or .npz file of log-densities")
+    if path.suffix.lower() not in DENSITY_SUFFIXES:
+        raise ValueError(f"{path}: density predictions must be a .npy or .npz file of log-densities, "
+                         f"not {path.suffix or '(no extension)'!r}")
+    if not path.is_file():
+        raise FileNotFoundError(f"density predictions file not found: {path}")
+    return path
+
+
+class LogDensityMatch:
+    """A density predictions file matched to a dataset's images; :meth:`load` returns checked log-densities.
+
+    Attributes are those of the wrapped :class:`~salbench.predictions.source.PredictionMatch`
+    (``indices``, ``names``, ``n_skipped``, ...), plus ``tol``.
+    """
+
+    def __init__(self, match, tol: float = DENSITY_SUM_TOL):
+        self._match = match
+        self.tol = float(tol)
+
+    def __getattr__(self, name):
+        return getattr(self._match, name)
+
+    def __len__(self) -> int:
+        return len(self._match)
+
+    def load(self, k: int) -> np.ndarray:
+        """The log-density of dataset image ``k``: float64, finite, renormalised (see the module notes)."""
+        label = f"{self._match.source.path}: image {self._match.names[int(k)]!r} (entry {self._match.entry(k)})"
+        return check_log_density(self._match.load(k), label, tol=self.tol)
+
+    def read(self, k: int) -> tuple[np.ndarray, str]:
+        """``(load(k), fingerprint of the stored map)`` from one read."""
+        a, fp = self._match.read(k)
+        label = f"{self._match.source.path}: image {self._match.names[int(k)]!r} (entry {self._match.entry(k)})"
+        return check_log_density(a, label, tol=self.tol), fp
+
+    def describe(self) -> dict:
+        return {**self._match.describe(), "values": "log-density", "density_sum_tolerance": self.tol}
+
+
+def open_log_densities(path: str | os.PathLike, names: Sequence[str], *, tol: float = DENSITY_SUM_TOL,
+                       allow_missing: bool = False, allow_extra: bool = False) -> LogDensityMatch:
+    """Open a ``.npy`` / ``.npz`` of log-densities and match it to ``names`` (nothing decoded yet).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        Not a ``.npy`` / ``.npz`` file, unreadable, or names that do not match (one message).
+    """
+    src = ArraySource(_check_path(path))
+    return LogDensityMatch(src.match(names, allow_missing=allow_missing, allow_extra=allow_extra), tol)
+
+
+def load_log_densities(path: str | os.PathLike, *, tol: float = DENSITY_SUM_TOL) -> np.ndarray:
+    """Every log-density of the file, in file order, checked: ``(N, h, w)`` float64."""
+    path = _check_path(path)
+    maps = load_predictions(path)
+    return np.stack([check_log_density(m, f"{path}: map #{i}", tol=tol) for i, m in enumerate(maps)])

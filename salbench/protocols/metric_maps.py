@@ -1,0 +1,478 @@
+"""Metric-specific saliency maps of a predicted fixation density (Kuemmerer, Wallis & Bethge, ECCV 2018).
+
+A density model predicts, per image, a distribution ``p`` over pixels. Each metric rewards a
+different map derived from it: the map that maximises the metric's expected value when the
+fixations are drawn from ``p``. Following pysaliency 0.2.22 (``DensitySaliencyMapModel``,
+``LogDensitySaliencyMapModel``, ``EqualizedSaliencyMapModel``, ``ShuffledBaselineModel``,
+``BluringSaliencyMapModel``, ``SIMSaliencyMapModel``) and the MIT/Tuebingen benchmark's
+``saliency_map_provider``, for ``p`` at the ground truth's size:
+
+============================  ===========================================================
+metric                        map
+============================  ===========================================================
+AUC-Judd, AUC-Borji, NSS      ``p`` (kind ``density``); the AUCs' map histogram-equalised
+                              (``EqualizedSaliencyMapModel``, as the MIT/Tuebingen benchmark)
+sAUC (every shuffled AUC)     ``log p - log p_b``, ``p_b`` the mean of the model's own
+                              densities over the *other* images of the split (kind
+                              ``log_ratio``; :class:`ShuffledBaseline`)
+CC, KLD                       the expected empirical map: ``p`` blurred with the protocol's
+                              own ground-truth kernel (kind ``expected_empirical``)
+EMD                           the same blurred density: EMD has no closed-form optimum
+SIM                           the map maximising the expected SIM against the protocol's
+                              ground truth (kind ``sim_optimal``,
+                              :func:`salbench.metrics.expected_sim.maximize_expected_sim`)
+IG                            ``p`` with its least likely pixel set to 0 (kind
+                              ``info_gain``): see :func:`info_gain_map`
+============================  ===========================================================
+
+Everything here works on one image at the ground truth's size; the model's density is
+brought there by :func:`resize_log_density` (pysaliency's ``ResizingModel``). The scorer
+makes two passes over a split when sAUC is scored: the first adds every density to a
+:class:`ShuffledBaseline` (one running sum per image size), the second derives the maps.
+:func:`derivation_record` lists every parameter used, for results files.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import numpy as np
+from scipy.ndimage import gaussian_filter1d, zoom
+from scipy.special import logsumexp
+from scipy.stats import rankdata
+
+from salbench.metrics.expected_sim import MIX_WEIGHTS, SeparableEmpiricalMaps, maximize_expected_sim
+from salbench.protocols._resize import gaussian_blur
+# the filter of mit_fixation_density, as its two cached 1-D circulant matrices (read-only)
+from salbench.protocols.ground_truth import _circulant, _padded_size
+
+__all__ = [
+    "DENSITY_SUM_TOL", "LOG_RATIO_RESOLUTION", "MAP_KINDS", "SIM_DEFAULTS", "ShuffledBaseline",
+    "check_log_density", "dataset_sigma", "derivation_record", "empirical_maps", "equalize",
+    "expected_empirical_map", "image_seed", "info_gain_map", "log_ratio_map", "metric_specific_maps",
+    "resize_log_density", "sim_map",
+]
+
+#: A log-density is accepted when ``|sum(exp(log p)) - 1| <= DENSITY_SUM_TOL`` (then renormalised
+#: exactly). 1e-4 accepts a float32 file of a 600x800 density (rounding moves its sum by ~1e-6)
+#: and refuses a map that is not a density (a saliency map, a density of another image size).
+DENSITY_SUM_TOL = 1e-4
+#: The sAUC map ``log p - log p_b`` is rounded to multiples of this (2**-30, ~9.3e-10 nats): the
+#: leave-one-out baseline is known to ~1e-13 relative, so finer differences are rounding noise and
+#: must not rank pixels (a model with the same density for every image must give a constant map).
+LOG_RATIO_RESOLUTION = 2.0 ** -30
+#: Map kind of every registry metric (metrics absent here have no metric-specific map).
+MAP_KINDS = {
+    "auc_judd": "density", "auc_borji": "density", "auc_exact": "density", "auc_borji_expected": "density",
+    "auc_salicon": "density", "nss": "density", "nss_points": "density",
+    "auc_shuffled": "log_ratio", "auc_shuffled_exact": "log_ratio", "auc_shuffled_expected": "log_ratio",
+    "sauc_salicon": "log_ratio",
+    "cc": "expected_empirical", "kld": "expected_empirical", "emd": "expected_empirical",
+    "sim": "sim_optimal",
+    "info_gain": "info_gain",
+}
+_AUC = ("auc_judd", "auc_borji", "auc_exact", "auc_borji_expected", "auc_salicon")
+#: SIM optimiser defaults: pysaliency's SIMSaliencyMapModel draws 100 fixations per empirical map
+#: (the MIT/Tuebingen benchmark: 100 for MIT1003); ``samples`` empirical maps form the objective.
+SIM_DEFAULTS = {"fixation_count": 100, "samples": 100}
+_SALICON_SIGMA_AT_480 = 19.0
+
+
+# ------------------------------------------------------------------------- densities
+def check_log_density(log_density, label: str = "log-density", *, tol: float = DENSITY_SUM_TOL) -> np.ndarray:
+    """A 2-D log-density as float64, checked to be normalised and renormalised exactly.
+
+    Parameters
+    ----------
+    log_density : array_like (H, W)
+        Natural-log probabilities of the pixels; finite.
+    label : str
+        What error messages call it (an image name).
+    tol : float
+        Accepted ``|sum(exp(log_density)) - 1|``.
+
+    Returns
+    -------
+    ndarray (H, W) float64
+        ``log_density - logsumexp(log_density)``.
+
+    Raises
+    ------
+    ValueError
+        Not 2-D, non-finite values, or a sum outside ``1 +- tol`` (the message names ``label``
+        and the sum).
+    """
+    a = np.asarray(log_density)
+    if a.ndim != 2 or a.size == 0 or a.dtype.kind not in "biuf":
+        raise ValueError(f"{label}: a log-density must be a non-empty numeric 2-D map, got shape {a.shape} "
+                         f"dtype {a.dtype}")
+    a = np.asarray(a, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{label}: log-density contains NaN or infinity (write a zero-probability pixel as a "
+                         "large negative finite number)")
+    lse = float(logsumexp(a))
+    total = math.exp(lse) if lse < 700 else math.inf
+    if not abs(total - 1.0) <= tol:
+        raise ValueError(f"{label}: not a log-density: its exponential sums to {total:.9g}, not 1 "
+                         f"(tolerance {tol:g})")
+    return a - lse
+
+
+def resize_log_density(log_density, shape) -> np.ndarray:
+    """The density at ``shape``, as pysaliency's ``ResizingModel`` computes it.
+
+    ``scipy.ndimage.zoom(log p, (H/h, W/w), order=1, mode="nearest")`` (linear interpolation
+    of the log-density, grid corners aligned), then ``- logsumexp``: positive everywhere and
+    normalised by construction. Same shape: only renormalised.
+    """
+    a = np.asarray(log_density, dtype=np.float64)
+    shape = (int(shape[0]), int(shape[1]))
+    if a.shape != shape:
+        a = zoom(a, (shape[0] / a.shape[0], shape[1] / a.shape[1]), order=1, mode="nearest")
+        if a.shape != shape:  # pragma: no cover - zoom rounds in * (out / in) to out
+            raise RuntimeError(f"zoom produced {a.shape}, not {shape}")
+    return a - logsumexp(a)
+
+
+class ShuffledBaseline:
+    """The leave-one-out baseline of shuffled AUC: the mean density of the *other* images.
+
+    As pysaliency's ``ShuffledBaselineModel``: one pass adds every image's density, then
+    ``p_b(i) = (sum_j p_j - p_i) / (n - 1)``. Kept as one running float64 sum per image size
+    (not a copy of every map); images are averaged with the others *of their size*, as the
+    protocols draw sAUC's negatives from images of the same size (pysaliency resizes every
+    density to one compute size instead). An image alone in its size has no baseline.
+
+    Where an image's own density exceeds the others' sum by ~1e13 the difference loses its
+    digits; the baseline is floored at ``(n + 1) * eps * sum`` there (pysaliency returns
+    ``log`` of a rounding residue, possibly ``-inf`` or NaN).
+    """
+
+    def __init__(self):
+        self._sums: dict = {}
+        self._counts: dict = {}
+
+    def add(self, log_density) -> None:
+        """Add one image's density (log, at the ground truth's size)."""
+        a = np.asarray(log_density, dtype=np.float64)
+        key = a.shape
+        if key not in self._sums:
+            self._sums[key] = np.zeros(key)
+            self._counts[key] = 0
+        self._sums[key] += np.exp(a)
+        self._counts[key] += 1
+
+    def count(self, shape) -> int:
+        """How many images of ``shape`` were added."""
+        return self._counts.get(tuple(shape), 0)
+
+    def log_baseline_excluding(self, log_density) -> np.ndarray | None:
+        """``log p_b`` for the image whose log-density is given (it must have been added); None alone."""
+        a = np.asarray(log_density, dtype=np.float64)
+        n = self.count(a.shape)
+        if n < 2:
+            return None
+        total = self._sums[a.shape]
+        rest = total - np.exp(a)
+        np.maximum(rest, (n + 1) * np.finfo(np.float64).eps * total, out=rest)
+        return np.log(rest) - math.log(n - 1)
+
+    def describe(self) -> dict:
+        """Images per size, for the derivation record."""
+        return {f"{h}x{w}": int(c) for (h, w), c in sorted(self._counts.items())}
+
+
+def log_ratio_map(log_density, log_baseline, *, resolution: float = LOG_RATIO_RESOLUTION) -> np.ndarray:
+    """sAUC's map ``log p - log p_b``, rounded to multiples of ``resolution`` (see :data:`LOG_RATIO_RESOLUTION`)."""
+    d = np.asarray(log_density, dtype=np.float64) - np.asarray(log_baseline, dtype=np.float64)
+    if resolution > 0:
+        d = np.round(d / resolution) * resolution
+    return d + 0.0  # no negative zeros
+
+
+def equalize(saliency) -> np.ndarray:
+    """Histogram equalisation as pysaliency's ``EqualizedSaliencyMapModel``, ties kept tied.
+
+    ``(rank - 1) / N`` with the 1-based rank of each pixel; tied pixels share their average
+    rank (pysaliency's ``argsort(argsort())`` orders ties by position, which would make a
+    constant map non-constant). Equal to pysaliency's map when there are no ties.
+    """
+    s = np.asarray(saliency, dtype=np.float64)
+    return ((rankdata(s.ravel(), method="average") - 1.0) / s.size).reshape(s.shape)
+
+
+def info_gain_map(density) -> np.ndarray:
+    """The map whose MIT information gain is that of the density: ``p`` with its smallest pixel set to 0.
+
+    MIT's ``InfoGain.m`` (and :func:`salbench.metrics.info_gain`) min-max normalises the map
+    before dividing by its sum, so ``p`` itself would be scored as ``(p - min p) / sum``: the
+    pixels near the minimum (a density's uniform floor) would get ~0 probability and cost up
+    to 52 bits per fixation. Setting the least likely pixel to 0 makes the min-max step a
+    no-op: MIT's IG then scores ``p / (1 - min p)`` on every other pixel, the log-density
+    itself up to ``log2(1 / (1 - min p))`` (< 1e-6 bits per fixation at 480x640). A constant
+    density is returned as it is (a constant map is the uniform distribution).
+    """
+    s = np.array(density, dtype=np.float64)
+    lo, hi = float(s.min()), float(s.max())
+    if hi - lo <= 1e-12 * max(abs(hi), abs(lo), np.finfo(np.float64).tiny):
+        return s
+    s.flat[int(np.argmin(s))] = 0.0
+    return s
+
+
+# ------------------------------------------------------------------------- protocol kernels
+def dataset_sigma(shape) -> float:
+    """salbench's dataset density blur: sigma ``19 * H / 480`` (``salbench.data._maps.salicon_sigma``)."""
+    return _SALICON_SIGMA_AT_480 * int(shape[0]) / 480.0
+
+
+def _resolve(protocol, params):
+    """``(name, full parameters)`` from a Protocol, or a name and recorded/overridden parameters."""
+    if hasattr(protocol, "params") and hasattr(protocol, "name") and not isinstance(protocol, str):
+        p = dict(protocol.params)
+        return protocol.name, p
+    from salbench.protocols import PROTOCOLS  # lazy: this module is imported by the package
+
+    name = str(protocol)
+    if name not in PROTOCOLS:
+        raise ValueError(f"unknown protocol {name!r}; metric-specific maps know {sorted(PROTOCOLS)}")
+    p = dict(params or {})
+    p.pop("name", None)
+    return name, {**PROTOCOLS[name].defaults, **p, "name": name}
+
+
+def _empirical_kernel(name, p, shape, sigma_override):
+    """How the protocol builds the continuous ground truth of CC/KLD/SIM/EMD from fixations.
+
+    Returns ``(kind, description dict)``; kind ``"antonio"`` or ``"gaussian"`` with its sigmas.
+    """
+    ds = float(sigma_override) if sigma_override is not None else dataset_sigma(shape)
+    if name == "mit" and p.get("ground_truth", "mit") == "mit":
+        return {"kernel": "antonioGaussian", "cutoff_cycles_per_image": 8.0, "clip_negative": True,
+                "boundary": "circular on the zero-padded power-of-two square (MIT)"}
+    if name in ("mit", "exact"):
+        return {"kernel": "gaussian", "sigmas": [ds], "truncate": 4.0, "mode": "reflect",
+                "source": "the dataset's density: fixation map blurred with sigma 19 * H / 480"
+                          + ("" if sigma_override is None else " (overridden)")}
+    if name == "coursework":
+        return {"kernel": "gaussian", "sigmas": [ds, float(p["cc_target_sigma"])], "truncate": 4.0, "mode": "reflect",
+                "source": "y_original (fixations blurred with the dataset's sigma) blurred again with cc_target_sigma"
+                          "; uint8 rounding of the script ignored"}
+    if name == "salicon":
+        return {"kernel": "gaussian", "sigmas": [float(p["cc_sigma"])], "truncate": 4.0, "mode": "reflect",
+                "source": "the server's CC target: binary fixation map blurred with cc_sigma"}
+    raise ValueError(f"no ground-truth kernel known for protocol {name!r}")
+
+
+@functools.lru_cache(maxsize=8)
+def _gaussian_matrix(length: int, sigma: float, truncate: float, mode: str) -> np.ndarray:
+    """The 1-D ``scipy.ndimage.gaussian_filter1d`` as a matrix: column ``j`` filters a unit at ``j``."""
+    k = gaussian_filter1d(np.eye(length), sigma, axis=0, mode=mode, truncate=truncate)
+    k.flags.writeable = False
+    return k
+
+
+def _kernel_matrices(kernel: dict, shape):
+    h, w = shape
+    if kernel["kernel"] == "antonioGaussian":
+        n = _padded_size(h, w)
+        c = float(kernel["cutoff_cycles_per_image"])
+        return [(_circulant(h, n, c), _circulant(w, n, c))]
+    return [(_gaussian_matrix(h, s, kernel["truncate"], kernel["mode"]),
+             _gaussian_matrix(w, s, kernel["truncate"], kernel["mode"])) for s in kernel["sigmas"]]
+
+
+def expected_empirical_map(density, protocol, params=None, *, sigma=None) -> np.ndarray:
+    """``p`` blurred as the protocol blurs fixations into its continuous ground truth (CC, KLD, EMD).
+
+    ``mit`` (``ground_truth="mit"``): MIT's antonioGaussian at 8 cycles/image, the same linear
+    filter as :func:`salbench.protocols.ground_truth.mit_fixation_density` (circular on the
+    padded square), clipped at 0. ``mit`` with ``ground_truth="dataset"`` and ``exact``: the
+    dataset's Gaussian (sigma ``19 * H / 480``, or ``sigma``); ``coursework``: that Gaussian then
+    ``cc_target_sigma`` (the script blurs ``y_original`` again); ``salicon``: ``cc_sigma``.
+    Gaussians are ``scipy.ndimage.gaussian_filter`` (reflect, truncate 4), as the protocols'.
+    """
+    name, p = _resolve(protocol, params)
+    d = np.asarray(density, dtype=np.float64)
+    kernel = _empirical_kernel(name, p, d.shape, sigma)
+    if kernel["kernel"] == "antonioGaussian":
+        (ky, kx), = _kernel_matrices(kernel, d.shape)
+        out = (ky @ d) @ kx.T
+        np.maximum(out, 0.0, out=out)
+        return out
+    out = d
+    for s in kernel["sigmas"]:
+        out = gaussian_blur(out, s, kernel["truncate"])
+    return out
+
+
+def empirical_maps(protocol, params=None, shape=(480, 640), *, sigma=None) -> SeparableEmpiricalMaps:
+    """The protocol's SIM ground truth as :class:`~salbench.metrics.expected_sim.SeparableEmpiricalMaps`.
+
+    Binary fixation maps (each fixated pixel once: MIT's fixation map, the datasets' density
+    rule), the protocol's kernel (one Gaussian composed as a product of matrices), MIT's
+    min-max SIM normalisation.
+    """
+    name, p = _resolve(protocol, params)
+    kernel = _empirical_kernel(name, p, shape, sigma)
+    mats = _kernel_matrices(kernel, shape)
+    ky, kx = mats[0]
+    for ky2, kx2 in mats[1:]:
+        ky, kx = ky2 @ ky, kx2 @ kx
+    return SeparableEmpiricalMaps(np.asarray(ky), np.asarray(kx), binary=True,
+                                  clip_negative=bool(kernel.get("clip_negative", False)), normalisation="minmax")
+
+
+def image_seed(seed: int, position: int) -> int:
+    """The SIM optimiser's seed for image ``position`` of a run seeded ``seed`` (independent of chunking)."""
+    return int(np.random.SeedSequence([int(seed), int(position)]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def sim_map(density, protocol, params=None, *, seed: int, fixation_count: int = SIM_DEFAULTS["fixation_count"],
+            samples: int = SIM_DEFAULTS["samples"], sigma=None) -> tuple[np.ndarray, dict]:
+    """The map maximising the expected SIM against the protocol's ground truth: ``(map, info)``.
+
+    See :func:`salbench.metrics.expected_sim.maximize_expected_sim`: the exact optimum over
+    ``samples`` empirical maps, mixed with the expected empirical map (the anchor, pysaliency's
+    starting point) by the weight that scores best on ``samples`` validation maps. ``info``
+    holds the parameters, the rank / slope / sampled SIM of the optimum and the weight chosen.
+    """
+    name, p = _resolve(protocol, params)
+    d = np.asarray(density, dtype=np.float64)
+    maps = empirical_maps(name, p, d.shape, sigma=sigma)
+    anchor = expected_empirical_map(d, name, p, sigma=sigma)
+    return maximize_expected_sim(d, maps, fixation_count=fixation_count, samples=samples, seed=seed, anchor=anchor)
+
+
+# ------------------------------------------------------------------------- entry point
+def metric_specific_maps(log_density, protocol, params=None, *, metrics=None, log_baseline=None, seed: int = 0,
+                         equalize_auc: bool = True, equalize_sauc: bool = False,
+                         sim_fixation_count: int = SIM_DEFAULTS["fixation_count"],
+                         sim_samples: int = SIM_DEFAULTS["samples"], sigma=None) -> dict:
+    """Every metric's map of one image's density, at the ground truth's size.
+
+    Parameters
+    ----------
+    log_density : ndarray (H, W)
+        The model's log-density at the ground truth's size (:func:`resize_log_density`);
+        normalised (checked by :func:`check_log_density`).
+    protocol : str or Protocol
+        Protocol name (then ``params``: its recorded or overridden parameters) or instance.
+    metrics : sequence of str, optional
+        Metrics to derive maps for; default the protocol's (``metrics_for``).
+    log_baseline : ndarray (H, W), optional
+        ``log p_b`` from :meth:`ShuffledBaseline.log_baseline_excluding`; needed for sAUC
+        (without it the shuffled metrics get no map: score them NaN).
+    seed : int
+        Seed of the SIM optimiser for this image (:func:`image_seed`).
+    equalize_auc : bool
+        Histogram-equalise the AUCs' density map (:func:`equalize`), as the MIT/Tuebingen
+        benchmark. Exact AUCs (and AUC-Judd, whose thresholds are the fixated values) do not
+        change; the binned AUC-Borji (thresholds every 0.1 of the min-max map) does: on the
+        synthetic set's true densities 0.784 -> 0.868 (docs/metrics.md).
+    equalize_sauc : bool
+        Histogram-equalise the sAUC map too (the MIT/Tuebingen benchmark does; there sAUC is
+        exact). Off by default: under the binned sAUC of ``mit``/``coursework`` the log-ratio
+        itself scores higher (0.837 against 0.826 on the same densities).
+    sim_fixation_count, sim_samples : int
+        Fixations per empirical map and empirical maps in the SIM objective.
+    sigma : float, optional
+        The dataset's density blur, where the protocol's ground truth is the dataset's density
+        (default ``19 * H / 480``, salbench's rule for every built-in dataset).
+
+    Returns
+    -------
+    dict
+        ``{metric: map}`` (float64, the ground truth's size); maps of one kind are one array.
+    """
+    name, p = _resolve(protocol, params)
+    ld = check_log_density(log_density)
+    if metrics is None:
+        from salbench.metrics.registry import metrics_for
+
+        metrics = metrics_for(name)
+    unknown = [m for m in metrics if m not in MAP_KINDS]
+    if unknown:
+        raise ValueError(f"no metric-specific map is defined for {unknown}; known: {sorted(MAP_KINDS)}")
+    density = np.exp(ld)
+    cache: dict = {}
+
+    def kind_map(kind, metric):
+        key = (kind, equalize_auc and metric in _AUC) if kind == "density" else kind
+        if key in cache:
+            return cache[key]
+        if kind == "density":
+            out = equalize(density) if (equalize_auc and metric in _AUC) else density
+        elif kind == "log_ratio":
+            if log_baseline is None:
+                out = None
+            else:
+                out = log_ratio_map(ld, log_baseline)
+                out = equalize(out) if equalize_sauc else out
+        elif kind == "expected_empirical":
+            out = expected_empirical_map(density, name, p, sigma=sigma)
+        elif kind == "sim_optimal":
+            out, _ = sim_map(density, name, p, seed=seed, fixation_count=sim_fixation_count, samples=sim_samples,
+                             sigma=sigma)
+        else:  # info_gain
+            out = info_gain_map(density)
+        cache[key] = out
+        return out
+
+    out = {}
+    for m in metrics:
+        mp = kind_map(MAP_KINDS[m], m)
+        if mp is not None:
+            out[m] = mp
+    return out
+
+
+def derivation_record(protocol, params=None, *, shape=None, metrics=None, seed: int = 0, equalize_auc: bool = True,
+                      equalize_sauc: bool = False,
+                      sim_fixation_count: int = SIM_DEFAULTS["fixation_count"],
+                      sim_samples: int = SIM_DEFAULTS["samples"], sigma=None, baseline: ShuffledBaseline | None = None
+                      ) -> dict:
+    """Every parameter :func:`metric_specific_maps` used, as a JSON-ready dict for a results entry.
+
+    ``shape`` (an image size) makes the kernel description concrete (the dataset sigma scales
+    with the height); ``baseline`` adds the images per size of the sAUC baseline.
+    """
+    name, p = _resolve(protocol, params)
+    if metrics is None:
+        from salbench.metrics.registry import metrics_for
+
+        metrics = metrics_for(name)
+    kernel_shape = tuple(shape) if shape is not None else (480, 640)
+    kernel = _empirical_kernel(name, p, kernel_shape, sigma)
+    if sigma is None and kernel["kernel"] == "gaussian":
+        kernel["dataset_sigma"] = "19 * H / 480" if shape is None else dataset_sigma(kernel_shape)
+    rec = {
+        "maps": "metric-specific",
+        "reference": "Kuemmerer, Wallis & Bethge, ECCV 2018; pysaliency 0.2.22",
+        "density_resize": "pysaliency ResizingModel: scipy.ndimage.zoom(log p, order=1, mode='nearest') "
+                          "to the ground truth's size, minus logsumexp",
+        "density_sum_tolerance": DENSITY_SUM_TOL,
+        "protocol": name,
+        "metric_maps": {m: MAP_KINDS.get(m) for m in metrics},
+        "density": {"applies_to": [m for m in metrics if MAP_KINDS.get(m) == "density"],
+                    "equalized_for": [m for m in metrics if equalize_auc and m in _AUC],
+                    "equalization": "(average rank - 1) / N, ties share their average rank"},
+        "log_ratio": {"baseline": "leave-one-out mean of the model's own densities over the other images of the "
+                                  "split with the same size (running sum)",
+                      "resolution": LOG_RATIO_RESOLUTION, "equalized": bool(equalize_sauc)},
+        "expected_empirical": kernel,
+        "emd": "no closed-form optimum: the expected empirical map",
+        "sim_optimal": {"method": "exact maximiser of the mean SIM over sampled empirical maps (water filling), "
+                                  "mixed with the expected empirical map by the weight best on validation maps",
+                        "fixation_count": int(sim_fixation_count), "samples": int(sim_samples),
+                        "validation_samples": int(sim_samples), "mix_weights": list(MIX_WEIGHTS),
+                        "fixation_map": "binary (each fixated pixel once)", "normalisation": "minmax",
+                        "kernel": kernel, "seed": int(seed),
+                        "image_seed": "numpy SeedSequence([seed, position]) "
+                                      "(salbench.protocols.metric_maps.image_seed)"},
+        "info_gain": "density with its least likely pixel set to 0 (MIT's min-max step then keeps p)",
+    }
+    if baseline is not None:
+        rec["log_ratio"]["images_per_size"] = baseline.describe()
+    return rec
