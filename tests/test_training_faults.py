@@ -55,6 +55,7 @@ def test_resume_modes(tmp_path):
     res = train("shallow_mse", (x, y), out=tmp_path / "auto", resume="auto", **kw)
     assert res.completed and res.summary["epoch"] == 1
     again = train("shallow_mse", (x, y), out=tmp_path / "auto", resume="auto", **kw)
+    assert res.trained and not again.trained  # complete: nothing left to train
     assert again.checkpoint == res.checkpoint and again.summary["history"] == res.summary["history"]
 
 
@@ -103,6 +104,7 @@ def test_cli_diverged_loss_is_one_line_exit_2(tmp_path, capsys):
     assert rc == 2
     err = _one_line_error(capsys)
     assert "diverged" in err and "epoch 1, step" in err and "no checkpoint" in err and "lr-start" in err, err
+    assert " nan" in err or " inf" in err, err
 
 
 # -- what a completed run keeps --------------------------------------------------------------------
@@ -132,6 +134,19 @@ def test_completed_run_keeps_the_designated_weights_and_no_optimizer_state(tmp_p
     assert final_state["epoch"] == 3 and final_state["weights"] is False and final_state["resumable"] is False
     with pytest.raises(FileNotFoundError, match=r"final keeps no weights.*checkpoints/best"):
         resolve_checkpoint(out / "checkpoints" / "final")
+    # A run completed by an earlier salbench (final with weights and optimizer state, a periodic
+    # checkpoint, latest.json naming final) is tidied by resuming it, with nothing retrained.
+    import shutil
+
+    ck = out / "checkpoints"
+    shutil.copy(ck / "best" / "model.safetensors", ck / "final" / "model.safetensors")
+    (ck / "final" / "optimizer.safetensors").write_bytes(b"x" * 64)
+    (ck / "final" / "state.json").write_text(json.dumps({**final_state, "resumable": True}))
+    shutil.copytree(ck / "final", ck / "epoch-0002")
+    (ck / "latest.json").write_text(json.dumps({"name": "final", "epoch": 3}))
+    tidied = train("shallow_kl", (x, y), out=out, resume=True, **kw)
+    assert not tidied.trained and tidied.checkpoint == done.checkpoint
+    assert files(out) == ["best/model.safetensors", "best/state.json", "final/state.json"]
     # the straight run gives the same weights as the stopped-and-resumed one
     straight = train("shallow_kl", (x, y), out=tmp_path / "straight", **kw)
     assert (straight.best / "model.safetensors").read_bytes() == (done.best / "model.safetensors").read_bytes()
@@ -158,7 +173,8 @@ def test_completed_run_keeps_snapshots_when_the_recipe_keeps_all(tmp_path):
     with pytest.raises(ValueError, match="already holds a training run"):
         train("shallow_mse", (x, y), out=tmp_path / "q", **{**kw, "keep_last": 1})
     again = train("shallow_mse", (x, y), out=tmp_path / "q", resume=True, **{**kw, "keep_last": 1})
-    assert again.completed and again.checkpoint == quick.checkpoint and files(again.out) == files(quick.out)
+    assert again.completed and not again.trained and again.checkpoint == quick.checkpoint
+    assert files(again.out) == files(quick.out)
     with pytest.raises(ValueError, match="recipe differ"):
         train("shallow_mse", (x, y), out=tmp_path / "q", resume=True, **{**kw, "keep_last": 1, "epochs": 3})
 

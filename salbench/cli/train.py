@@ -93,6 +93,8 @@ def run(args: argparse.Namespace) -> int:
     result = run_training(request)  # a diverged loss is a ValueError: one line, exit 2
     s = result.summary
     cc = s.get("final_val_cc48")
+    if not result.trained:
+        print(f"the run in {result.out} was already complete: nothing left to train")
     print(
         f"trained {args.model} for {s['epoch']} epochs in {s['wall_time_s']:.1f} s "
         f"({s['train_images_per_s']:.1f} img/s training, {s['device']}, {s['precision']}); "

@@ -50,6 +50,7 @@ class TrainResult:
     best: Path | None  # checkpoints/best when the recipe keeps one
     summary: dict
     completed: bool = True
+    trained: bool = True  # False: resuming a completed run, nothing left to train
 
 
 class TrainingDiverged(ValueError):
@@ -294,8 +295,7 @@ def diverged(run: Run, e: int, batch: int, loss: float, what: str | None) -> Tra
         tail = (f"kept the last finite checkpoint {kept} (epoch {read_state(kept).get('epoch')}): --resume "
                 f"continues from it; a smaller --lr-start needs a new --out")
     else:
-        tail = (f"no checkpoint was written before it (the first comes after epoch {run.recipe.checkpoint_every}); "
-                f"start again with a smaller --lr-start")
+        tail = "no checkpoint was written before it; start again with a smaller --lr-start"
     return TrainingDiverged(f"training diverged in {where} at learning rate {run.recipe.lr(e):g}: {what}; {tail}",
                             epoch=e + 1, step=step, batch=batch + 1, loss=loss, kept=kept)
 
@@ -306,8 +306,10 @@ def validate(run: Run, e: int, entries: list[dict]) -> dict:
     bad = next((k for k, v in sorted(m.items()) if not math.isfinite(v)), None)
     if bad is not None:
         run.log.write(entries)
+        what = {"train_loss": "the training-subset loss", "train_cc48": "the training-subset CC48",
+                "val_loss": "the validation loss", "val_cc48": "the validation CC48"}.get(bad, bad)
         raise diverged(run, e, run.n_batches - 1, m.get("train_loss", math.nan),
-                       f"{bad.replace('_', ' ')} {m[bad]} when measured after it")
+                       f"{what} measured after it is {m[bad]}")
     run.progress.history.append({"epoch": e + 1, **m})
     step = (e + 1) * run.n_batches
     entries.append({"kind": "train_eval", "epoch": e, "step": step, "loss": m["train_loss"],
@@ -391,4 +393,4 @@ def finish(run: Run, *, completed: bool, trained: bool = True) -> TrainResult:
     atomic_write_json(run.out / "summary.json", summary)
     best = run.ckdir / "best" if (run.ckdir / "best").is_dir() else None
     return TrainResult(out=run.out, checkpoint=chosen, final=run.ckdir / "final" if completed else None, best=best,
-                       summary=summary, completed=completed)
+                       summary=summary, completed=completed, trained=trained)
