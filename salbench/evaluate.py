@@ -253,7 +253,7 @@ def _quick_checkpoint(model_name: str, choice: DatasetChoice, *, train_if_needed
     log(f"salbench: {model_name} has no trained weights; training a quick checkpoint on the built-in "
         f"synthetic dataset (preset quick, seed {seed}; cached in {run_dir}): {recipe.describe()}. "
         f"A few minutes of CPU; a demo, not a replication (GPU-trained scores: leaderboards/)")
-    result = training.train(model_name, BUILTIN_DATASET, preset="quick", seed=seed, resume=True,
+    result = training.train(model_name, BUILTIN_DATASET, preset="quick", seed=seed, resume="auto",
                             dataset_options=choice.options or None, out=run_dir)
     log(f"salbench: quick checkpoint {result.checkpoint} ({training.checkpoint_summary(result.checkpoint)})")
     return str(result.checkpoint)

@@ -46,7 +46,8 @@ def register(subparsers) -> None:
     p.add_argument("--precision", choices=("auto", "fp32", "bf16"), help="default auto: bf16 on CUDA, fp32 on CPU")
     p.add_argument("--compile", action="store_true", default=None, help="torch.compile the network")
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its latest checkpoint")
+    p.add_argument("--resume", action="store_true",
+                   help="continue the run in --out from its latest checkpoint (an error if there is none)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", help="run directory (default: under $SALBENCH_CACHE or ~/.cache/salbench)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -67,26 +68,33 @@ def parse_options(items: list[str]) -> dict:
     return out
 
 
-def run(args: argparse.Namespace) -> int:
-    from salbench.training import get_recipe, train
-    from salbench.training.api import check_seed
+def request_from_args(args: argparse.Namespace):
+    """The :class:`~salbench.training.TrainingRequest` of ``salbench train``'s arguments."""
+    from salbench.training import TrainingRequest
 
-    overrides = dict(batch_size=args.batch_size, max_train=args.max_train, precision=args.precision,
-                     compile=args.compile, target=args.target, mirror=args.mirror, fc2_bias=args.fc2_bias,
-                     lr_start=args.lr_start, lr_end=args.lr_end)
+    recipe_options = dict(epochs=args.epochs, batch_size=args.batch_size, max_train=args.max_train,
+                          precision=args.precision, compile=args.compile, target=args.target, mirror=args.mirror,
+                          fc2_bias=args.fc2_bias, lr_start=args.lr_start, lr_end=args.lr_end)
+    return TrainingRequest(
+        model=args.model, dataset=args.dataset, split=args.split,
+        val_split=None if args.val_split.lower() == "none" else args.val_split, data_dir=args.data_dir,
+        dataset_options=parse_options(args.option), preset=args.preset, recipe_options=recipe_options,
+        seed=args.seed, device=args.device, out=args.out, resume="require" if args.resume else "never",
+        progress=not args.no_progress)
+
+
+def run(args: argparse.Namespace) -> int:
+    from salbench.training import run_training
+
+    request = request_from_args(args)
     # Check the seed and the recipe before opening any data: a bad value fails at once, in one line.
-    check_seed(args.seed)
-    recipe = get_recipe(args.model, args.preset, epochs=args.epochs, **overrides)
+    recipe = request.check()
     print(f"recipe {args.preset}: {recipe.describe()}")
-    result = train(
-        args.model, args.dataset, split=args.split,
-        val_split=None if args.val_split.lower() == "none" else args.val_split,
-        data_dir=args.data_dir, dataset_options=parse_options(args.option), preset=args.preset,
-        epochs=args.epochs, device=args.device, resume=args.resume, seed=args.seed, out=args.out,
-        progress=not args.no_progress, **overrides,
-    )
+    result = run_training(request)  # a diverged loss is a ValueError: one line, exit 2
     s = result.summary
     cc = s.get("final_val_cc48")
+    if not result.trained:
+        print(f"the run in {result.out} was already complete: nothing left to train")
     print(
         f"trained {args.model} for {s['epoch']} epochs in {s['wall_time_s']:.1f} s "
         f"({s['train_images_per_s']:.1f} img/s training, {s['device']}, {s['precision']}); "

@@ -58,6 +58,11 @@ def resolve_checkpoint(path) -> Path:
         raise FileNotFoundError(f"checkpoint not found: {p}")
     if (p / WEIGHTS_FILE).is_file():
         return p / WEIGHTS_FILE
+    if (p / STATE_FILE).is_file():  # a completed run's final whose weights were not kept
+        run = p.parent.parent
+        chosen = run_checkpoint(run) if p.parent.name == "checkpoints" else None
+        where = f"; the run designates {chosen} (pass it, or the run directory {run})" if chosen else ""
+        raise FileNotFoundError(f"{p.name} keeps no weights ({p}): only its record of the epoch{where}")
     chosen = run_checkpoint(p)
     if chosen is not None:
         return chosen / WEIGHTS_FILE
@@ -91,6 +96,36 @@ def read_weights(path, expect_model: str | None = None):
     if expect_model is not None and saved is not None and saved != expect_model:
         raise ValueError(f"{f} holds weights for model {saved!r}, not {expect_model!r}")
     return state, meta
+
+
+def load_state(net, state: dict, source, model: str) -> None:
+    """Load ``state`` into ``net`` strictly; any mismatch is one line naming tensors and shapes.
+
+    Parameters
+    ----------
+    net : torch module
+    state : dict of str to tensor
+        As :func:`read_weights` returns it.
+    source : path
+        Named in the message (the file the tensors came from).
+    model : str
+        Named in the message.
+
+    Raises
+    ------
+    ValueError
+        Missing or unexpected tensors (the first four of each), or a tensor whose
+        shape in the file differs from the shape ``model`` expects (all of them).
+    """
+    own = net.state_dict()
+    missing, unexpected = sorted(set(own) - set(state)), sorted(set(state) - set(own))
+    if missing or unexpected:
+        raise ValueError(f"{source} does not fit {model}: missing {missing[:4]}, unexpected {unexpected[:4]}")
+    wrong = [f"{k} is {tuple(state[k].shape)} in the file, {model} expects {tuple(v.shape)}"
+             for k, v in own.items() if tuple(state[k].shape) != tuple(v.shape)]
+    if wrong:
+        raise ValueError(f"{source} does not fit {model}: {'; '.join(wrong)}")
+    net.load_state_dict(state)
 
 
 def training_record(weights_file, metadata: dict | None = None) -> dict | None:

@@ -198,17 +198,10 @@ class ShallowModel(SaliencyModel):
 
     def load(self, checkpoint) -> None:
         """Load weights from ``checkpoint`` (strict: every tensor must match)."""
-        from salbench.models._weights import read_weights, resolve_checkpoint, training_record
+        from salbench.models._weights import load_state, read_weights, resolve_checkpoint, training_record
 
         state, meta = read_weights(checkpoint, expect_model=self.name)
-        own = self.net.state_dict()
-        missing, unexpected = set(own) - set(state), set(state) - set(own)
-        if missing or unexpected:
-            raise ValueError(
-                f"{checkpoint} does not fit {self.name}: missing {sorted(missing)[:4]}, "
-                f"unexpected {sorted(unexpected)[:4]}"
-            )
-        self.net.load_state_dict(state)
+        load_state(self.net, state, resolve_checkpoint(checkpoint), self.name)
         self.checkpoint = str(resolve_checkpoint(checkpoint))
         self.needs_training = False
         self.card["trained_on"] = meta.get("trained_on", "unknown (checkpoint without metadata)")

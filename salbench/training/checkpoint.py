@@ -3,9 +3,13 @@
 A checkpoint is a directory::
 
     model.safetensors      network weights and buffers; header metadata names the model
-    optimizer.safetensors  optimizer tensors (momentum buffers) and RNG states (resumable ones only)
+                           (absent from a completed run's ``final`` when the run designates
+                           ``best``: see :func:`salbench.training.runs.retire_resume_state`)
+    optimizer.safetensors  optimizer tensors (momentum buffers) and RNG states (resumable ones
+                           only, and only while the run is unfinished)
     state.json             epoch, seed, recipe, optimizer hyper-parameters, history, timings,
-                           which checkpoint this is and why it was kept (``checkpoint``)
+                           which checkpoint this is and why it was kept (``checkpoint``), whether
+                           it holds ``weights`` and is ``resumable``
 
 Weights files are written with a canonical header (:func:`write_safetensors`), so
 identical weights give byte-identical files: the file's SHA-256 identifies the model.
@@ -81,9 +85,10 @@ def save_checkpoint(ckdir, name: str, net, optimizer, state: dict[str, Any], met
         The run's ``checkpoints`` directory.
     name : str
         Checkpoint name (``epoch-0050``, ``best``, ``final``).
-    net : torch module or state dict
+    net : torch module, state dict or None
         The weights and buffers to save (a state dict: e.g. an in-memory copy of the
-        best epoch's).
+        best epoch's). ``None`` writes ``state.json`` only (a completed run's ``final``
+        when the run designates ``best``: the record of the last epoch).
     optimizer : torch optimizer or None
         With one, its tensors and the RNG states go to ``optimizer.safetensors`` and
         the checkpoint can be resumed (``latest.json`` then names it); ``None`` writes
@@ -99,11 +104,12 @@ def save_checkpoint(ckdir, name: str, net, optimizer, state: dict[str, Any], met
 
     ckdir = Path(ckdir)
     ckdir.mkdir(parents=True, exist_ok=True)
-    weights = net if isinstance(net, dict) else net.state_dict()
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=ckdir))
     try:
-        write_safetensors(tmp / WEIGHTS_FILE, weights, {"format": FORMAT, **metadata})
-        full_state = {**state, "format": FORMAT, "resumable": optimizer is not None}
+        if net is not None:
+            weights = net if isinstance(net, dict) else net.state_dict()
+            write_safetensors(tmp / WEIGHTS_FILE, weights, {"format": FORMAT, **metadata})
+        full_state = {**state, "format": FORMAT, "weights": net is not None, "resumable": optimizer is not None}
         if optimizer is not None:
             osd = optimizer.state_dict()
             tensors, plain = {}, {}
@@ -131,6 +137,30 @@ def save_checkpoint(ckdir, name: str, net, optimizer, state: dict[str, Any], met
     if optimizer is not None:
         atomic_write_json(ckdir / LATEST, {"name": name, "epoch": state.get("epoch")})
     return final
+
+
+def strip_optimizer(path) -> None:
+    """Make checkpoint ``path`` weights-only: ``state.json`` says not resumable, then the optimizer goes.
+
+    In that order, so that a kill in between leaves a file that the next call removes,
+    never a ``state.json`` that claims state which is gone.
+    """
+    path = Path(path)
+    state = read_state(path)
+    if state.get("resumable") or any(k in state for k in ("param_groups", "optimizer_scalars")):
+        for k in ("param_groups", "optimizer_scalars"):
+            state.pop(k, None)
+        atomic_write_json(path / STATE_FILE, {**state, "resumable": False})
+    (path / OPTIM_FILE).unlink(missing_ok=True)
+
+
+def drop_weights(path) -> None:
+    """Keep only checkpoint ``path``'s ``state.json`` (marked ``weights: false``)."""
+    path = Path(path)
+    state = read_state(path)
+    if state.get("weights", True):
+        atomic_write_json(path / STATE_FILE, {**state, "weights": False})
+    (path / WEIGHTS_FILE).unlink(missing_ok=True)
 
 
 def read_state(path) -> dict[str, Any]:
@@ -179,17 +209,14 @@ def load_checkpoint(path, net, optimizer=None) -> dict[str, Any]:
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
-    from salbench.models._weights import read_weights
+    from salbench.models._weights import load_state, read_weights
 
     path = Path(path)
     if not (path / STATE_FILE).is_file():
         raise FileNotFoundError(f"not a salbench checkpoint directory (no {STATE_FILE}): {path}")
     state = read_state(path)
     weights, _ = read_weights(path / WEIGHTS_FILE)
-    try:
-        net.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise ValueError(f"{path} does not fit this network: {exc}") from None
+    load_state(net, weights, path / WEIGHTS_FILE, "this network")
     if optimizer is not None:
         f = path / OPTIM_FILE
         if not f.is_file():

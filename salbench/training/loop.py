@@ -208,6 +208,7 @@ class Trainer:
     autocast_dtype: Any = None
     step_fn: Any = None
     history: list = field(default_factory=list)
+    epoch_losses: list = field(default_factory=list)
 
     def __post_init__(self):
         self.target = self.recipe.target
@@ -259,6 +260,7 @@ class Trainer:
             g["lr"] = self.recipe.lr(epoch)
         self.net.train()
         logged = []
+        self.epoch_losses = []  # every batch's loss, left on the device: read once, by first_nonfinite
         fmt = self._format
         for b, idx in enumerate(self._batches(epoch)):
             xb = self.X.index_select(0, idx).contiguous(memory_format=fmt)
@@ -269,11 +271,32 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.optimizer.step()
+            self.epoch_losses.append(loss.detach())
             if b % self.recipe.log_every == 0:
                 logged.append((b, loss.detach()))
             if on_batch is not None:
                 on_batch(len(idx))
         return logged
+
+    def first_nonfinite(self) -> tuple[int, float] | None:
+        """Where the last epoch left the floats: ``(batch, loss)`` or None if it did not.
+
+        ``batch`` is the 0-based index of the first batch whose loss was not finite;
+        when every loss was finite but the weights are not (the last step overflowed
+        them), it is the last batch, with that batch's (finite) loss.
+        """
+        import torch
+
+        if not self.epoch_losses:
+            return None
+        losses = torch.stack(self.epoch_losses).float()
+        bad = (~torch.isfinite(losses)).nonzero()
+        if len(bad):
+            b = int(bad[0, 0])
+            return b, float(losses[b])
+        if not all(bool(torch.isfinite(p).all()) for p in self.net.parameters()):
+            return len(losses) - 1, float(losses[-1])
+        return None
 
     def _monitor_x(self):
         import torch
@@ -374,16 +397,20 @@ def make_trainer(variant: str, recipe: Recipe, x, y, xv=None, yv=None, *, seed: 
     if recipe.channels_last:
         net = net.to(memory_format=torch.channels_last)
     net = net.to(device)
-    precision = recipe.precision
-    if precision == "auto":
-        precision = "bf16" if device.startswith("cuda") else "fp32"
-    dtype = torch.bfloat16 if precision == "bf16" else None
+    dtype = torch.bfloat16 if resolve_precision(recipe, device) == "bf16" else None
     return Trainer(
         net=net, optimizer=make_optimizer(net, recipe), variant=variant, recipe=recipe, device=device,
         X=_to_tensor(x, device, 4), Y=_to_tensor(y, device, 2),
         Xv=None if xv is None else _to_tensor(xv, device, 4), Yv=None if yv is None else _to_tensor(yv, device, 2),
         seed=seed, autocast_dtype=dtype,
     )
+
+
+def resolve_precision(recipe: Recipe, device: str) -> str:
+    """``fp32`` or ``bf16``: the recipe's, with ``auto`` meaning bf16 on CUDA and fp32 elsewhere."""
+    if recipe.precision == "auto":
+        return "bf16" if device.startswith("cuda") else "fp32"
+    return recipe.precision
 
 
 def _to_tensor(a, device: str, ndim: int):

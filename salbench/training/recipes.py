@@ -50,11 +50,19 @@ Recipe options (any preset, recorded):
   averages, which lag the weights; kept to reproduce that artefact).
 * ``select``: ``"val_cc48"`` (keep ``checkpoints/best``, the epoch with the
   highest validation CC at 48x48) or ``"final"`` (the last epoch).
+* ``keep_last``: how many periodic ``epoch-NNNN`` checkpoints a run keeps
+  (``None``: all). When the run completes, the optimizer state goes (nothing is
+  left to resume) and so do the periodic checkpoints of a recipe that keeps only
+  the last N, with ``final``'s weights when the run designates ``best``: the
+  quick demo then keeps one weights file. ``None`` keeps every periodic
+  checkpoint's weights, and ``final``'s (see
+  :func:`salbench.training.runs.retire_resume_state`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 
 TARGETS = {
@@ -86,7 +94,7 @@ class Recipe:
     checkpoint_every: int = 50  # epochs (a final checkpoint is always written)
     predict_every: int = 200  # epochs, 0 = never
     log_every: int = 5  # batches
-    keep_last: int | None = None  # periodic checkpoints kept (None = all)
+    keep_last: int | None = None  # periodic checkpoints kept (None = all; see runs.retire_resume_state)
     max_train: int | None = None  # first N training images, before mirroring (None = all)
     max_val: int | None = None
     precision: str = "auto"  # "fp32", "bf16" or "auto" (bf16 on CUDA, fp32 on CPU)
@@ -114,8 +122,8 @@ class Recipe:
                 raise ValueError(f"{k.replace('_', '-')} must be a positive integer or None, got {v!r}")
         if self.predict_every < 0:
             raise ValueError(f"predict-every must be >= 0, got {self.predict_every!r}")
-        if not (self.lr_start > 0 and self.lr_end > 0):
-            raise ValueError(f"learning rates must be > 0, got {self.lr_start} -> {self.lr_end}")
+        if not all(math.isfinite(v) and v > 0 for v in (self.lr_start, self.lr_end)):
+            raise ValueError(f"learning rates must be finite and > 0, got {self.lr_start} -> {self.lr_end}")
         choices = {"precision": ("fp32", "bf16", "auto"), "target": tuple(TARGETS),
                    "fc2_bias": ("report", "mean_map"), "bn_stats": ("recompute", "running"), "select": SELECTIONS}
         for k, allowed in choices.items():
