@@ -51,6 +51,8 @@ PROTOCOL_OVERRIDES = {("nus", "salicon"): {"filter_anns": False}}
 # The trained network scored under every protocol for the protocol comparison (seed 0 of the
 # distribution target, the best-scoring recipe on OSIE).
 COMPARED_RUN = "distribution-s0"
+# Entry-name suffix of the `mit-dataset-gt` comparison: the same maps as the run without it.
+DATASET_GT_TAG = "dataset-gt"
 GPU_NAMES = {"shallow_mse": ("shallow_mse", "report"), "shallow_kl": ("shallow_kl", "softmax"),
              "shallow_kl-distribution": ("shallow_kl", "distribution")}
 
@@ -107,8 +109,8 @@ def committed_runs(out: Path, dataset: str, models: tuple[str, ...]):
         rec = json.loads(path.read_text())
         model = rec["model"]["name"]
         stem_model = path.name.split("__")[2]
-        if model not in models or stem_model in seen:
-            continue
+        if model not in models or stem_model in seen or stem_model.endswith(f"-{DATASET_GT_TAG}"):
+            continue  # a comparison entry is rescored with its run, never as a run of its own
         pred = rec.get("predictions") or {}
         file = out / pred.get("file", "")
         if not file.is_file():
@@ -140,7 +142,7 @@ def score_entries(model, dataset, out: Path, protocols, *, data_dir=None, option
             protocol, overrides = "mit", {**overrides, "ground_truth": "dataset"}
         if PROTOCOL_FILTER is not None and name not in PROTOCOL_FILTER:
             continue
-        entry_tag = tag if name == protocol else "-".join(x for x in (tag, "dataset-gt") if x)
+        entry_tag = tag if name == protocol else "-".join(x for x in (tag, DATASET_GT_TAG) if x)
         print(f"== {dataset} {model} {entry_tag or ''} {name}", flush=True)
         request = EvaluationRequest(
             model=model, dataset=dataset, split="val", data_dir=data_dir, dataset_options=options or {},
