@@ -5,9 +5,9 @@ Run from the repository root::
     python leaderboards/build.py [--gpu-dir DIR] [--osie ../shared/data/osie] [--only synthetic|osie|tables]
                                  [--models a,b] [--protocols mit,coursework]
 
-Every entry is written by :func:`salbench.evaluate.evaluate_model` (results JSON + float16
-predictions beside it, committed as one unit), so ``salbench check leaderboards`` can recompute
-each one. Entries:
+Every entry is written by :func:`salbench.evaluate.evaluate` from an
+:class:`~salbench.evaluate.EvaluationRequest` (results JSON + float16 predictions beside it,
+committed as one unit), so ``salbench check leaderboards`` can recompute each one. Entries:
 
 * ``synthetic/`` (built-in dataset, default preset, split ``val``): ``uniform``, ``center_bias``
   (fitted on the first 1000 train images), ``gold`` and the shallow networks, under ``mit`` and
@@ -52,6 +52,8 @@ PROTOCOL_OVERRIDES = {("nus", "salicon"): {"filter_anns": False}}
 # The trained network scored under every protocol for the protocol comparison (seed 0 of the
 # distribution target, the best-scoring recipe on OSIE).
 COMPARED_RUN = "distribution-s0"
+# Entry-name suffix of the `mit-dataset-gt` comparison: the same maps as the run without it.
+DATASET_GT_TAG = "dataset-gt"
 GPU_NAMES = {"shallow_mse": ("shallow_mse", "report"), "shallow_kl": ("shallow_kl", "softmax"),
              "shallow_kl-distribution": ("shallow_kl", "distribution")}
 
@@ -101,15 +103,15 @@ def committed_runs(out: Path, dataset: str, models: tuple[str, ...]):
     Used when no GPU directory is given: the stored predictions are rescored with today's
     protocols and the entry keeps its model record (one run per distinct stored entry).
     """
-    from salbench.leaderboard.results import load_predictions_npz
+    from salbench.results import load_predictions_npz
 
     seen, runs = set(), []
     for path in sorted(out.glob(f"{dataset}__val__*__*.json")):
         rec = json.loads(path.read_text())
         model = rec["model"]["name"]
         stem_model = path.name.split("__")[2]
-        if model not in models or stem_model in seen:
-            continue
+        if model not in models or stem_model in seen or stem_model.endswith(f"-{DATASET_GT_TAG}"):
+            continue  # a comparison entry is rescored with its run, never as a run of its own
         pred = rec.get("predictions") or {}
         file = out / pred.get("file", "")
         if not file.is_file():
@@ -129,9 +131,9 @@ def committed_runs(out: Path, dataset: str, models: tuple[str, ...]):
     return runs
 
 
-def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=None, predictions=None, info=None,
+def score_entries(model, dataset, out: Path, protocols, *, data_dir=None, options=None, predictions=None, info=None,
              tag=None):
-    from salbench.evaluate import evaluate_model
+    from salbench.evaluate import EvaluationRequest, evaluate
 
     checkpoint = None
     for protocol in protocols:
@@ -141,12 +143,14 @@ def evaluate(model, dataset, out: Path, protocols, *, data_dir=None, options=Non
             protocol, overrides = "mit", {**overrides, "ground_truth": "dataset"}
         if PROTOCOL_FILTER is not None and name not in PROTOCOL_FILTER:
             continue
-        entry_tag = tag if name == protocol else "-".join(x for x in (tag, "dataset-gt") if x)
+        entry_tag = tag if name == protocol else "-".join(x for x in (tag, DATASET_GT_TAG) if x)
         print(f"== {dataset} {model} {entry_tag or ''} {name}", flush=True)
-        result, _ = evaluate_model(
-            model, dataset=dataset, split="val", data_dir=data_dir, dataset_options=options, protocol=protocol,
-            protocol_overrides=overrides or None, seed=0, checkpoint=checkpoint, model_options=MODEL_OPTIONS.get(model),
-            predictions=predictions, model_info=info, results_dir=out, progress=False, tag=entry_tag)
+        request = EvaluationRequest(
+            model=model, dataset=dataset, split="val", data_dir=data_dir, dataset_options=options or {},
+            protocol=protocol, protocol_overrides=overrides, seed=0, checkpoint=checkpoint,
+            model_options=MODEL_OPTIONS.get(model, {}), model_predictions=predictions, model_info=info,
+            results_dir=out, tag=entry_tag)
+        result, _ = evaluate(request, progress=False)
         if result["model"]["checkpoint"] and checkpoint is None and predictions is None:
             # center_bias is fitted on the first protocol's run; the others reuse that fit.
             checkpoint = out / result["model"]["checkpoint"]["path"]
@@ -185,7 +189,7 @@ def build_set(tag: str, dataset: str, out: Path, baselines, shallow_protocols, *
     base_protocols = ("mit", "coursework")
     for model in filter(keep, baselines):
         protocols = base_protocols + (comparison if model in comparison_models else ())
-        evaluate(model, dataset, out, protocols, data_dir=data_dir)
+        score_entries(model, dataset, out, protocols, data_dir=data_dir)
     runs = gpu_runs(gpu_dir, tag, names)
     trained_here = {model for model, *_ in runs}
     # A model without a new GPU run keeps its committed predictions (rescored with today's protocols).
@@ -194,7 +198,7 @@ def build_set(tag: str, dataset: str, out: Path, baselines, shallow_protocols, *
         if not keep(model):
             continue
         protocols = shallow_protocols + (comparison if run_tag == COMPARED_RUN else ())
-        evaluate(model, dataset, out, protocols, data_dir=data_dir, predictions=preds, info=info, tag=run_tag)
+        score_entries(model, dataset, out, protocols, data_dir=data_dir, predictions=preds, info=info, tag=run_tag)
     copy_logs(gpu_dir, tag, out)
     remove_orphans(out)
 

@@ -47,8 +47,8 @@ def _bar(progress, total, desc):
     return tqdm(total=total, desc=desc, unit="img", leave=False, smoothing=0.1)
 
 
-def score_stream(protocol, dataset, get_prediction: Callable[[int], np.ndarray], *, seed=0, chunk_size: int = 64,
-                 workers: int = 2, progress: bool = True, indices=None):
+def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_size: int = 64,
+                 workers: int = 2, progress: bool = True, indices=None, batched: bool = False):
     """Score ``get_prediction(i)`` for the dataset's images under ``protocol``, chunk by chunk.
 
     Parameters
@@ -74,6 +74,11 @@ def score_stream(protocol, dataset, get_prediction: Callable[[int], np.ndarray],
         Show progress bars (ground truth, then scoring, with images/s).
     indices : sequence of int, optional
         Dataset indices to evaluate (default: all), in result order.
+    batched : bool
+        ``get_prediction(chunk)`` takes the list of a chunk's dataset indices and
+        returns their maps (a model predicting a batch): called once per chunk,
+        chunks in order, from one thread that runs ahead of the workers (the next
+        chunk is predicted while this one is scored).
 
     Returns
     -------
@@ -129,17 +134,28 @@ def score_stream(protocol, dataset, get_prediction: Callable[[int], np.ndarray],
     order = [int(i) for i in gt.indices]
     chunks = [order[c:c + chunk_size] for c in range(0, n, chunk_size)]
 
-    def prepare(index):
+    def prepare(index, prediction=None):
         pos = gt.position(index)
         try:
             record = gt.record(pos) if scorer.needs_record else None
-            return scorer.prepare(index, get_prediction(index), record)
+            return scorer.prepare(index, get_prediction(index) if prediction is None else prediction, record)
         except Exception as exc:
             exc.add_note(f"while preparing image {gt.names[pos]!r} (dataset index {index})")
             raise
 
+    def predict(chunk):  # batched: the chunk's maps, in its order
+        try:
+            maps = list(get_prediction(list(chunk)))
+        except Exception as exc:
+            exc.add_note(f"while predicting {len(chunk)} images from {gt.names[gt.position(chunk[0])]!r}")
+            raise
+        if len(maps) != len(chunk):
+            raise ValueError(f"get_prediction returned {len(maps)} maps for a chunk of {len(chunk)} images")
+        return maps
+
     bar = _bar(progress, n, f"{protocol.name}: scoring")
     pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="salbench-score") if workers else None
+    feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salbench-predict") if batched and pool else None
     done = 0
     wait_s = 0.0
     t_score = time.perf_counter()
@@ -149,6 +165,9 @@ def score_stream(protocol, dataset, get_prediction: Callable[[int], np.ndarray],
         def submit(chunk):
             if pool is None:
                 return chunk  # prepared in the calling thread when its turn comes
+            if batched:
+                maps = feeder.submit(predict, chunk)
+                return [pool.submit(lambda i, j: prepare(i, maps.result()[j]), i, j) for j, i in enumerate(chunk)]
             return [pool.submit(prepare, i) for i in chunk]
 
         # Two chunks in memory at most: the workers prepare chunk c + 1 while chunk c is scored;
@@ -159,7 +178,12 @@ def score_stream(protocol, dataset, get_prediction: Callable[[int], np.ndarray],
         while pending:
             futs = pending.popleft()
             tw = time.perf_counter()
-            items = [prepare(i) for i in futs] if pool is None else [f.result() for f in futs]
+            if pool is not None:
+                items = [f.result() for f in futs]
+            elif batched:
+                items = [prepare(i, m) for i, m in zip(futs, predict(futs))]
+            else:
+                items = [prepare(i) for i in futs]
             wait_s += time.perf_counter() - tw
             if pool is not None:
                 futs = [None] * len(futs)  # drop the futures' references to the items
@@ -172,13 +196,15 @@ def score_stream(protocol, dataset, get_prediction: Callable[[int], np.ndarray],
             if bar is not None:
                 bar.update(len(futs))
     except KeyboardInterrupt:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
-            pool = None
+        for executor in (feeder, pool):  # queued predictions first: workers may wait on them
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+        pool = feeder = None
         raise ScoringInterrupted(done, n, protocol.name) from None
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        for executor in (feeder, pool):  # queued predictions first: workers may wait on them
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
         if bar is not None:
             bar.close()
     result = scorer.result()

@@ -12,10 +12,11 @@ import pytest
 
 from salbench.cli import main
 from salbench.data import get_dataset
-from salbench.leaderboard.check import check_result, verification_status
-from salbench.leaderboard.results import (
-    LEGACY_SCHEMAS, ResultWriter, build_result, load_predictions_npz, load_result, quantize_map,
-    quantize_predictions, result_stem, save_predictions,
+from salbench.check import check_result, verification_status
+from salbench import predictions as pred
+from salbench.results import (
+    ResultWriter, build_result, load_predictions_npz, load_result, quantise_map, quantise_predictions, result_stem,
+    save_predictions,
 )
 from salbench.protocols import get_protocol
 
@@ -36,7 +37,7 @@ def make_entry(root, protocol="coursework", model="center_bias", seed=3):
     records = [ds[i] for i in range(len(ds))]
     proto = get_protocol(protocol)
     with ResultWriter(root, result_stem(model, "synthetic", "val", protocol)) as w:
-        preds = [w.add_prediction(r.name, quantize_map(p)) for r, p in zip(records, _predictions(records))]
+        preds = [w.add_prediction(r.name, quantise_map(p)) for r, p in zip(records, _predictions(records))]
         scored = proto.evaluate(preds, records, seed=seed)
         result = build_result(
             model={"name": model, "checkpoint": None},
@@ -157,7 +158,7 @@ def test_renamed_image_fails(board, capsys):
      "dataset.n_files=1000000000 is beyond check's bound (1000000); refused"),
 ])
 def test_counts_and_unbounded_options_are_errors_before_any_work(board, capsys, edit, line, monkeypatch):
-    import salbench.leaderboard.check as chk
+    import salbench.check.recompute as chk
 
     def no_dataset(*a, **k):  # proves the refusal comes before the dataset is opened
         raise AssertionError("the dataset was opened")
@@ -279,7 +280,7 @@ def test_update_rewrites_every_derived_value_and_then_passes(board, capsys):
 
 
 def test_update_refuses_datasets_with_duplicate_names(board, capsys, monkeypatch):
-    import salbench.leaderboard.check as chk
+    import salbench.check.recompute as chk
 
     real = chk._open_dataset
 
@@ -310,8 +311,8 @@ def test_update_refuses_datasets_with_duplicate_names(board, capsys, monkeypatch
 
 
 def test_update_does_not_overwrite_an_entry_changed_meanwhile(board):
-    from salbench.leaderboard.check import update_result
-    from salbench.leaderboard.results import rewrite_result
+    from salbench.check import update_result
+    from salbench.results import rewrite_result
     from salbench.io import FileError
 
     path = _entry(board)
@@ -327,28 +328,6 @@ def test_check_report_statuses(board):
     report = check_result(load_result(_entry(board)))
     assert report.status == "ok" and not report.drifts and not report.errors
     assert set(report.new_scores) == set(get_protocol("coursework").metrics)
-
-
-def test_legacy_schema_1_entries_are_still_checked(board, capsys):
-    """A ``salbench.result/1`` record with its stacked savez predictions (the committed entries' form)."""
-    path = _entry(board)
-    d = json.loads(path.read_text())
-    preds, names = load_predictions_npz(board / d["predictions"]["file"])
-    (board / d["predictions"]["file"]).unlink()
-    legacy = board / ENTRY.replace(".json", ".predictions.npz")
-    np.savez_compressed(legacy, names=np.asarray(names), predictions=preds.astype(np.float16))
-    from salbench.leaderboard.results import file_sha256
-
-    d.update(schema=LEGACY_SCHEMAS[0], predictions={"file": legacy.name, "sha256": file_sha256(legacy),
-                                                    "shape": list(preds.shape), "dtype": "float16"})
-    for key in ("n_skipped", "n_excluded"):
-        d.pop(key)
-    for block in d["metrics"].values():
-        block.pop("n")
-    path.write_text(json.dumps(d))
-    code, out, err = _check(board, capsys)
-    assert code == 0, err
-    assert f"{ENTRY}: ok" in out
 
 
 def test_entries_of_earlier_layouts_name_their_own_file_and_are_checked(board, capsys):
@@ -367,7 +346,7 @@ def test_entries_of_earlier_layouts_name_their_own_file_and_are_checked(board, c
         del index["same"]
         for name in src.namelist():
             dst.writestr(name, json.dumps(index) if name == "index.json" else src.read(name))
-    from salbench.leaderboard.results import file_sha256
+    from salbench.io import file_sha256
 
     sha = __import__("hashlib").sha256(buf.getvalue()).hexdigest()
     legacy = board / ENTRY.replace(".json", f".predictions.{sha[:16]}.npz")
@@ -402,9 +381,6 @@ def test_entries_sharing_one_predictions_file_are_each_checked(tmp_path, capsys)
 
 @pytest.mark.filterwarnings("ignore::salbench.protocols.coursework.QuantisationWrapWarning")  # 8-bit maps, 0..255
 def test_folder_record_verifies_each_map_before_recomputing(tmp_path, capsys):
-    pred = pytest.importorskip("salbench.predictions")
-    if not hasattr(pred, "open_predictions"):
-        pytest.skip("salbench.predictions.open_predictions not available")
     ds = get_dataset("synthetic", "val", **OPTIONS)
     records = [ds[i] for i in range(len(ds))]
     folder = tmp_path / "maps"
@@ -456,7 +432,7 @@ def test_stored_predictions_are_exactly_what_was_scored(tmp_path):
     assert info32["dtype"] == "float32"  # float16 would change the scored values
     back, names = load_predictions_npz(tmp_path / "a.npz")
     assert names == ["a", "b", "c"] and np.array_equal(back, raw)
-    q = quantize_predictions(raw)
+    q = quantise_predictions(raw)
     assert np.abs(q - raw).max() < 1e-3 and not np.array_equal(q, raw)
     info16 = save_predictions(tmp_path / "b.npz", q, ["a", "b", "c"])
     assert info16["dtype"] == "float16" and info16["shape"] == [3, 6, 5]

@@ -80,6 +80,28 @@ def test_eval_errors(pkl_dir, preds, message, capsys):
     assert message in err and len(err.splitlines()) == 1
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--workers", "-2"], "salbench: error: --workers must be an integer >= 0, got -2"),
+    (["--chunk-size", "0"], "salbench: error: --chunk-size must be a positive integer, got 0"),
+    (["--seed", "-1"], "salbench: error: --seed must be an integer in [0, 2**32), got -1"),
+    (["--save-maps", "out"], "salbench: error: --save-maps writes a model's maps: use it with --model"),
+])
+def test_eval_argument_errors_are_one_line_before_any_data(pkl_dir, args, message, capsys, monkeypatch):
+    import salbench.evaluate.run as run
+
+    monkeypatch.setattr(run, "plan_evaluation", lambda *a, **k: pytest.fail("data was read"))
+    assert _eval(pkl_dir, "preds.npy", *args) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_eval_model_flags_with_predictions_and_nothing_to_evaluate(capsys):
+    assert main(["eval", "--model", "uniform", "--allow-extra"]) == 2
+    assert capsys.readouterr().err.strip() == "salbench: error: --allow-extra applies to --predictions"
+    assert main(["eval"]) == 2
+    assert capsys.readouterr().err.strip() == ("salbench: error: nothing to evaluate: give --model NAME or "
+                                               "--predictions PATH")
+
+
 # --- eval --model: end to end on the small synthetic preset -------------------------------
 
 SMALL = ["--option", "preset=small"]
@@ -93,7 +115,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def test_eval_model_baseline_writes_results(cache, capsys):
-    from salbench.leaderboard.results import load_predictions_npz, load_result
+    from salbench.results import load_predictions_npz, load_result
     from salbench.protocols import get_protocol
     from salbench.data import get_dataset
 
@@ -160,7 +182,7 @@ def test_save_maps_then_predictions_dir_scores_the_saved_maps(cache, capsys, pro
     """`eval --model X --save-maps D` then `eval --predictions D`: the folder scores exactly as the
     model's maps quantised by the documented 8-bit rule (saved_values), and the entry is checkable."""
     from salbench.data import get_dataset
-    from salbench.leaderboard.results import load_predictions_npz, load_result
+    from salbench.results import load_predictions_npz, load_result
     from salbench.predictions import saved_values
     from salbench.protocols import get_protocol
 

@@ -17,7 +17,7 @@ from salbench.data import get_dataset
 from salbench.leaderboard.compare import (
     COMPARE_SCHEMA, NotComparable, compare_rows, first_difference, format_report, load_entry,
 )
-from salbench.leaderboard.results import ResultWriter, build_result, quantize_map, result_stem
+from salbench.results import ResultWriter, build_result, quantise_map, result_stem
 from salbench.protocols import get_protocol
 
 REPO = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def _write(root, model, maps, records, *, protocol="coursework", seed=0, overrid
     ds = get_dataset("synthetic", "val", **OPTIONS)
     proto = get_protocol(protocol, **(overrides or {}))
     with ResultWriter(root, result_stem(model, "synthetic", "val", protocol)) as w:
-        preds = [w.add_prediction(r.name, quantize_map(m)) for r, m in zip(records, maps)]
+        preds = [w.add_prediction(r.name, quantise_map(m)) for r, m in zip(records, maps)]
         scored = proto.evaluate(preds, records, seed=seed)
         result = build_result(model={"name": model, "checkpoint": None},
                               dataset={**ds.identity(), "options": OPTIONS, "data_dir": None, **(dataset_extra or {})},

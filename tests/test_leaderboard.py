@@ -5,11 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from salbench.leaderboard.results import (
-    build_result, load_result, load_results, result_filename, results_to_dataframe, write_result,
-)
 from salbench.leaderboard.tables import (
     leaderboard_table, leaderboards, protocol_comparison_table, published_rows_from_cards, report_table,
+)
+from salbench.results import (
+    build_result, load_result, load_results, result_filename, results_to_dataframe, write_result,
 )
 
 PUBLISHED = {
@@ -61,9 +61,12 @@ def test_results_file_schema(results_dir):
 
 
 def test_invalid_results_file_is_rejected(tmp_path):
-    (tmp_path / "bad.json").write_text('{"schema": "salbench.result/1", "model": {}}')
+    (tmp_path / "bad.json").write_text('{"schema": "salbench.result/2", "model": {}}')
     with pytest.raises(ValueError, match="missing"):
         load_result(tmp_path / "bad.json")
+    (tmp_path / "old.json").write_text('{"schema": "salbench.result/1", "model": {}}')
+    with pytest.raises(ValueError, match=r"schema salbench.result/1 is not read any more; `salbench check --update"):
+        load_result(tmp_path / "old.json")
     r = _result("uniform", "mit", {"cc": [0.1, 0.2]})
     r["metrics"]["cc"]["per_image"].append(0.3)
     with pytest.raises(ValueError, match="3 per-image values for 2 images"):

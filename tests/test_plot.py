@@ -8,7 +8,7 @@ from PIL import Image
 
 from salbench.cli import main
 from salbench.data import get_dataset
-from salbench.leaderboard.results import build_result, result_filename, save_predictions, write_result
+from salbench.results import build_result, result_filename, save_predictions, write_result
 from salbench.plotting import first_conv_weights, pick_images, plot_filters, plot_loss_curves, read_loss_log
 from salbench.protocols import get_protocol
 

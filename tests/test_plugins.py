@@ -342,7 +342,7 @@ def test_metric_plugin_scored_by_mit_and_exact_and_rechecked(metric_plugin_path,
     entries of ``salbench eval`` (values checked against a naive twin) and recomputed by ``salbench check``; a
     broken metric plugin beside it is one warning line and changes nothing else."""
     from salbench.data import get_dataset
-    from salbench.leaderboard.results import load_predictions_npz
+    from salbench.results import load_predictions_npz
     from salbench.protocols._resize import bilinear
 
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(metric_plugin_path), str(_metric_dist(tmp_path))]))

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 
 import salbench.predictions as P
-from salbench.leaderboard.results import save_predictions
+from salbench.results import save_predictions
 from salbench.predictions import aggregate_fingerprint, array_fingerprint, open_predictions
 
 RNG = np.random.default_rng(1)

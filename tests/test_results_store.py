@@ -22,11 +22,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from salbench.io import FileError
+from salbench.io import FileError, file_sha256
 from salbench.io.map_store import HashingSink, MapStreamWriter, open_stored_predictions
-from salbench.leaderboard.results import (
-    RESULT_SCHEMA, ResultsFileError, ResultWriter, build_result, file_sha256, folder_digest, load_predictions_npz,
-    load_result, load_results, quantize_map, result_paths, result_stem, save_predictions, scan_results,
+from salbench.results import (
+    RESULT_SCHEMA, ResultsFileError, ResultWriter, build_result, folder_digest, load_predictions_npz,
+    load_result, load_results, quantise_map, result_paths, result_stem, save_predictions, scan_results,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -35,7 +35,7 @@ STEM = result_stem("m", "synthetic", "val", "mit")
 
 def _maps(seed: int, n: int = 4, shape=(6, 8)):
     rng = np.random.default_rng(seed)
-    return [quantize_map(rng.random(shape), f"map {i}") for i in range(n)]
+    return [quantise_map(rng.random(shape), f"map {i}") for i in range(n)]
 
 
 def _record(names, seed: int = 0):
@@ -258,8 +258,8 @@ def test_a_name_collision_is_refused_and_nothing_changes(tmp_path, monkeypatch):
     write_entry(tmp_path, seed=1)
     name = assert_consistent(tmp_path)["predictions"]["file"]
     before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
-    real = entry._file_sha256
-    monkeypatch.setattr(entry, "_file_sha256", lambda p: real(p)[:16] + "0" * 48)  # same prefix, other bytes
+    real = entry.file_sha256
+    monkeypatch.setattr(entry, "file_sha256", lambda p: real(p)[:16] + "0" * 48)  # same prefix, other bytes
     with pytest.raises(FileError, match=f"{name} already holds other content.*previous entry is unchanged"):
         write_entry(tmp_path, seed=1)
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
@@ -313,7 +313,7 @@ def test_concurrent_threads_write_identical_predictions_into_different_entries(t
 # -- identical maps inside one file -------------------------------------------------------------
 def _center_map():
     y, x = np.mgrid[0:48, 0:48]
-    return quantize_map(np.exp(-((y - 24.0) ** 2 + (x - 20.0) ** 2) / 150.0))
+    return quantise_map(np.exp(-((y - 24.0) ** 2 + (x - 20.0) ** 2) / 150.0))
 
 
 def _archive(path: Path, names, maps) -> dict:
@@ -328,7 +328,7 @@ def test_identical_maps_are_stored_once_and_read_back_exactly(tmp_path):
     import zipfile
 
     rng = np.random.default_rng(0)
-    a, b, c = _center_map(), quantize_map(rng.random((48, 48))), rng.random((5, 7))  # c needs float64
+    a, b, c = _center_map(), quantise_map(rng.random((48, 48))), rng.random((5, 7))  # c needs float64
     maps = [a, b, a.astype(np.float64), c, np.zeros((2, 8)), np.zeros((4, 4)), c.copy(), b, np.zeros((4, 4))]
     names = [f"im{i}.png" for i in range(len(maps))]
     info = _archive(tmp_path / "p.npz", names, maps)
@@ -364,7 +364,7 @@ def test_a_file_of_500_identical_maps_costs_about_one_map(tmp_path):
 def test_array_source_reads_a_deduplicated_file(tmp_path):
     from salbench.predictions import open_predictions
 
-    cb, other = _center_map(), quantize_map(np.random.default_rng(1).random((48, 48)))
+    cb, other = _center_map(), quantise_map(np.random.default_rng(1).random((48, 48)))
     names = ["a.png", "b.png", "c.png"]
     _archive(tmp_path / "p.npz", names, [cb, other, cb])
     m = open_predictions(tmp_path / "p.npz").match(["c.png", "a.png", "b.png"])

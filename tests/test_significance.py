@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from salbench.leaderboard.results import build_result, load_results
+from salbench.results import build_result, load_results
 from salbench.leaderboard.significance import (
     BEST, DIFFERENT, INDISTINGUISHABLE, NOT_COMPARED, leaderboard_significance, mark_column, mark_table,
     table_significance,

@@ -32,6 +32,11 @@ To change an entry on purpose (a fixed metric bug), run
   salbench check --update
 and commit the rewritten results files with a message that says why the values moved
 (see docs/leaderboards.md). --update rewrites drifted values only, never an error.
+
+A results file of an older schema (salbench.result/1) is read through the migration
+step, recomputed like any entry and reported as DRIFT; --update rewrites it in the
+current schema (its predictions re-stored in today's format). This is the one
+migration path for old results files.
 """
 
 
@@ -40,7 +45,6 @@ def register(subparsers) -> None:
                               epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("dir", nargs="?", default=None, metavar="DIR",
                    help="results directory (default: ./leaderboards, else the checkout's leaderboards/)")
-    p.add_argument("--results", default=None, help=argparse.SUPPRESS)  # older spelling of DIR
     p.add_argument("--tolerance", type=float, default=None,
                    help="tolerance of every comparison (default: 1e-6)")
     p.add_argument("--update", action="store_true",
@@ -64,19 +68,15 @@ def default_results_dir() -> Path:
 
 
 def run(args) -> int:
-    import math
-
+    from salbench.check import broken_report, check_result, check_tolerance, update_result
     from salbench.cli import CLIError
     from salbench.io import FileError
-    from salbench.leaderboard.check import broken_report, check_result, update_result
-    from salbench.leaderboard.results import rewrite_result, scan_results
+    from salbench.results import rewrite_result, scan_results
+    from salbench.results.migrate import write_migrated
 
-    if args.dir and args.results and Path(args.dir) != Path(args.results):
-        raise CLIError("give the results directory once (DIR or --results)")
-    if args.tolerance is not None and not (math.isfinite(args.tolerance) and args.tolerance >= 0):
-        raise CLIError(f"--tolerance must be a finite number >= 0, not {args.tolerance}")
-    root = Path(args.dir or args.results) if (args.dir or args.results) else default_results_dir()
-    entries = scan_results(root)
+    tolerance = check_tolerance(args.tolerance)  # before any file is read
+    root = Path(args.dir) if args.dir else default_results_dir()
+    entries = scan_results(root, migrate=True)
     if not entries:
         raise CLIError(f"{root}: no results files to check")
     print(f"checking {len(entries)} entries in {root}", flush=True)
@@ -88,7 +88,7 @@ def run(args) -> int:
         if scanned.result is None:
             report = broken_report(scanned.path, scanned.error or "unreadable")
         else:
-            report = check_result(scanned.result, tolerance=args.tolerance, cache=cache)
+            report = check_result(scanned.result, tolerance=tolerance, cache=cache)
         counts[report.status] += 1
         if report.status == "ok":
             print(f"{shown}: ok", flush=True)
@@ -110,8 +110,9 @@ def run(args) -> int:
             if not args.update:
                 failed += 1
                 continue
+            write = write_migrated if scanned.migrated_from else rewrite_result
             try:
-                rewrite_result(scanned.result, update_result(scanned.result, report))
+                write(scanned.result, update_result(scanned.result, report))
             except (ValueError, FileError) as exc:
                 failed += 1
                 print(f"{shown}: ERROR: not updated: {exc}", file=sys.stderr, flush=True)

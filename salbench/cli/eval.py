@@ -81,41 +81,29 @@ def register(subparsers) -> None:
     p.set_defaults(func=run)
 
 
-def check_args(args) -> None:
-    """Everything that can be checked before any data is read (fail fast, one line each)."""
-    for flag, value in (("--batch-size", args.batch_size), ("--chunk-size", args.chunk_size)):
-        if value is not None and value < 1:
-            raise CLIError(f"{flag} must be a positive integer, got {value}")
-    if args.workers < 0:
-        raise CLIError(f"--workers must be >= 0, got {args.workers}")
-    if not 0 <= args.seed < 2**32:
-        raise CLIError(f"--seed must be an integer in [0, 2**32), got {args.seed}")
+def request_from_args(args):
+    """The :class:`~salbench.evaluate.EvaluationRequest` of the command line (checked when built)."""
+    from salbench.cli.train import parse_options
+    from salbench.evaluate import EvaluationRequest
+
     if args.output and Path(args.output).is_dir():
         raise CLIError(f"--output {args.output} is a directory; give a file name")
-    if Path(args.results_dir).exists() and not Path(args.results_dir).is_dir():
-        raise CLIError(f"--results-dir {args.results_dir} is a file, not a directory")
-    if args.save_maps and Path(args.save_maps).exists() and not Path(args.save_maps).is_dir():
-        raise CLIError(f"--save-maps {args.save_maps} is a file, not a directory")
-    if args.predictions:
-        if args.save_maps:
-            raise CLIError("--save-maps writes a model's maps: use it with --model")
-        if not Path(args.predictions).exists():
-            raise CLIError(f"--predictions {args.predictions}: no such file or folder")
-    else:
-        for flag, value in (("--name", args.name), ("--allow-missing", args.allow_missing),
-                            ("--allow-extra", args.allow_extra)):
-            if value:
-                raise CLIError(f"{flag} applies to --predictions")
+    return EvaluationRequest(
+        model=args.model, predictions=args.predictions, name=args.name, allow_missing=args.allow_missing,
+        allow_extra=args.allow_extra, model_options=parse_options(args.model_option), checkpoint=args.checkpoint,
+        train_if_needed=not args.no_train, save_maps=args.save_maps, dataset=args.dataset, split=args.split,
+        data_dir=args.data_dir, dataset_options=parse_options(args.option), protocol=args.protocol,
+        protocol_overrides=parse_options(args.protocol_option), seed=args.seed, results_dir=args.results_dir,
+        chunk_size=args.chunk_size, workers=args.workers, batch_size=args.batch_size)
 
 
 def result_record_to_doc(result: dict) -> dict:
     """The ``--format json`` document of a results entry."""
     return {
         "protocol": result["protocol"], "seed": result["seed"], "n_images": result["n_images"],
-        "n_skipped": result.get("n_skipped", 0), "n_excluded": result.get("n_excluded", 0),
+        "n_skipped": result["n_skipped"], "n_excluded": result["n_excluded"],
         "names": result["image_names"], "model": result["model"], "dataset": result["dataset"],
-        "metrics": {k: {"mean": m["mean"], "ci95": m["ci95"], "per_image": m["per_image"],
-                        "n": m.get("n", sum(v is not None for v in m["per_image"]))}
+        "metrics": {k: {"mean": m["mean"], "ci95": m["ci95"], "per_image": m["per_image"], "n": m["n"]}
                     for k, m in result["metrics"].items()},
     }
 
@@ -160,31 +148,16 @@ def emit(args, doc: dict, table_lines: list[str]) -> int:
 
 def run(args) -> int:
     """Evaluate and print (table or JSON); exit code 0, or 2 with one line on any error."""
-    from salbench.cli.train import parse_options
-    from salbench.evaluate import NeedsTrainingError, evaluate_model, evaluate_predictions
+    from salbench.evaluate import NeedsTrainingError, evaluate
 
-    if not (args.model or args.predictions):
-        raise CLIError("nothing to evaluate: give --model NAME or --predictions PATH")
-    check_args(args)
+    request = request_from_args(args)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.format == "json" else print
-    common = dict(dataset=args.dataset, split=args.split, data_dir=args.data_dir,
-                  dataset_options=parse_options(args.option), protocol=args.protocol,
-                  protocol_overrides=parse_options(args.protocol_option), seed=args.seed,
-                  results_dir=args.results_dir, workers=args.workers, progress=sys.stderr.isatty(), log=log)
-    if args.model:
-        try:
-            result, path = evaluate_model(
-                args.model, checkpoint=args.checkpoint, model_options=parse_options(args.model_option),
-                batch_size=args.batch_size, chunk_size=args.chunk_size or 32, train_if_needed=not args.no_train,
-                save_maps=args.save_maps, **common)
-        except NeedsTrainingError as exc:
-            raise CLIError(str(exc)) from None
-        what = f"model {args.model}"
-    else:
-        result, path = evaluate_predictions(
-            args.predictions, name=args.name, allow_missing=args.allow_missing, allow_extra=args.allow_extra,
-            chunk_size=args.chunk_size or 64, **common)
-        what = f"maps {args.predictions} (as {result['model']['name']})"
+    try:
+        result, path = evaluate(request, progress=sys.stderr.isatty(), log=log)
+    except NeedsTrainingError as exc:
+        raise CLIError(str(exc)) from None
+    what = (f"model {args.model}" if args.model else
+            f"maps {args.predictions} (as {result['model']['name']})")
     doc = result_record_to_doc(result)
     pred = result.get("predictions") or {}
     lines = [f"{what}, dataset {result['dataset'].get('name')}/{args.split}", render_table(doc),

@@ -71,8 +71,8 @@ def published_rows() -> dict[str, list[dict]]:
 
 
 def run(args) -> int:
-    from salbench.leaderboard.results import load_results
     from salbench.leaderboard.tables import leaderboards, protocol_comparison_table, report_table
+    from salbench.results import load_results
 
     root = results_dir(args.results)
     if args.html:

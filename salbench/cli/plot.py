@@ -41,9 +41,8 @@ def register(subparsers) -> None:
 
 def run_panels(args) -> int:
     from salbench.data import get_dataset
-    from salbench.leaderboard.check import _resolve_data_dir
-    from salbench.leaderboard.results import load_predictions_npz, load_result
     from salbench.leaderboard.tables import metric_label
+    from salbench.results import load_predictions_npz, load_result, resolve_data_dir
     from salbench.plotting import pick_images, plot_panels
 
     if args.n < 1:
@@ -52,7 +51,7 @@ def run_panels(args) -> int:
     if not (result.get("predictions") or {}).get("file"):
         raise ValueError(f"{args.result}: the results file stores no predictions to plot")
     ds = result["dataset"]
-    data_dir = args.data_dir or _resolve_data_dir(ds.get("data_dir"), Path(args.result))
+    data_dir = args.data_dir or resolve_data_dir(ds.get("data_dir"), Path(args.result))
     dataset = get_dataset(ds["name"], ds["split"], data_dir=data_dir, **(ds.get("options") or {}))
     predictions, names = load_predictions_npz(Path(args.result).parent / result["predictions"]["file"])
     best, worst = pick_images(result, args.metric, args.n)

@@ -34,7 +34,6 @@ no JSON names them.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterable, Mapping
 
 from salbench.io.atomic import TMP_MARK, _umask, atomic_write_bytes, ensure_directory, fsync_directory
+from salbench.io.digest import file_sha256
 from salbench.io.errors import FileError, reason
 from salbench.io.lock import directory_lock, is_abandoned, lock_open_file
 
@@ -53,14 +53,6 @@ def _default_references(record: Mapping) -> set[str]:
     pred = record.get("predictions") if isinstance(record, Mapping) else None
     name = pred.get("file") if isinstance(pred, Mapping) else None
     return {name} if isinstance(name, str) else set()
-
-
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 class EntryWriter:
@@ -121,18 +113,22 @@ class EntryWriter:
         return f"{sha256[:16]}.{self.kind}{self.ext}"
 
     # -- commit / abort --------------------------------------------------------------------
-    def commit(self, record: Mapping, json_bytes: bytes, *, companion_sha256: str | None = None) -> Path:
+    def commit(self, record: Mapping, json_bytes: bytes, *, companion_sha256: str | None = None,
+               replaces_sha256: str | None = None) -> Path:
         """Make the entry ``record`` (serialised as ``json_bytes``) current; return the JSON path.
 
         ``companion_sha256`` is the digest of the companion streamed into
         :meth:`open_companion` (None when there is none); the record must name
-        :meth:`companion_name` of it.
+        :meth:`companion_name` of it. ``replaces_sha256``: the entry is replaced only
+        if its JSON still hashes to this (checked under the lock: a concurrent
+        writer's newer entry is never overwritten).
 
         Raises
         ------
         FileError
-            A write failed (e.g. disk full); the message names the entry and says
-            that the previous entry is unchanged (or that none was written).
+            A write failed (e.g. disk full), or the JSON changed since it was read
+            (``replaces_sha256``); the message names the entry and says that the
+            previous entry is unchanged (or that none was written).
         """
         final = None
         if self._fh is not None:
@@ -147,6 +143,8 @@ class EntryWriter:
                 self._fh.flush()
                 os.fsync(self._fh.fileno())
             with directory_lock(self.directory):
+                if replaces_sha256 is not None:
+                    self._still(replaces_sha256)
                 if final is not None:
                     placed = self._place(final, companion_sha256)
                 try:
@@ -164,12 +162,22 @@ class EntryWriter:
             self._close()
         return self.json_path
 
+    def _still(self, sha256: str) -> None:
+        """Raise FileError unless the entry's JSON still hashes to ``sha256`` (lock held)."""
+        try:
+            now = file_sha256(self.json_path)
+        except OSError:
+            now = None
+        if now != sha256:
+            raise FileError(f"{self.what} {self.json_path} changed while it was being rewritten; not updated "
+                            "(the previous entry is unchanged; run the command again)", filename=self.json_path)
+
     def _place(self, final: Path, sha256: str) -> bool:
         """Put the companion at ``final`` (lock held); False when an identical file was already there."""
         existing = None
         if final.is_file():
             try:
-                existing = _file_sha256(final)
+                existing = file_sha256(final)
             except OSError:
                 existing = None  # unreadable: replaced below by a file that hashes to its name
         if existing == sha256:

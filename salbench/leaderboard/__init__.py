@@ -1,37 +1,18 @@
-"""Results files, leaderboard tables and metric-drift checks.
+"""Leaderboard tables rendered from results files (and, later, the HTML site).
 
-``results`` writes and reads one JSON per (model, dataset, split, protocol) with
-its predictions beside it; ``tables`` renders leaderboards and the report's
-Tables II and III from those files; ``check`` recomputes them (``salbench check``).
+``tables`` renders per-dataset rankings, protocol comparisons and the report's
+Tables II and III from results files (:mod:`salbench.results`), marking entries
+that :func:`salbench.check.verification_status` cannot verify.
 """
 
-from salbench.leaderboard.check import CheckReport, Drift, check_result, update_result
-from salbench.leaderboard.results import (
-    RESULT_SCHEMA,
-    build_result,
-    load_predictions_npz,
-    load_result,
-    load_results,
-    quantize_predictions,
-    result_filename,
-    results_to_dataframe,
-    save_predictions,
-    write_result,
+from salbench.leaderboard.tables import (
+    leaderboard_table, leaderboards, protocol_comparison_table, published_rows_from_cards, report_table,
 )
 
 __all__ = [
-    "RESULT_SCHEMA",
-    "CheckReport",
-    "Drift",
-    "build_result",
-    "check_result",
-    "load_predictions_npz",
-    "load_result",
-    "load_results",
-    "quantize_predictions",
-    "result_filename",
-    "results_to_dataframe",
-    "save_predictions",
-    "update_result",
-    "write_result",
+    "leaderboard_table",
+    "leaderboards",
+    "protocol_comparison_table",
+    "published_rows_from_cards",
+    "report_table",
 ]

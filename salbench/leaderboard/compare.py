@@ -47,7 +47,7 @@ class NotComparable(ValueError):
 
 def load_entry(path) -> dict[str, Any]:
     """Read and validate one results file (the only place this module reads one)."""
-    from salbench.leaderboard.results import load_result
+    from salbench.results import load_result
 
     return load_result(path)
 

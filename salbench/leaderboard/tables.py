@@ -21,8 +21,11 @@ import numpy as np
 
 from tabulate import tabulate
 
-# Report columns, in the report's order, keyed by salbench metric names.
-REPORT_COLUMNS = (("cc", "CC"), ("auc_shuffled", "AUC Shuffled"), ("auc_borji", "AUC Borji"))
+# The report's Tables II and III: their metrics (registry names), in the report's column order.
+REPORT_METRICS = ("cc", "auc_shuffled", "auc_borji")
+# The report's printed headers of those columns, kept as published text on the published
+# tables only (everywhere else a metric is shown with its registry label, e.g. "sAUC").
+REPORT_HEADERS = {"cc": "CC", "auc_shuffled": "AUC Shuffled", "auc_borji": "AUC Borji"}
 # Which models each report table shows.
 REPORT_TABLE_MODELS = {2: ("shallow_mse",), 3: ("shallow_mse", "shallow_kl")}
 REPORT_TABLE_TITLES = {
@@ -152,7 +155,7 @@ class Row:
         """``ok`` or ``UNVERIFIED: <first problem>`` over the row's entries (see salbench check)."""
         if not check:
             return "-"
-        from salbench.leaderboard.check import verification_status
+        from salbench.check import verification_status
 
         for r in self.entries:
             status = verification_status(r)
@@ -305,7 +308,7 @@ def report_table(
     if table not in REPORT_TABLE_MODELS:
         raise ValueError(f"--table must be 2 or 3, got {table}")
     models = REPORT_TABLE_MODELS[table]
-    headers = ["Row", "Source", "Dataset", "Protocol", "Checkpoint"] + [label for _, label in REPORT_COLUMNS]
+    headers = ["Row", "Source", "Dataset", "Protocol", "Checkpoint"] + [REPORT_HEADERS[m] for m in REPORT_METRICS]
     rows: list[list[str]] = []
     seen: set[str] = set()
     for model in models:
@@ -314,11 +317,11 @@ def report_table(
                 continue
             seen.add(row["label"])
             rows.append([row["label"], "published", row.get("dataset") or "-", row.get("protocol") or "-", "-"] +
-                        [_fmt(row["scores"].get(key), digits) for key, _ in REPORT_COLUMNS])
+                        [_fmt(row["scores"].get(m), digits) for m in REPORT_METRICS])
     measured = [r for r in results if r["model"]["name"] in models
                 and (dataset is None or r["dataset"]["name"] == dataset)
                 and (protocol is None or r["protocol"]["name"] == protocol)
-                and all(key in r["metrics"] for key, _ in REPORT_COLUMNS)]
+                and all(m in r["metrics"] for m in REPORT_METRICS)]
     grouped = group_rows(measured)
     grouped.sort(key=lambda g: (models.index(g.first["model"]["name"]), g.first["dataset"]["name"],
                                 str(g.first["dataset"].get("split")), g.first["protocol"]["name"], g.label))
@@ -329,7 +332,7 @@ def report_table(
                                  if files else "results file")
         rows.append([f"salbench {g.label}", source, f"{ds['name']}/{ds.get('split')}", protocol_label(g.first),
                      g.checkpoint if g.n_seeds > 1 else checkpoint_label(g.first)] +
-                    [g.cell(key, digits) for key, _ in REPORT_COLUMNS])
+                    [g.cell(m, digits) for m in REPORT_METRICS])
     return _titled(REPORT_TABLE_TITLES[table], render(headers, rows, fmt, numeric_from=5), fmt)
 
 
@@ -386,7 +389,7 @@ def leaderboard_table(
     ↑ / ↓. Entries of one model variant that differ only in their training seed
     form one row: the mean over seeds ``±`` the standard deviation over seeds.
     ``verify`` adds a column saying whether each row's entries pass
-    :func:`salbench.leaderboard.check.verification_status` (files present, hashes
+    :func:`salbench.check.verification_status` (files present, hashes
     and record consistent); ``salbench check`` recomputes them.
     ``alpha`` marks, per metric, the best row and the rows not significantly
     different from it (:mod:`salbench.leaderboard.significance`; None: no marks).

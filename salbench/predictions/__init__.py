@@ -16,7 +16,8 @@ from salbench.predictions.decode import IMAGE_SUFFIXES, MAP_SUFFIXES, decode_map
 from salbench.predictions.folder import FolderSource
 from salbench.predictions.matching import aggregate_fingerprint, array_fingerprint, image_keys
 from salbench.predictions.save import map_filename, save_map, save_maps, saved_values
-from salbench.predictions.source import PredictionMatch, PredictionSource, open_predictions
+from salbench.predictions.opening import open_predictions
+from salbench.predictions.source import PredictionMatch, PredictionSource
 
 __all__ = [
     "ArraySource",

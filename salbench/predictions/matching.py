@@ -197,7 +197,7 @@ def aggregate_fingerprint(pairs: Iterable[tuple[str, str]]) -> str:
     """One sha256 over ``(dataset image name, map sha256)`` pairs, in the order given (scoring order).
 
     ``sha256("".join(f"{name}\\t{sha}\\n" for name, sha in pairs))``, the formula of
-    ``salbench.leaderboard.results.folder_digest``: it changes when any map's
+    ``salbench.results.folder_digest``: it changes when any map's
     bytes change or a map serves another image, and it is computed from hashes
     collected while streaming (no second read of the folder).
     """

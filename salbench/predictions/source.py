@@ -1,8 +1,11 @@
-"""Prediction sources (a folder of maps, an array file) and their match to a dataset.
+"""What every prediction source is (a folder of maps, an array file), and its match to a dataset.
 
-``open_predictions(path).match(dataset_names)`` checks names only (fail fast:
-a listing of the folder, the header of an array file); maps are decoded one at
-a time by :meth:`PredictionMatch.load`, from any thread.
+``open_predictions(path).match(dataset_names)`` (:mod:`salbench.predictions.opening`)
+checks names only (fail fast: a listing of the folder, the header of an array
+file); maps are decoded one at a time by :meth:`PredictionMatch.load`, from any
+thread. The sources (:mod:`~salbench.predictions.folder`,
+:mod:`~salbench.predictions.arrays`) subclass :class:`PredictionSource`; this
+module imports neither.
 """
 
 from __future__ import annotations
@@ -16,9 +19,7 @@ import numpy as np
 
 from salbench.predictions.matching import Matching, aggregate_fingerprint
 
-__all__ = ["PredictionSource", "PredictionMatch", "open_predictions"]
-
-ARRAY_SUFFIXES = (".npy", ".npz", ".pkl", ".pickle")
+__all__ = ["PredictionSource", "PredictionMatch"]
 
 
 class PredictionSource(ABC):
@@ -188,40 +189,3 @@ class PredictionMatch:
     def __repr__(self) -> str:
         return (f"PredictionMatch({self.source!r}, matched={len(self)}, skipped={self.n_skipped}, "
                 f"extra={self.n_extra})")
-
-
-def open_predictions(path: str | os.PathLike) -> PredictionSource:
-    """Open predictions for matching: a directory of maps, or a ``.npy``/``.npz``/``.pkl`` file.
-
-    Only the directory's existence or the file's header is checked here (fail
-    fast, before any dataset is loaded); see :meth:`PredictionSource.match`.
-
-    Raises
-    ------
-    FileNotFoundError
-        ``path`` does not exist (the message names it).
-    ValueError
-        ``path`` is a single image (a folder of maps is expected), has an unknown
-        extension, or is an unreadable array file.
-    """
-    from salbench.predictions.arrays import ArraySource
-    from salbench.predictions.decode import IMAGE_SUFFIXES
-    from salbench.predictions.folder import FolderSource
-
-    path = Path(path)
-    if path.is_dir():
-        return FolderSource(path)
-    if not path.exists():
-        looks_dir = str(path).endswith(("/", os.sep)) or not path.suffix
-        raise FileNotFoundError(
-            f"predictions not found: {path} (expected "
-            + ("a directory of maps" if looks_dir else "a directory of maps or a .npy/.npz/.pkl file") + ")")
-    suffix = path.suffix.lower()
-    if suffix in IMAGE_SUFFIXES:
-        raise ValueError(f"{path} is a single image; predictions are a directory holding one map per stimulus "
-                         f"(e.g. {path.parent}) or a .npy/.npz/.pkl array file")
-    if suffix in ARRAY_SUFFIXES:
-        return ArraySource(path)
-    raise ValueError(f"{path}: unknown predictions format {suffix or '(no extension)'!r}; give a directory of maps "
-                     "(.png/.jpg/.tif/.npy) or a .npy/.npz/.pkl file")
-

@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-from salbench.leaderboard.results import file_sha256
+from salbench.io import file_sha256
 
 FULL_MSE_IMAGES = 1000 * 20000
 

@@ -18,7 +18,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from salbench.leaderboard import tables
 from salbench.leaderboard.site.model import MARK_BEST, MARK_DIFFERENT, MARK_NOT_COMPARABLE, MARK_TIED
-from salbench.leaderboard.results import scan_results
+from salbench.results import scan_results
 
 # Verification words, strongest first (issue 19 separates them in ``salbench check``). Until
 # ``check`` records which one applies, an entry whose audit passes is "audited only": the site
@@ -226,12 +226,12 @@ def significance(rows: Sequence[tables.Row], metrics: Sequence[str]) -> Signific
 def verification(entry: Mapping[str, Any]) -> Verification:
     """What the site may say about whether the entry's numbers were verified.
 
-    Today only :func:`salbench.leaderboard.check.verification_status` (an audit of the record,
+    Today only :func:`salbench.check.verification_status` (an audit of the record,
     its hashes and files; nothing recomputed) is available here, so the strongest word is
     ``"audited only"``. When ``salbench check`` records "recomputed" / "model re-run" (issue 19),
     map it here.
     """
-    from salbench.leaderboard.check import verification_status
+    from salbench.check import verification_status
 
     status = verification_status(entry)
     if status.ok:
@@ -259,7 +259,7 @@ def model_cards() -> dict[str, dict[str, Any]]:
 
 def report_columns() -> list[tuple[str, str]]:
     """``[(metric, header)]`` of the report's Tables II and III."""
-    return list(tables.REPORT_COLUMNS)
+    return [(m, tables.REPORT_HEADERS[m]) for m in tables.REPORT_METRICS]
 
 
 def report_models(table: int) -> tuple[str, ...]:
@@ -288,7 +288,7 @@ def report_entries(table: int, entries: Iterable[Mapping[str, Any]]) -> list[Map
     """The entries Table II or III shows: its models, measured on all three report metrics."""
     models = report_models(table)
     return [r for r in entries if r["model"]["name"] in models
-            and all(key in r["metrics"] for key, _ in tables.REPORT_COLUMNS)]
+            and all(key in r["metrics"] for key in tables.REPORT_METRICS)]
 
 
 def report_order(table: int, rows: list[tables.Row]) -> list[tables.Row]:

@@ -1,0 +1,161 @@
+"""Run an evaluation: plan, model, one streaming loop, and the results entry committed last."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from salbench.evaluate.feeds import FolderMaps, ModelMaps, StoredMaps
+from salbench.evaluate.model import prepare_model
+from salbench.evaluate.plan import EvalPlan, dataset_record, plan_evaluation
+from salbench.evaluate.request import EvaluationRequest
+
+
+def evaluate(request: EvaluationRequest, *, progress: bool = True,
+             log: Callable[[str], None] = print) -> tuple[dict[str, Any], Path]:
+    """Run ``request`` and write its results entry; return ``(record, path of its JSON)``.
+
+    The paths are checked and a predictions path opened (names only) before the
+    dataset is; a model gets its weights (:func:`~salbench.evaluate.model.prepare_model`);
+    then the split is scored chunk by chunk by :func:`salbench.scoring.score_stream`
+    with the maps stored (or hashed, for a folder) in the entry as they come, and the
+    JSON is committed last, with the predictions, as one unit.
+
+    Parameters
+    ----------
+    request : EvaluationRequest
+        What to evaluate (checked when it was built).
+    progress : bool
+        Show progress bars (stderr).
+    log : callable
+        Receives each progress line (``print`` by default).
+
+    Raises
+    ------
+    ValueError, FileNotFoundError, NeedsTrainingError, FileError
+        One message naming what is at fault; on any failure (and on Ctrl-C,
+        :class:`~salbench.scoring.ScoringInterrupted`) the previous entry is unchanged.
+    """
+    from salbench.predictions import open_predictions
+
+    request.check_paths()
+    source = open_predictions(request.predictions) if request.predictions is not None else None  # fail fast
+    plan = plan_evaluation(request, log=log)
+    if source is not None:
+        return _evaluate_files(plan, source, progress, log)
+    return _evaluate_model(plan, progress, log)
+
+
+def _evaluate_model(plan: EvalPlan, progress: bool, log: Callable[[str], None]):
+    from salbench.results import ResultWriter
+    from salbench.scoring import score_stream
+
+    request, ds = plan.request, plan.dataset
+    given = request.model_predictions
+    model = None
+    if given is None:
+        model, model_record = prepare_model(plan, log=log)
+    else:
+        if len(given) != len(ds):
+            raise ValueError(f"{len(given)} predictions for {len(ds)} images of {plan.choice.name}/{plan.split}")
+        model_record = {"name": request.model, "checkpoint": None, **dict(request.model_info or {})}
+        if request.model_options:
+            model_record["options"] = dict(request.model_options)
+    t_model = time.perf_counter() - plan.started
+    log(f"salbench: scoring {len(ds)} images with protocol {plan.protocol.name} (seed {plan.seed})")
+    with ResultWriter(plan.results_dir, entry_stem(request.model, plan, request.tag)) as writer:
+        produce = ModelMaps(model, ds, request.batch_size) if model is not None else (
+            lambda indices: [given[int(i)] for i in indices])
+        feed = StoredMaps(ds.names, writer, produce, quantise=True, save_maps=request.save_maps)
+        scored = score_stream(plan.protocol, ds, feed, seed=plan.seed, chunk_size=request.chunk,
+                              workers=request.workers, progress=progress, batched=True)
+        model_record.setdefault("output_size", _output_size(model, given))
+        timings = {"load_model": t_model, "ground_truth": scored.timings["ground_truth_s"],
+                   "predict": getattr(produce, "predict_s", 0.0), "evaluate": scored.timings["stream_s"]}
+        return _finish(plan, writer, scored, model_record, timings)
+
+
+def _evaluate_files(plan: EvalPlan, source, progress: bool, log: Callable[[str], None]):
+    from salbench.results import ResultWriter
+    from salbench.scoring import score_stream
+
+    request, ds, path = plan.request, plan.dataset, Path(plan.request.predictions)
+    match = source.match(ds.names, allow_missing=request.allow_missing, allow_extra=request.allow_extra)
+    if len(match) == 0:
+        raise ValueError(f"{path}: no map matches an image of {plan.choice.name}/{plan.split}")
+    if match.n_skipped:
+        log(f"salbench: {match.n_skipped} of {len(ds)} images have no map in {path} and are skipped "
+            f"(--allow-missing)")
+    if match.n_extra:
+        log(f"salbench: {match.n_extra} maps in {path} match no image of {plan.choice.name}/{plan.split} "
+            f"and are ignored (--allow-extra)")
+    name = request.name or default_predictions_name(path)
+    model_record = {"name": name, "checkpoint": None, "source": "predictions",
+                    "predictions_source": source.describe()}
+    folder = path if source.kind == "folder" else None
+    log(f"salbench: scoring {len(match)} images with protocol {plan.protocol.name} (seed {plan.seed})")
+    with ResultWriter(plan.results_dir, entry_stem(name, plan), folder=folder) as writer:
+        common = dict(seed=plan.seed, chunk_size=request.chunk, workers=request.workers, progress=progress,
+                      indices=match.indices)
+        if folder is not None:  # maps decoded by the workers, each hashed from the bytes decoded
+            feed = FolderMaps(match)
+            scored = score_stream(plan.protocol, ds, feed, **common)
+            feed.record(writer, ds.names)
+        else:  # an array file: its maps are stored in the entry, exactly
+            feed = StoredMaps(ds.names, writer, lambda indices: [match.load(i) for i in indices], quantise=False)
+            scored = score_stream(plan.protocol, ds, feed, batched=True, **common)
+        timings = {"ground_truth": scored.timings["ground_truth_s"], "evaluate": scored.timings["stream_s"]}
+        return _finish(plan, writer, scored, model_record, timings, n_skipped=match.n_skipped)
+
+
+def _finish(plan: EvalPlan, writer, scored, model_record, timings, *, n_skipped: int = 0):
+    """Build the record from the scores and commit it with the predictions (step 4)."""
+    from salbench.results import build_result
+
+    if list(scored.names) != list(writer.names):
+        raise ValueError("internal: scored images differ from stored predictions")
+    result = build_result(
+        model=model_record,
+        dataset=dataset_record(plan.dataset, plan.choice),
+        protocol=plan.protocol.name,
+        params=plan.protocol.params,
+        seed=plan.seed,
+        names=list(scored.names),
+        scores=scored.scores,
+        wall_time_s={**{k: round(float(v), 3) for k, v in timings.items()},
+                     "total": round(time.perf_counter() - plan.started, 3)},
+        n_skipped=n_skipped,
+    )
+    path = writer.commit(result)
+    result["predictions"] = writer.record["predictions"]
+    return result, path
+
+
+def _output_size(model, predictions):
+    if predictions is not None:
+        shapes = {tuple(np.shape(m)) for m in predictions}
+        return list(shapes.pop()) if len(shapes) == 1 else None
+    size = getattr(model, "output_size", None)
+    return list(size) if size else None
+
+
+def entry_stem(model_name: str, plan: EvalPlan, tag: str | None = None) -> str:
+    """``<dataset>__<split>__<model>[-<tag>]__<protocol>``: one entry per evaluation."""
+    from salbench.results import result_stem
+
+    name = model_name if not tag else f"{model_name}-{tag}"
+    dataset = plan.choice.name
+    if dataset == "folder":  # one name per folder dataset, so that two of them never share an entry
+        where = Path(plan.choice.data_dir or ".").resolve().name
+        dataset = "folder-" + "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in where)
+    return result_stem(name, dataset, plan.split, plan.protocol.name)
+
+
+def default_predictions_name(path: Path) -> str:
+    """A results name for maps without a model: the folder's (or file's) name."""
+    stem = path.resolve().name if path.is_dir() else path.stem
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "predictions"
+    return f"maps-{safe}"
