@@ -24,7 +24,7 @@ from salbench.metrics.expected_sim import (SeparableEmpiricalMaps, expected_sim,
                                            sample_fixations)
 from salbench.protocols import get_protocol
 from salbench.protocols import metric_maps as mm
-from salbench.protocols._common import center_gaussian
+from salbench.protocols.ground_truth import center_gaussian
 from salbench.protocols.ground_truth import mit_fixation_density
 
 

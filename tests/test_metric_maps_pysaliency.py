@@ -115,7 +115,7 @@ def test_blurred_density_equals_bluring_model(densities):
 
 def test_info_gain_of_the_map_is_pysaliencys_information_gain(densities):
     # MIT's IG of our map = pysaliency's IG of the log-density + log2(1 / (1 - p_min)), to 1e-9 bits
-    from salbench.protocols._common import center_gaussian
+    from salbench.protocols.ground_truth import center_gaussian
 
     base = center_gaussian((60, 80))
     mmb = (base - base.min()) / (base - base.min()).sum()  # the baseline as MIT's IG normalises it
