@@ -190,13 +190,13 @@ def _finite(x: float) -> float | None:
 
 
 def _training_seed(entry: Mapping[str, Any]):
-    from salbench.leaderboard.tables import training_seed
+    from salbench.leaderboard.rows import training_seed
 
     return training_seed(entry)
 
 
 def _side(entries: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    from salbench.leaderboard.tables import model_label
+    from salbench.leaderboard.rows import model_label
 
     return {"label": model_label(entries[0]), "model": entries[0]["model"]["name"],
             "entries": [str(e.get("_path", "")) for e in entries],
@@ -316,7 +316,7 @@ def format_report(report: Mapping[str, Any], digits: int = 4) -> str:
     """The report as a plain-text table with the settings below it."""
     from tabulate import tabulate
 
-    from salbench.leaderboard.tables import metric_label
+    from salbench.leaderboard.rows import metric_label
 
     ds, proto = report["dataset"], report["protocol"]
     lines = [_side_line("A", report["a"]), _side_line("B", report["b"]),

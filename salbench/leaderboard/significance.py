@@ -89,7 +89,7 @@ def _key(row) -> str:
 
 def _group_labels(rows, groups: list[list[int]]) -> list[str]:
     """Name each group by what sets it apart: the protocol label, else the key field that differs."""
-    from salbench.leaderboard.tables import protocol_label
+    from salbench.leaderboard.rows import protocol_label
 
     if len(groups) < 2:
         return ["all rows"] * len(groups)
@@ -263,14 +263,14 @@ def table_significance(results: Iterable[Mapping[str, Any]], *, dataset: str, sp
         ``"different"``, ``"not compared"`` or null; ``mean_difference`` is the row
         minus the best row. Rows are ordered by label, then file.
     """
-    from salbench.leaderboard.tables import _metric_order, group_rows
+    from salbench.leaderboard.rows import group_rows, metric_columns
 
     chosen = [r for r in results if r["dataset"]["name"] == dataset
               and (split is None or r["dataset"].get("split") == split)
               and (protocol is None or r["protocol"]["name"] == protocol)]
     if not chosen:
         raise ValueError(f"no results for dataset={dataset} split={split} protocol={protocol}")
-    metrics, better = _metric_order(chosen)
+    metrics, better = metric_columns(chosen)
     rows = sorted(group_rows(chosen), key=lambda r: (r.label, str(r.first.get("_path", ""))))
     marks = mark_table(rows, metrics, better, alpha=alpha)
     return {

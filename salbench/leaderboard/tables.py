@@ -13,13 +13,13 @@ from __future__ import annotations
 import csv
 import io
 import re
-from dataclasses import dataclass
 from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Sequence
 
-import numpy as np
-
 from tabulate import tabulate
+
+from salbench.leaderboard.rows import (Row, card_metric, changed_params, comparison_metrics, group_rows,  # noqa: F401
+                                        metric_columns, metric_label, model_label, protocol_label, training_seed)
 
 # The report's Tables II and III: their metrics (registry names), in the report's column order.
 REPORT_METRICS = ("cc", "auc_shuffled", "auc_borji")
@@ -33,157 +33,6 @@ REPORT_TABLE_TITLES = {
     3: "Table III: improved quantitative results (published rows: SALICON val)",
 }
 FORMATS = ("github", "latex", "csv", "plain")
-
-
-def _registry():
-    from salbench.metrics import METRICS  # deferred: imports numba
-
-    return METRICS
-
-
-def metric_order() -> tuple[str, ...]:
-    """Column order of every table: the metric registry's order."""
-    return tuple(_registry())
-
-
-def metric_direction(name: str, stored: bool | None = None) -> bool | None:
-    """Whether higher is better: the registry's answer (a results file's own claim only for unknown metrics)."""
-    info = _registry().get(name)
-    return info.higher_is_better if info is not None else stored
-
-
-def metric_label(name: str, higher_is_better: bool | None = None) -> str:
-    """Column header for a metric (the registry's label), with an arrow saying which way is better."""
-    info = _registry().get(name)
-    label = info.label if info is not None else name
-    hib = metric_direction(name, higher_is_better)
-    if hib is None:
-        return label
-    return f"{label} {'↑' if hib else '↓'}"
-
-
-def card_metric(key: str) -> str | None:
-    """The metric a model card's published-score key names (``"AUC_shuffled"`` -> ``"auc_shuffled"``)."""
-    name = str(key).lower()
-    return name if name in _registry() else None
-
-
-def comparison_metrics() -> tuple[str, ...]:
-    """What a protocol comparison shows by default: CC and every AUC variant, in registry order."""
-    return tuple(m for m, info in _registry().items() if m == "cc" or "AUC" in info.label)
-
-
-def training_of(result: Mapping[str, Any]) -> Mapping[str, Any]:
-    """How the entry's model was trained (``model.training`` from its checkpoint, or a GPU run's record)."""
-    m = result["model"]
-    return m.get("training") or m.get("trained") or {}
-
-
-def variant_label(result: Mapping[str, Any]) -> str:
-    """What tells entries of one model apart beyond their training seed (e.g. ``target=distribution``)."""
-    t = training_of(result)
-    recipe = t.get("recipe") if isinstance(t.get("recipe"), Mapping) else {}
-    parts = []
-    for key in ("target", "preset"):
-        value = t.get(key, recipe.get(key))
-        if value not in (None, ""):
-            parts.append(f"{key}={value}")
-    trained = result["model"].get("trained") or {}
-    if trained.get("completed") is False:  # a run cut short (e.g. by a device budget) says so in its label
-        parts.append(f"stopped at epoch {trained.get('epochs')}/{trained.get('planned_epochs')}")
-    return ", ".join(parts)
-
-
-def protocol_label(result: Mapping[str, Any]) -> str:
-    """The protocol's name, with the parameters that differ from its defaults (e.g. ``ground_truth=dataset``)."""
-    changed = _changed_params(result)
-    name = result["protocol"]["name"]
-    return name if changed == "-" else f"{name} ({changed})"
-
-
-def model_label(result: Mapping[str, Any]) -> str:
-    """The row label of an entry: the model name and its training variant."""
-    v = variant_label(result)
-    return f"{result['model']['name']} [{v}]" if v else result["model"]["name"]
-
-
-def training_seed(result: Mapping[str, Any]):
-    return training_of(result).get("seed")
-
-
-@dataclass
-class Row:
-    """Entries of one model variant on one (dataset, split, protocol) that differ only in training seed."""
-
-    entries: list
-    label: str
-
-    @property
-    def first(self) -> Mapping[str, Any]:
-        return self.entries[0]
-
-    @property
-    def n_seeds(self) -> int:
-        return len(self.entries)
-
-    def mean(self, metric: str) -> float | None:
-        """Mean over seeds of the entries' means (None when undefined in every entry)."""
-        vals = [r["metrics"].get(metric, {}).get("mean") for r in self.entries]
-        vals = [v for v in vals if v is not None]
-        return float(np.mean(vals)) if vals else None
-
-    def spread(self, metric: str) -> float | None:
-        """Sample standard deviation over seeds (None for a single seed)."""
-        vals = [r["metrics"].get(metric, {}).get("mean") for r in self.entries]
-        vals = [v for v in vals if v is not None]
-        return float(np.std(vals, ddof=1)) if len(vals) > 1 else None
-
-    def cell(self, metric: str, digits: int) -> str:
-        m, sd = self.mean(metric), self.spread(metric)
-        if m is None:
-            return "-"
-        return f"{m:.{digits}f}" if sd is None else f"{m:.{digits}f} ± {sd:.{digits}f}"
-
-    @property
-    def checkpoint(self) -> str:
-        if self.n_seeds > 1:
-            return f"{self.n_seeds} seeds"
-        ckpt = (self.first["model"].get("checkpoint") or {}).get("sha256")
-        return ckpt[:8] if ckpt else "-"
-
-    def verified(self, check: bool) -> str:
-        """``ok`` or ``UNVERIFIED: <first problem>`` over the row's entries (see salbench check)."""
-        if not check:
-            return "-"
-        from salbench.check import verification_status
-
-        for r in self.entries:
-            status = verification_status(r)
-            if not status.ok:
-                return f"UNVERIFIED ({status.summary})"
-        return "ok"
-
-
-def group_rows(results: Iterable[Mapping[str, Any]]) -> list[Row]:
-    """Group entries that differ only in their training seed (mean and spread shown per row).
-
-    The key is (model, training variant, dataset, split, protocol and its parameters, evaluation
-    seed): entries of a baseline (no training seed) stay one row each.
-    """
-    import json
-
-    groups: dict[str, list] = {}
-    for r in results:
-        seed = training_seed(r)
-        key = json.dumps([r["model"]["name"], variant_label(r), r["dataset"]["name"], r["dataset"].get("split"),
-                          r["protocol"], r.get("seed"), None if seed is not None else r.get("_path")],
-                         sort_keys=True, default=str)
-        groups.setdefault(key, []).append(r)
-    rows = []
-    for entries in groups.values():
-        entries.sort(key=lambda r: (str(training_seed(r)), r.get("_path", "")))
-        rows.append(Row(entries, model_label(entries[0])))
-    return rows
 
 
 def checkpoint_label(result: Mapping[str, Any]) -> str:
@@ -336,18 +185,6 @@ def report_table(
     return _titled(REPORT_TABLE_TITLES[table], render(headers, rows, fmt, numeric_from=5), fmt)
 
 
-def _metric_order(chosen: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[str, bool | None]]:
-    """Metrics measured in ``chosen`` in a fixed order (results files store them sorted by name)."""
-    better: dict[str, bool | None] = {}
-    for r in chosen:
-        for name, block in r["metrics"].items():
-            if name not in better:
-                better[name] = metric_direction(name, block.get("higher_is_better"))
-    rank = {m: i for i, m in enumerate(metric_order())}
-    metrics = sorted(better, key=lambda m: (rank.get(m, len(rank)), m))
-    return metrics, better
-
-
 def _ranked(rows: Sequence[Row], key: str, higher_is_better: bool | None) -> list[Row]:
     """Best first by the mean of ``key``; undefined means last; ties by label."""
     sign = 1.0 if higher_is_better is False else -1.0
@@ -399,7 +236,7 @@ def leaderboard_table(
               and (protocol is None or r["protocol"]["name"] == protocol)]
     if not chosen:
         raise ValueError(f"no results for dataset={dataset} split={split} protocol={protocol}")
-    metrics, better = _metric_order(chosen)
+    metrics, better = metric_columns(chosen)
     key = sort_by or metrics[0]
     if key not in metrics:
         raise ValueError(f"cannot sort by {key!r}: measured metrics are {', '.join(metrics)}")
@@ -464,7 +301,7 @@ def _leaderboards_csv(results, groups, sort_by, digits) -> str:
     for ds, sp, proto in groups:
         chosen = [r for r in results if (r["dataset"]["name"], str(r["dataset"].get("split")),
                                          r["protocol"]["name"]) == (ds, sp, proto)]
-        metrics, better = _metric_order(chosen)
+        metrics, better = metric_columns(chosen)
         key = sort_by or metrics[0]
         if key not in metrics:
             raise ValueError(f"cannot sort {ds}/{sp} {proto} by {key!r}: measured metrics are {', '.join(metrics)}")
@@ -519,13 +356,13 @@ def protocol_comparison_table(
     if not chosen:
         raise ValueError(f"no results for model={model} dataset={dataset} split={split}")
     chosen.sort(key=lambda r: (str(r["dataset"].get("split")), r["protocol"]["name"], json_key(r["protocol"]["params"])))
-    present, better = _metric_order(chosen)
+    present, better = metric_columns(chosen)
     if metrics is None:
         metrics = [m for m in comparison_metrics() if m in present]
     headers = ["Protocol", "Parameters", "Model", "Split"] + [metric_label(m, better.get(m)) for m in metrics]
     rows = []
     for r in chosen:
-        rows.append([r["protocol"]["name"], _changed_params(r), model_label(r), str(r["dataset"].get("split"))] +
+        rows.append([r["protocol"]["name"], changed_params(r), model_label(r), str(r["dataset"].get("split"))] +
                     [_fmt(r["metrics"].get(m, {}).get("mean"), digits) for m in metrics])
     return render(headers, rows, fmt, numeric_from=4)
 
@@ -534,16 +371,3 @@ def json_key(obj) -> str:
     import json
 
     return json.dumps(obj, sort_keys=True, default=str)
-
-
-def _changed_params(result: Mapping[str, Any]) -> str:
-    """The entry's protocol parameters that differ from the protocol's defaults (``-`` if none)."""
-    try:
-        from salbench.protocols import get_protocol
-
-        defaults = get_protocol(result["protocol"]["name"]).params
-    except Exception:  # noqa: BLE001 - an unknown protocol: show nothing rather than fail the table
-        return "-"
-    params = result["protocol"].get("params") or {}
-    changed = [f"{k}={v}" for k, v in sorted(params.items()) if k != "name" and defaults.get(k, v) != v]
-    return ", ".join(changed) or "-"

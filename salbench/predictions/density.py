@@ -7,7 +7,7 @@ matching) and checks each map when it is loaded:
 
 - every value finite (a pixel of probability 0 is written as a large negative number);
 - ``|sum(exp(log p)) - 1| <= tol`` (default
-  :data:`salbench.protocols.metric_maps.DENSITY_SUM_TOL`, 1e-4: a float32 file of a
+  :data:`salbench.predictions.density.DENSITY_SUM_TOL`, 1e-4: a float32 file of a
   600x800 density passes, a saliency map or a density of the wrong image does not), else a
   ``ValueError`` naming the file, the image and the sum;
 - then renormalised exactly (``- logsumexp``).
@@ -18,18 +18,64 @@ Maps may have any size: the scorer resizes each to its image with
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from scipy.special import logsumexp
 
 from salbench.predictions.arrays import ArraySource, load_predictions
-from salbench.protocols.metric_maps import DENSITY_SUM_TOL, check_log_density
 
-__all__ = ["DENSITY_SUFFIXES", "LogDensityMatch", "load_log_densities", "open_log_densities"]
+__all__ = ["DENSITY_SUFFIXES", "DENSITY_SUM_TOL", "check_log_density", "LogDensityMatch", "load_log_densities", "open_log_densities"]
 
 DENSITY_SUFFIXES = (".npy", ".npz")
+
+
+#: A log-density is accepted when ``|sum(exp(log p)) - 1| <= DENSITY_SUM_TOL`` (then renormalised
+#: exactly). 1e-4 accepts a float32 file of a 600x800 density (rounding moves its sum by ~1e-6)
+#: and refuses a map that is not a density (a saliency map, a density of another image size).
+DENSITY_SUM_TOL = 1e-4
+
+
+def check_log_density(log_density, label: str = "log-density", *, tol: float = DENSITY_SUM_TOL) -> np.ndarray:
+    """A 2-D log-density as float64, checked to be normalised and renormalised exactly.
+
+    Parameters
+    ----------
+    log_density : array_like (H, W)
+        Natural-log probabilities of the pixels; finite.
+    label : str
+        What error messages call it (an image name).
+    tol : float
+        Accepted ``|sum(exp(log_density)) - 1|``.
+
+    Returns
+    -------
+    ndarray (H, W) float64
+        ``log_density - logsumexp(log_density)``.
+
+    Raises
+    ------
+    ValueError
+        Not 2-D, non-finite values, or a sum outside ``1 +- tol`` (the message names ``label``
+        and the sum).
+    """
+    a = np.asarray(log_density)
+    if a.ndim != 2 or a.size == 0 or a.dtype.kind not in "biuf":
+        raise ValueError(f"{label}: a log-density must be a non-empty numeric 2-D map, got shape {a.shape} "
+                         f"dtype {a.dtype}")
+    a = np.asarray(a, dtype=np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError(f"{label}: log-density contains NaN or infinity (write a zero-probability pixel as a "
+                         "large negative finite number)")
+    lse = float(logsumexp(a))
+    total = math.exp(lse) if lse < 700 else math.inf
+    if not abs(total - 1.0) <= tol:
+        raise ValueError(f"{label}: not a log-density: its exponential sums to {total:.9g}, not 1 "
+                         f"(tolerance {tol:g})")
+    return a - lse
 
 
 def _check_path(path) -> Path:

@@ -43,6 +43,7 @@ from scipy.special import logsumexp
 from scipy.stats import rankdata
 
 from salbench.metrics.expected_sim import MIX_WEIGHTS, SeparableEmpiricalMaps, maximize_expected_sim
+from salbench.predictions.density import DENSITY_SUM_TOL, check_log_density
 from salbench.protocols._resize import gaussian_blur
 # the filter of mit_fixation_density, as its two cached 1-D circulant matrices (read-only)
 from salbench.protocols.ground_truth import _circulant, _padded_size
@@ -54,10 +55,6 @@ __all__ = [
     "resize_log_density", "sim_map",
 ]
 
-#: A log-density is accepted when ``|sum(exp(log p)) - 1| <= DENSITY_SUM_TOL`` (then renormalised
-#: exactly). 1e-4 accepts a float32 file of a 600x800 density (rounding moves its sum by ~1e-6)
-#: and refuses a map that is not a density (a saliency map, a density of another image size).
-DENSITY_SUM_TOL = 1e-4
 #: The sAUC map ``log p - log p_b`` is rounded to multiples of this (2**-30, ~9.3e-10 nats): the
 #: leave-one-out baseline is known to ~1e-13 relative, so finer differences are rounding noise and
 #: must not rank pixels (a model with the same density for every image must give a constant map).
@@ -80,45 +77,6 @@ _SALICON_SIGMA_AT_480 = 19.0
 
 
 # ------------------------------------------------------------------------- densities
-def check_log_density(log_density, label: str = "log-density", *, tol: float = DENSITY_SUM_TOL) -> np.ndarray:
-    """A 2-D log-density as float64, checked to be normalised and renormalised exactly.
-
-    Parameters
-    ----------
-    log_density : array_like (H, W)
-        Natural-log probabilities of the pixels; finite.
-    label : str
-        What error messages call it (an image name).
-    tol : float
-        Accepted ``|sum(exp(log_density)) - 1|``.
-
-    Returns
-    -------
-    ndarray (H, W) float64
-        ``log_density - logsumexp(log_density)``.
-
-    Raises
-    ------
-    ValueError
-        Not 2-D, non-finite values, or a sum outside ``1 +- tol`` (the message names ``label``
-        and the sum).
-    """
-    a = np.asarray(log_density)
-    if a.ndim != 2 or a.size == 0 or a.dtype.kind not in "biuf":
-        raise ValueError(f"{label}: a log-density must be a non-empty numeric 2-D map, got shape {a.shape} "
-                         f"dtype {a.dtype}")
-    a = np.asarray(a, dtype=np.float64)
-    if not np.isfinite(a).all():
-        raise ValueError(f"{label}: log-density contains NaN or infinity (write a zero-probability pixel as a "
-                         "large negative finite number)")
-    lse = float(logsumexp(a))
-    total = math.exp(lse) if lse < 700 else math.inf
-    if not abs(total - 1.0) <= tol:
-        raise ValueError(f"{label}: not a log-density: its exponential sums to {total:.9g}, not 1 "
-                         f"(tolerance {tol:g})")
-    return a - lse
-
-
 def resize_log_density(log_density, shape) -> np.ndarray:
     """The density at ``shape``, as pysaliency's ``ResizingModel`` computes it.
 

@@ -159,7 +159,7 @@ def _entry_detail(r: Mapping[str, Any], ctx: Context) -> EntryDetail:
 
 
 def measured_row(key: str, group, columns: Sequence[Column], ctx: Context, *, label: str | None = None) -> Row:
-    """A row from a :class:`salbench.leaderboard.tables.Row` (entries differing only in training seed)."""
+    """A row from a :class:`salbench.leaderboard.rows.Row` (entries differing only in training seed)."""
     entries = list(group.entries)
     first = group.first
     verifications = [ctx.verification(r) for r in entries]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from salbench.leaderboard import tables
+from salbench.leaderboard import rows as row_groups, tables
 from salbench.leaderboard.site.model import MARK_BEST, MARK_DIFFERENT, MARK_NOT_COMPARABLE, MARK_TIED
 from salbench.results import scan_results
 
@@ -74,25 +74,25 @@ def _relative_error(message: str, root: str | os.PathLike) -> str:
 def metric_keys(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     """The metrics measured by ``entries``, in the metric registry's order (unknown ones last, by name)."""
     seen = {m for r in entries for m in r["metrics"]}
-    rank = {m: i for i, m in enumerate(tables.metric_order())}
+    rank = {m: i for i, m in enumerate(row_groups.metric_order())}
     return sorted(seen, key=lambda m: (rank.get(m, len(rank)), m))
 
 
 def comparison_metrics(entries: Sequence[Mapping[str, Any]]) -> list[str]:
     """What a protocol comparison shows: CC and every AUC variant measured (as the markdown table)."""
     present = set(metric_keys(entries))
-    return [m for m in tables.comparison_metrics() if m in present]
+    return [m for m in row_groups.comparison_metrics() if m in present]
 
 
 def metric_label(name: str) -> str:
     """The registry's label of a metric (without an arrow), else its name."""
-    return tables.metric_label(name, None).rstrip(" ↑↓")
+    return row_groups.metric_label(name, None).rstrip(" ↑↓")
 
 
 def higher_is_better(name: str, entries: Sequence[Mapping[str, Any]] = ()) -> bool | None:
     """The registry's direction; a results file's own claim only for a metric the registry lacks."""
     stored = next((r["metrics"][name].get("higher_is_better") for r in entries if name in r["metrics"]), None)
-    return tables.metric_direction(name, stored)
+    return row_groups.metric_direction(name, stored)
 
 
 def metric_description(name: str) -> str:
@@ -116,10 +116,10 @@ def maps_kind(entry: Mapping[str, Any]) -> str | None:
     return str(maps) if isinstance(maps, str) and maps else None
 
 
-def group_rows(entries: Iterable[Mapping[str, Any]]) -> list[tables.Row]:
+def group_rows(entries: Iterable[Mapping[str, Any]]) -> list[row_groups.Row]:
     """The tables' grouping of entries that differ only in training seed, never mixing maps kinds.
 
-    Within one maps kind the grouping is :func:`salbench.leaderboard.tables.group_rows`'; a
+    Within one maps kind the grouping is :func:`salbench.leaderboard.row_groups.group_rows`'; a
     model scored both with its own maps and with metric-specific maps gives two rows.
     """
     by_kind: dict[str, list] = {}
@@ -127,19 +127,19 @@ def group_rows(entries: Iterable[Mapping[str, Any]]) -> list[tables.Row]:
         by_kind.setdefault(str(maps_kind(r)), []).append(r)
     rows = []
     for kind in sorted(by_kind):
-        rows.extend(tables.group_rows(by_kind[kind]))
+        rows.extend(row_groups.group_rows(by_kind[kind]))
     return rows
 
 
-def row_label(row: tables.Row) -> str:
+def row_label(row: row_groups.Row) -> str:
     return row.label
 
 
 def protocol_label(entry: Mapping[str, Any]) -> str:
-    return tables.protocol_label(entry)
+    return row_groups.protocol_label(entry)
 
 
-def checkpoint_label(row: tables.Row) -> str:
+def checkpoint_label(row: row_groups.Row) -> str:
     """``ckpt 1a2b3c4d``, ``no checkpoint`` or ``3 seeds`` (as the markdown tables say)."""
     return row.checkpoint if row.n_seeds > 1 else tables.checkpoint_label(row.first)
 
@@ -149,11 +149,11 @@ def images_label(entry: Mapping[str, Any]) -> str:
 
 
 def training_seed(entry: Mapping[str, Any]):
-    return tables.training_seed(entry)
+    return row_groups.training_seed(entry)
 
 
 def training_of(entry: Mapping[str, Any]) -> Mapping[str, Any]:
-    return tables.training_of(entry)
+    return row_groups.training_of(entry)
 
 
 def comparison_groups(entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, list[Mapping[str, Any]]]]:
@@ -175,14 +175,14 @@ def comparison_groups(entries: Sequence[Mapping[str, Any]]) -> list[tuple[str, l
         if most < 2:
             continue
         chosen = [r for r in by_model[model] if len(runs[_same_maps(r)]) == most]
-        chosen.sort(key=lambda r: (str(training_seed(r)), tables.model_label(r), r["protocol"]["name"],
+        chosen.sort(key=lambda r: (str(training_seed(r)), row_groups.model_label(r), r["protocol"]["name"],
                                    tables.json_key(r["protocol"]["params"]), r.get("_path", "")))
         out.append((model, chosen))
     return out
 
 
 def _same_maps(r: Mapping[str, Any]) -> tuple:
-    return (tables.model_label(r), str(training_seed(r)), (r["model"].get("checkpoint") or {}).get("sha256"),
+    return (row_groups.model_label(r), str(training_seed(r)), (r["model"].get("checkpoint") or {}).get("sha256"),
             str(maps_kind(r)))
 
 
@@ -201,7 +201,7 @@ class Significance:
     note: str = ""
 
 
-def significance(rows: Sequence[tables.Row], metrics: Sequence[str]) -> Significance | None:
+def significance(rows: Sequence[row_groups.Row], metrics: Sequence[str]) -> Significance | None:
     """Significance marks for the rows of one leaderboard (the same rule as the markdown tables).
 
     :func:`salbench.leaderboard.significance.mark_table`: Wilcoxon signed-rank on per-image values
@@ -210,7 +210,7 @@ def significance(rows: Sequence[tables.Row], metrics: Sequence[str]) -> Signific
     """
     from salbench.leaderboard import significance as sig
 
-    better = {m: tables.metric_direction(m) for m in metrics}
+    better = {m: row_groups.metric_direction(m) for m in metrics}
     table = sig.mark_table(rows, metrics, better)
     words = {sig.BEST: MARK_BEST, sig.INDISTINGUISHABLE: MARK_TIED, sig.DIFFERENT: MARK_DIFFERENT,
              sig.NOT_COMPARED: MARK_NOT_COMPARABLE}
@@ -291,7 +291,7 @@ def report_entries(table: int, entries: Iterable[Mapping[str, Any]]) -> list[Map
             and all(key in r["metrics"] for key in tables.REPORT_METRICS)]
 
 
-def report_order(table: int, rows: list[tables.Row]) -> list[tables.Row]:
+def report_order(table: int, rows: list[row_groups.Row]) -> list[row_groups.Row]:
     """Measured rows in the order of :func:`salbench.leaderboard.tables.report_table`."""
     models = report_models(table)
     return sorted(rows, key=lambda g: (models.index(g.first["model"]["name"]), g.first["dataset"]["name"],
