@@ -1,6 +1,7 @@
 """Significance marks of leaderboard tables: rows indistinguishable from the best, per metric."""
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
