@@ -334,8 +334,7 @@ class Scorer:
         self._scores = np.full((self.n, len(self.metrics)), np.nan)
         self._done = np.zeros(self.n, dtype=bool)
         self._excluded = np.zeros(self.n, dtype=bool)
-        self._stretched = np.zeros(self.n, dtype=bool)  # per image: written by the worker preparing it
-        self._stretch_example = None
+        self._stretched: dict[int, tuple] = {}  # position -> (prediction shape, image shape); one writer per key
         self._ready = False
         self._setup_lock = threading.Lock()
         self.timings = {"ground_truth_s": 0.0, "prepare_s": 0.0, "score_s": 0.0}
@@ -406,9 +405,7 @@ class Scorer:
         if a.shape not in self.aspect_exempt_shapes:
             target = self.gt.shape(pos) if shape is None else tuple(shape)
             if aspect_mismatch(a.shape, target):
-                self._stretched[pos] = True
-                if self._stretch_example is None:
-                    self._stretch_example = (pos, a.shape, tuple(target))
+                self._stretched[pos] = (a.shape, tuple(target))
         return unit_magnitude(a) if self.scale_invariant else a
 
     def stream_seed(self, pos: int):  # pragma: no cover - only protocols with stream_metrics
@@ -537,10 +534,11 @@ class Scorer:
                              f"(first: {self.gt.names[missing[0]]!r})")
         extra = self._finish()
         timings = {**self.timings, **extra, **{f"gt_{k}": v for k, v in self.gt.timings.items()}}
-        stretched = np.flatnonzero(self._stretched)
-        if stretched.size:
-            pos, (ph, pw), (gh, gw) = self._stretch_example
-            warnings.warn(f"{stretched.size} of {self.n} predictions have another aspect ratio than their image and "
+        stretched = sorted(self._stretched)
+        if stretched:
+            pos = stretched[0]  # the first in image order: the message does not depend on the workers
+            (ph, pw), (gh, gw) = self._stretched[pos]
+            warnings.warn(f"{len(stretched)} of {self.n} predictions have another aspect ratio than their image and "
                           f"were stretched to its size (resized anyway, as MIT's code does; e.g. {self.gt.names[pos]}: "
                           f"{ph}x{pw} for {gh}x{gw}); see docs/predictions.md", AspectMismatchWarning, stacklevel=2)
         return ProtocolResult(
