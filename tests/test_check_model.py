@@ -183,3 +183,28 @@ def test_check_result_reports_the_model_outcome(board):
     report = check_result(load_result(path), rerun_policy=RerunPolicy(n=2, seed=1))
     assert report.status == "ok" and report.verification == "model re-run"
     assert report.model.outcome == "re-run" and len(report.model.images) == 2 and report.model.seed == 1
+
+
+@pytest.mark.slow
+def test_a_network_checkpoint_is_found_by_hash_and_its_re_run_is_exact(tmp_path, capsys):
+    """The shallow network from its safetensors weights: re-run bit for bit; other weights at its path are an error."""
+    from salbench.models import create_model
+    from salbench.training import save_checkpoint
+
+    def weights(folder, seed):  # a seeded untrained network is weights like any other
+        net = create_model("shallow_kl", seed=seed).net
+        return save_checkpoint(folder, "best", net, None, {"epoch": 0}, {"model": "shallow_kl"})
+
+    root = tmp_path / "lb"
+    ck = weights(tmp_path / "ck", seed=3)
+    _evaluate(root, "shallow_kl", checkpoint=ck)
+    entry = next(root.glob("synthetic__val__shallow_kl*__coursework.json"))
+    code, out, err = _check(root, capsys, "--strict")
+    assert code == 0, err
+    assert f"{entry.name}: ok (model shallow_kl re-run on all 6 images reproduced the stored maps exactly)" in out
+    shutil.move(ck, tmp_path / "kept")
+    weights(tmp_path / "ck", seed=4)  # other weights where the entry says its weights are
+    code, out, err = _check(root, capsys)
+    assert code == 1 and f"{entry.name}: ERROR: checkpoint " in err and "(the recorded path) has sha256" in err
+    code, out, err = _check(root, capsys, "--checkpoints", str(tmp_path / "kept"))  # the recorded hash wins
+    assert code == 0 and f"{entry.name}: ok (model shallow_kl re-run" in out, err
