@@ -22,7 +22,9 @@ Shallow-network predictions come from GPU runs, never from this machine:
 ``--gpu-dir`` holding ``<tag>-<name>.npz`` files written by ``tests/benchmarks/gpu_issue11.py``
 (``predictions_by_seed``, ``seeds``, ``summaries``, ``names``; one entry per training seed, named
 ``<model>-<variant>-s<seed>``), else the predictions stored in the entries already committed
-here (rescored with today's protocols, their model records kept). Tables go to ``tables/``, the
+here (rescored with today's protocols, their model records kept). After new entries,
+``salbench check leaderboards --record`` writes ``verification.json`` (what the tables' ``Verified``
+column and the site show: "model re-run", "recomputed", ...). Tables go to ``tables/``, the
 static site (``salbench leaderboard --html``) to ``site/``.
 """
 
@@ -230,6 +232,17 @@ def write_tables(root: Path) -> None:
             print(f"table {name}: exit {code}", file=sys.stderr)
 
 
+def write_record(root: Path) -> None:
+    """``salbench check ROOT --record``: recompute every entry, re-run its model where its checkpoint is
+    available, and write ``verification.json`` (read by the tables and the site)."""
+    from salbench.cli import main
+
+    code = main(["check", str(root), "--record"])
+    if code:
+        print(f"salbench check --record: exit {code} (entries that drifted or failed are recorded as not verified)",
+              file=sys.stderr)
+
+
 def write_site(root: Path) -> None:
     """The static site (``salbench leaderboard --html``) under ``site/``; check flags a stale one."""
     from salbench.leaderboard.site import build_site
@@ -263,6 +276,8 @@ def main(argv=None) -> int:
             build_set("osie", "nus", HERE / "osie", ("uniform", "center_bias"), ("mit", "coursework"),
                       data_dir=data_dir, gpu_dir=a.gpu_dir, keep=keep,
                       comparison=("salicon", "exact", "mit-dataset-gt"), comparison_models=("center_bias",))
+    if a.only != "tables":  # new entries: record what a check finds before the tables show it
+        write_record(HERE)
     write_tables(HERE)
     write_site(HERE)
     return 0

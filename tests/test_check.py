@@ -21,7 +21,7 @@ from salbench.results import (
 from salbench.protocols import get_protocol
 
 OPTIONS = {"preset": "small", "n_images": 4}
-ENTRY = "synthetic__val__center_bias__coursework.json"
+ENTRY = "synthetic__val__maps-mine__coursework.json"
 
 
 def _predictions(records, seed=0):
@@ -31,8 +31,8 @@ def _predictions(records, seed=0):
     return (maps / maps.max(axis=(1, 2), keepdims=True)).astype(np.float32)
 
 
-def make_entry(root, protocol="coursework", model="center_bias", seed=3):
-    """A results entry on the small synthetic preset, written with the public results API."""
+def make_entry(root, protocol="coursework", model="maps-mine", seed=3):
+    """A results entry of a user's maps on the small synthetic preset, written with the public results API."""
     ds = get_dataset("synthetic", "val", **OPTIONS)
     records = [ds[i] for i in range(len(ds))]
     proto = get_protocol(protocol)
@@ -40,7 +40,7 @@ def make_entry(root, protocol="coursework", model="center_bias", seed=3):
         preds = [w.add_prediction(r.name, quantise_map(p)) for r, p in zip(records, _predictions(records))]
         scored = proto.evaluate(preds, records, seed=seed)
         result = build_result(
-            model={"name": model, "checkpoint": None},
+            model={"name": model, "checkpoint": None, "source": "predictions"},
             dataset={**ds.identity(), "options": OPTIONS, "data_dir": None},
             protocol=proto.name, params=proto.params, seed=seed, names=list(scored.names), scores=scored.scores,
         )
@@ -394,7 +394,7 @@ def test_folder_record_verifies_each_map_before_recomputing(tmp_path, capsys):
             w.add_map_file(ds.names[k], matched.fingerprint(k))
             maps.append(matched.load(k))
         scored = proto.evaluate(maps, records, seed=0)
-        w.commit(build_result(model={"name": "mine", "checkpoint": None},
+        w.commit(build_result(model={"name": "mine", "checkpoint": None, "source": "predictions"},
                               dataset={**ds.identity(), "options": OPTIONS, "data_dir": None},
                               protocol="coursework", params=proto.params, seed=0, names=list(scored.names),
                               scores=scored.scores))

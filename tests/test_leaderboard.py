@@ -225,4 +225,4 @@ def test_leaderboard_marks_entries_it_cannot_verify(results_dir):
     results = load_results(results_dir)  # the fixtures name predictions files that do not exist
     rows = _csv(leaderboard_table(results, dataset="synthetic", protocol="mit", fmt="csv"))
     assert rows[0][-1] == "Verified"
-    assert all(r[-1].startswith("UNVERIFIED") for r in rows[1:])
+    assert all(r[-1].startswith("not verified (") for r in rows[1:])

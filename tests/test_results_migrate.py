@@ -51,7 +51,8 @@ def write_old_entry(root, **legacy):
     np.savez_compressed(npz, names=np.asarray(ds.names), predictions=maps)
     old = {
         "schema": "salbench.result/1", "salbench_version": "0.0.9", "created": "2026-01-01T00:00:00Z",
-        "model": {"name": "center_bias", "checkpoint": None},
+        # noisy maps, not center_bias's: recorded as a user's maps (check would re-run a model and refuse)
+        "model": {"name": "center_bias", "checkpoint": None, "source": "predictions"},
         "dataset": {**ds.identity(), "options": OPTIONS, "data_dir": None},
         "protocol": {"name": "mit", "params": _old_params("mit", **legacy)}, "seed": 3,
         "n_images": len(ds), "image_names": list(ds.names), "metrics": block, "wall_time_s": {},

@@ -117,7 +117,10 @@ def test_verification_is_never_claimed_when_not_recomputed(hostile, tmp_path):
     files = render_site(hostile, tmp_path / "site")
     page = next(v for k, v in files.items() if k.startswith("board-synthetic")).decode()
     words = re.findall(r'<td class="verification[^"]*"[^>]*>([^<]*)</td>', page)
-    assert words and set(words) == {"audited only"}  # copies whose files are present: audit only
+    # copies whose files are present: audit only (no verification.json records a check); the entry
+    # relabelled with a hostile model name is "not verified": no such model is registered
+    assert sorted(words) == ["audited only"] * 3 + ["not verified"]
+    assert "is not a registered model" in page
     # an entry whose predictions file is gone is "not verified", with the reason
     (hostile / "synthetic" / "5d7352ad5c257169.predictions.npz").unlink()
     page = next(v for k, v in render_site(hostile, tmp_path / "site").items() if k.startswith("board-synth")).decode()

@@ -12,7 +12,8 @@
   the recorded image names (a folder record: its digest matches its hashes);
 * the metric set is the protocol's, every direction (``higher_is_better``) is the
   registry's, and every mean, CI, ``n`` and ``n_excluded`` follows from the
-  recorded per-image values.
+  recorded per-image values;
+* a model entry names a registered model (:func:`salbench.check.model.model_audit`).
 """
 
 from __future__ import annotations
@@ -246,6 +247,11 @@ def audit(result: Mapping[str, Any], path: Path, tol: float, cache: dict | None,
         errors.append("the results file sets its own tolerances; a results file cannot (remove the key; "
                       "use salbench check --tolerance)")
     _check_counts(result, errors)
+    from salbench.check.model import model_audit
+
+    unknown_model = model_audit(result)
+    if unknown_model:
+        errors.append(unknown_model)
     proto = rebuild_protocol(result, errors, cache)
     drifts = _static_drifts(entry, result, proto, tol) if proto is not None else []
     _predictions_audit(result, path, errors, hash_files=hash_files)

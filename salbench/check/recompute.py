@@ -3,7 +3,10 @@
 With the data: the dataset's content hash and size, no duplicate names, every
 recorded image present; the predictions are rescored (one map at a time, through
 :func:`salbench.scoring.score_stream`) with the recorded seed, and every per-image
-value, mean, CI, ``n`` and ``n_excluded`` is compared with the recomputation.
+value, mean, CI, ``n`` and ``n_excluded`` is compared with the recomputation, and so are
+the data side's counts the entry records (``ground_truth``: fixations dropped outside their
+image; ``n_aspect_mismatch``). The model that produced the maps is created as recorded and
+re-run on a sample of the images (:mod:`salbench.check.model`).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 from salbench.check.audit import (
     audit, check_tolerance, close, excluded_count, set_and_direction_drifts, summary_drifts,
 )
-from salbench.check.report import CheckReport, Drift
+from salbench.check.model import ModelIdentityError, RerunPolicy, prepare, rerun
+from salbench.check.report import CheckReport, Drift, ModelCheck
 
 
 class _Unavailable(Exception):
@@ -34,7 +38,7 @@ def _open_dataset(ds_info: Mapping[str, Any], path: Path):
     from salbench.results import resolve_data_dir
 
     recorded = ds_info.get("data_dir")
-    data_dir = resolve_data_dir(recorded, path)
+    data_dir = None if not reads_directory(ds_info["name"]) else resolve_data_dir(recorded, path)
     if data_dir is not None and not Path(data_dir).exists():
         raise _Unavailable(f"dataset {ds_info['name']} not available here ({recorded} not found)")
     try:
@@ -48,14 +52,50 @@ def _open_dataset(ds_info: Mapping[str, Any], path: Path):
         raise
 
 
+def reads_directory(name: str) -> bool:
+    """Whether dataset ``name`` reads files from a directory (the built-in synthetic set does not)."""
+    from salbench.data import DATASETS
+
+    info = DATASETS.get(name)
+    return info is None or info.needs_data_dir
+
+
+def _data_dir_drift(entry: str, result: Mapping[str, Any]) -> list[Drift]:
+    """A directory recorded for a dataset that reads none: ignored when recomputing, flagged, nulled by --update."""
+    ds = result["dataset"]
+    if ds.get("data_dir") is None or reads_directory(ds["name"]):
+        return []
+    return [Drift(entry, "dataset.data_dir", "field", ds["data_dir"], None,
+                  note=f"recorded {ds['data_dir']!r}, but dataset {ds['name']} reads no directory (recomputed "
+                       "without it; --update sets it to null)")]
+
+
+def _count_drifts(entry: str, result: Mapping[str, Any], counts: Mapping[str, Any]) -> list[Drift]:
+    """The data side's recorded counts against the recomputed ones (an entry without them: nothing to compare)."""
+    drifts = []
+    recorded = result.get("ground_truth")
+    if isinstance(recorded, Mapping):
+        for key, new in counts["ground_truth"].items():
+            if recorded.get(key) != new:
+                drifts.append(Drift(entry, f"ground_truth.{key}", "count", recorded.get(key), new,
+                                    note=f"recorded {recorded.get(key)}, recomputed {new}"))
+    if "n_aspect_mismatch" in result and result["n_aspect_mismatch"] != counts["n_aspect_mismatch"]:
+        drifts.append(Drift(entry, "n_aspect_mismatch", "count", result["n_aspect_mismatch"],
+                            counts["n_aspect_mismatch"],
+                            note=f"recorded {result['n_aspect_mismatch']} predictions stretched to their image's "
+                                 f"aspect ratio, recomputed {counts['n_aspect_mismatch']}"))
+    return drifts
+
+
 def _dataset(result: Mapping[str, Any], path: Path, cache: dict):
     """The recorded dataset (one open dataset kept in ``cache``), verified against the record."""
     from salbench.results import resolve_data_dir
     from salbench.results.schema import duplicates
 
     ds_info = result["dataset"]
-    key = json.dumps([ds_info["name"], ds_info["split"], resolve_data_dir(ds_info.get("data_dir"), path),
-                      ds_info.get("options") or {}], sort_keys=True, default=str)
+    data_dir = resolve_data_dir(ds_info.get("data_dir"), path) if reads_directory(ds_info["name"]) else None
+    key = json.dumps([ds_info["name"], ds_info["split"], data_dir, ds_info.get("options") or {}],
+                     sort_keys=True, default=str)
     if cache.get("_dataset_key") != key:
         cache["_dataset"] = _open_dataset(ds_info, path)
         cache["_dataset_key"] = key
@@ -130,8 +170,12 @@ def _entry_label(matched, k: int) -> str:
         return f"image {k}"
 
 
-def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> dict[str, np.ndarray]:
-    """Per-image scores in the recorded image order: ``{metric: ndarray}``."""
+def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> tuple[dict[str, np.ndarray], dict]:
+    """Per-image scores in the recorded image order (``{metric: ndarray}``) and the data side's counts."""
+    import warnings
+
+    from salbench.protocols.base import AspectMismatchWarning
+    from salbench.results.schema import ground_truth_counts
     from salbench.scoring import score_stream
 
     names = list(result["image_names"])
@@ -142,14 +186,18 @@ def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> dict[st
                           f"{result['dataset']['split']}")
     indices = [index[n] for n in names]
     whole = indices == list(range(len(dataset)))  # the whole split: its ground-truth cache entry
-    res = score_stream(proto, dataset, get_prediction, seed=result["seed"], progress=False,
-                       indices=None if whole else indices)
+    with warnings.catch_warnings():  # counted and compared below; the warning was eval's to give
+        warnings.simplefilter("ignore", AspectMismatchWarning)
+        res = score_stream(proto, dataset, get_prediction, seed=result["seed"], progress=False,
+                           indices=None if whole else indices)
     got = list(res.names)
     if sorted(got) != sorted(names):
         raise _EntryError("the protocol scored other images than the record names")
     order = {n: i for i, n in enumerate(got)}
     perm = np.array([order[n] for n in names], dtype=np.intp)
-    return {k: np.asarray(v, dtype=np.float64)[perm] for k, v in res.scores.items()}
+    counts = {"ground_truth": ground_truth_counts(dataset.dropped_fixations_total(indices, warn=False)),
+              "n_aspect_mismatch": res.n_aspect_mismatch}
+    return {k: np.asarray(v, dtype=np.float64)[perm] for k, v in res.scores.items()}, counts
 
 
 def _recompute_drifts(entry: str, result: Mapping[str, Any], proto, scores: Mapping[str, np.ndarray],
@@ -183,7 +231,7 @@ def _schema_drift(entry: str, result: Mapping[str, Any]) -> list[Drift]:
 
 
 def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
-                 cache: dict | None = None) -> CheckReport:
+                 cache: dict | None = None, rerun_policy: RerunPolicy | None = None) -> CheckReport:
     """Audit and recompute one results record (as loaded by ``load_result``) and compare.
 
     Parameters
@@ -196,17 +244,21 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
         a results file cannot set its own.
     cache : dict, optional
         Shared between calls so that consecutive entries on the same dataset reuse
-        the open dataset and rebuilt protocols.
+        the open dataset, rebuilt protocols, the created model and its re-runs.
+    rerun_policy : RerunPolicy, optional
+        How the entry's model is re-run (default: 8 images, sample seed 0).
 
     Returns
     -------
     CheckReport
-        ``status`` is ``ok``, ``drift``, ``skipped`` or ``error`` (see :mod:`salbench.check`).
+        ``status`` is ``ok``, ``drift``, ``skipped`` or ``error`` (see :mod:`salbench.check`);
+        ``model`` says what was verified of who produced the maps, ``verification`` the word.
     """
     path = Path(result["_path"])
     entry = path.name
     tol = check_tolerance(tolerance)
     cache = {} if cache is None else cache
+    policy = rerun_policy or RerunPolicy()
     try:
         errors, static, proto = audit(result, path, tol, cache)
     except Exception as exc:  # noqa: BLE001 - one entry's failure must not stop the others
@@ -214,17 +266,25 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
                            errors=[f"cannot audit: {type(exc).__name__}: {exc}"])
     if errors:
         return CheckReport(entry, "error", errors[0], drifts=static, errors=errors)
+    try:
+        prepared = prepare(result, path, policy, cache)  # the model as recorded: no data needed
+    except ModelIdentityError as exc:
+        return CheckReport(entry, "error", str(exc), drifts=static, errors=[str(exc)])
     close_source = None
     try:
         dataset = _dataset(result, path, cache)
         get_prediction, close_source = _prediction_source(result, path, dataset)
-        scores = _score(result, proto, dataset, get_prediction)
+        scores, counts = _score(result, proto, dataset, get_prediction)
+        drifts = (_schema_drift(entry, result) + _data_dir_drift(entry, result)
+                  + _recompute_drifts(entry, result, proto, scores, tol) + _count_drifts(entry, result, counts))
+        model = rerun(prepared, result, path, dataset, policy, cache)
     except _Unavailable as exc:
         if static:
             msg = f"{exc}; and the record contradicts itself"
             return CheckReport(entry, "error", msg, drifts=static, errors=[msg])
-        return CheckReport(entry, "skipped", str(exc))
-    except _EntryError as exc:
+        return CheckReport(entry, "skipped", str(exc), model=prepared.outcome or ModelCheck(
+            "not checked", "model not re-run: the data is not available here"))
+    except (_EntryError, ModelIdentityError) as exc:
         return CheckReport(entry, "error", str(exc), errors=[str(exc)])
     except MemoryError:
         msg = "cannot recompute: out of memory"
@@ -235,10 +295,9 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
     finally:
         if close_source is not None:
             close_source()
-    drifts = _schema_drift(entry, result) + _recompute_drifts(entry, result, proto, scores, tol)
     report = CheckReport(entry, "drift" if drifts else "ok", drifts=drifts,
                          new_scores={m: scores[m] for m in proto.metrics if m in scores},
-                         new_names=list(result["image_names"]))
+                         new_names=list(result["image_names"]), model=model, new_counts=counts)
     if drifts:
         report.message = drifts[0].detail
     return report
@@ -248,9 +307,11 @@ def update_result(result: Mapping[str, Any], report: CheckReport) -> dict[str, A
     """Return ``result`` with every derived value replaced by the recomputed one.
 
     The metrics block is rebuilt from the recomputation (the protocol's metric
-    set, registry directions, means, CIs, ``n``), ``n_excluded`` too, plus
-    ``updated`` and the salbench version that recomputed it; the dataset,
-    protocol, seed, image names and predictions stay as recorded.
+    set, registry directions, means, CIs, ``n``), ``n_excluded`` and the data side's
+    counts (``ground_truth``, ``n_aspect_mismatch``) too, plus ``updated`` and the
+    salbench version that recomputed it; the model, dataset, protocol, seed, image
+    names and predictions stay as recorded (except a ``data_dir`` recorded for a
+    dataset that reads none, which becomes null).
 
     Raises
     ------
@@ -268,6 +329,9 @@ def update_result(result: Mapping[str, Any], report: CheckReport) -> dict[str, A
     updated = {k: v for k, v in result.items() if not k.startswith("_")}
     updated["metrics"] = metrics_block(report.new_scores)
     updated["n_excluded"] = count_excluded({k: b["per_image"] for k, b in updated["metrics"].items()})
+    updated.update(report.new_counts)
+    if updated["dataset"].get("data_dir") is not None and not reads_directory(updated["dataset"]["name"]):
+        updated["dataset"] = {**updated["dataset"], "data_dir": None}
     updated["salbench_version"] = __version__
     updated["updated"] = now_utc()
     return updated

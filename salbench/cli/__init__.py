@@ -14,6 +14,7 @@ import os
 import pickle
 import sys
 import traceback
+import warnings
 
 # Subcommand modules, in the order ``--help`` lists them.
 _COMMAND_MODULES = (
@@ -64,7 +65,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        with warnings.catch_warnings():
+            warnings.showwarning = _warning_printer(warnings.showwarning)
+            return int(args.func(args) or 0)
     except KeyboardInterrupt as exc:
         detail = str(exc)  # e.g. "interrupted after scoring 120 of 500 images under mit; nothing was written"
         print(f"salbench: {detail}" if detail else "salbench: interrupted", file=sys.stderr)
@@ -76,6 +79,18 @@ def main(argv: list[str] | None = None) -> int:
         if isinstance(exc, SystemExit):
             raise
         return report_error(exc)
+
+
+def _warning_printer(show_other):
+    """A ``warnings.showwarning``: salbench's own warnings as one ``salbench: warning: ...`` line on
+    stderr (no file, line or category: the message says what and where); others through ``show_other``."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if category.__module__.split(".")[0] != "salbench":
+            return show_other(message, category, filename, lineno, file, line)
+        print(f"salbench: warning: {_one_line(str(message))}", file=sys.stderr, flush=True)
+
+    return show
 
 
 def _debug() -> bool:

@@ -114,9 +114,13 @@ def _evaluate_files(plan: EvalPlan, source, progress: bool, log: Callable[[str],
 def _finish(plan: EvalPlan, writer, scored, model_record, timings, *, n_skipped: int = 0):
     """Build the record from the scores and commit it with the predictions (step 4)."""
     from salbench.results import build_result
+    from salbench.results.schema import ground_truth_counts
 
     if list(scored.names) != list(writer.names):
         raise ValueError("internal: scored images differ from stored predictions")
+    # what the data side counted over the scored images (one DroppedFixationsWarning when any)
+    position = {n: i for i, n in enumerate(plan.dataset.names)}
+    dropped = plan.dataset.dropped_fixations_total([position[n] for n in scored.names])
     result = build_result(
         model=model_record,
         dataset=dataset_record(plan.dataset, plan.choice),
@@ -128,6 +132,8 @@ def _finish(plan: EvalPlan, writer, scored, model_record, timings, *, n_skipped:
         wall_time_s={**{k: round(float(v), 3) for k, v in timings.items()},
                      "total": round(time.perf_counter() - plan.started, 3)},
         n_skipped=n_skipped,
+        ground_truth=ground_truth_counts(dropped),
+        n_aspect_mismatch=scored.n_aspect_mismatch,
     )
     path = writer.commit(result)
     result["predictions"] = writer.record["predictions"]

@@ -1,8 +1,8 @@
 """Leaderboard tables rendered from results files (and, later, the HTML site).
 
 ``tables`` renders per-dataset rankings, protocol comparisons and the report's
-Tables II and III from results files (:mod:`salbench.results`), marking entries
-that :func:`salbench.check.verification_status` cannot verify.
+Tables II and III from results files (:mod:`salbench.results`), with each row's
+verification word (:func:`salbench.check.entry_verification`).
 """
 
 from salbench.leaderboard.tables import (

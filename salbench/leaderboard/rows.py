@@ -130,16 +130,19 @@ class Row:
         return ckpt[:8] if ckpt else "-"
 
     def verified(self, check: bool) -> str:
-        """``ok`` or ``UNVERIFIED: <first problem>`` over the row's entries (see salbench check)."""
+        """The weakest verification word of the row's entries (:func:`salbench.check.entry_verification`).
+
+        ``model re-run``, ``recomputed``, ``audited only`` (nothing recorded that it was recomputed)
+        or ``not verified (<first problem>)``: an entry is shown as recomputed only where
+        ``salbench check --record`` recorded it for exactly these bytes.
+        """
         if not check:
             return "-"
-        from salbench.check import verification_status
+        from salbench.check import NOT_VERIFIED, VERIFICATION_WORDS, entry_verification
 
-        for r in self.entries:
-            status = verification_status(r)
-            if not status.ok:
-                return f"UNVERIFIED ({status.summary})"
-        return "ok"
+        found = [entry_verification(r) for r in self.entries]
+        worst = max(found, key=lambda v: VERIFICATION_WORDS.index(v.word))
+        return f"{NOT_VERIFIED} ({worst.detail})" if worst.word == NOT_VERIFIED else worst.word
 
 
 def group_rows(results: Iterable[Mapping[str, Any]]) -> list[Row]:

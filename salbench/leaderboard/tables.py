@@ -225,9 +225,9 @@ def leaderboard_table(
     registry's order), respecting whether higher or lower is better; headers carry
     ↑ / ↓. Entries of one model variant that differ only in their training seed
     form one row: the mean over seeds ``±`` the standard deviation over seeds.
-    ``verify`` adds a column saying whether each row's entries pass
-    :func:`salbench.check.verification_status` (files present, hashes
-    and record consistent); ``salbench check`` recomputes them.
+    ``verify`` adds a column with each row's verification word (its weakest entry's,
+    :meth:`~salbench.leaderboard.rows.Row.verified`): what ``salbench check --record``
+    recorded for the entries' exact bytes, else ``audited only`` or ``not verified``.
     ``alpha`` marks, per metric, the best row and the rows not significantly
     different from it (:mod:`salbench.leaderboard.significance`; None: no marks).
     """

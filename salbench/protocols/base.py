@@ -30,6 +30,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
+import warnings
 import zlib
 from dataclasses import dataclass, field
 
@@ -38,6 +39,7 @@ import numpy as np
 from salbench.metrics.degenerate import is_constant_map
 from salbench.metrics._validate import unit_magnitude
 from salbench.metrics.registry import get_metric, metrics_for
+from salbench.predictions.aspect import aspect_mismatch
 from salbench.protocols.inputs import FusedKernel, ImageInputs
 from salbench.stats import mean_ci95
 
@@ -66,6 +68,10 @@ class ProtocolResult:
         left out of every mean.
     conventions : dict
         The protocol's fixed conventions (descriptive).
+    aspect_mismatch : list of str
+        Images whose prediction had another aspect ratio than the stimulus and was stretched
+        in the resize (:func:`salbench.predictions.aspect.aspect_mismatch`; shapes a protocol
+        is defined on, :attr:`Scorer.aspect_exempt_shapes`, are not counted).
     """
 
     protocol: str
@@ -76,11 +82,17 @@ class ProtocolResult:
     timings: dict = field(default_factory=dict)
     excluded: list = field(default_factory=list)
     conventions: dict = field(default_factory=dict)
+    aspect_mismatch: list = field(default_factory=list)
 
     @property
     def n_excluded(self) -> int:
         """How many images had no fixations (NaN in every metric)."""
         return len(self.excluded)
+
+    @property
+    def n_aspect_mismatch(self) -> int:
+        """How many predictions were stretched to their stimulus' aspect ratio."""
+        return len(self.aspect_mismatch)
 
     def summary(self) -> dict:
         """``{metric: {"mean", "ci95", "n"}}`` (NaN images left out; Student-t 95% CI)."""
@@ -89,6 +101,10 @@ class ProtocolResult:
             mean, ci = mean_ci95(values)
             out[name] = {"mean": mean, "ci95": ci, "n": int(np.isfinite(values).sum())}
         return out
+
+
+class AspectMismatchWarning(UserWarning):
+    """Predictions whose aspect ratio differs from their stimulus' were stretched (once per run, with the count)."""
 
 
 class ConventionOverrideError(ValueError):
@@ -292,6 +308,8 @@ class Scorer:
     stream_metrics: frozenset = frozenset()
     #: the protocol's fused kernels, tried in order
     fused_kernels: tuple[FusedKernel, ...] = ()
+    #: prediction shapes ``(h, w)`` the protocol is defined on: never counted as aspect mismatches
+    aspect_exempt_shapes: tuple = ()
 
     def __init__(self, protocol: Protocol, gt, seed, *, fused: bool = True):
         self.protocol = protocol
@@ -316,6 +334,7 @@ class Scorer:
         self._scores = np.full((self.n, len(self.metrics)), np.nan)
         self._done = np.zeros(self.n, dtype=bool)
         self._excluded = np.zeros(self.n, dtype=bool)
+        self._stretched: dict[int, tuple] = {}  # position -> (prediction shape, image shape); one writer per key
         self._ready = False
         self._setup_lock = threading.Lock()
         self.timings = {"ground_truth_s": 0.0, "prepare_s": 0.0, "score_s": 0.0}
@@ -373,13 +392,20 @@ class Scorer:
         """
         raise NotImplementedError
 
-    def prediction_map(self, prediction, pos: int) -> np.ndarray:
+    def prediction_map(self, prediction, pos: int, shape=None) -> np.ndarray:
         """``prediction`` as a finite float64 2-D map (errors name the image's dataset index).
 
         Scale-invariant protocols get it at unit magnitude (:func:`unit_magnitude`: exact, and
         a no-op for maps whose largest magnitude lies in [0.5, 2)), before any resize.
+        ``shape`` is the size it will be resized to (default: the image's ground-truth size):
+        a map whose aspect ratio differs is counted (``ProtocolResult.aspect_mismatch``; it is
+        still resized, as MIT's code does), unless its shape is in :attr:`aspect_exempt_shapes`.
         """
         a = as_prediction(prediction, int(self.gt.indices[pos]))
+        if a.shape not in self.aspect_exempt_shapes:
+            target = self.gt.shape(pos) if shape is None else tuple(shape)
+            if aspect_mismatch(a.shape, target):
+                self._stretched[pos] = (a.shape, tuple(target))
         return unit_magnitude(a) if self.scale_invariant else a
 
     def stream_seed(self, pos: int):  # pragma: no cover - only protocols with stream_metrics
@@ -508,6 +534,13 @@ class Scorer:
                              f"(first: {self.gt.names[missing[0]]!r})")
         extra = self._finish()
         timings = {**self.timings, **extra, **{f"gt_{k}": v for k, v in self.gt.timings.items()}}
+        stretched = sorted(self._stretched)
+        if stretched:
+            pos = stretched[0]  # the first in image order: the message does not depend on the workers
+            (ph, pw), (gh, gw) = self._stretched[pos]
+            warnings.warn(f"{len(stretched)} of {self.n} predictions have another aspect ratio than their image and "
+                          f"were stretched to its size (resized anyway, as MIT's code does; e.g. {self.gt.names[pos]}: "
+                          f"{ph}x{pw} for {gh}x{gw}); see docs/predictions.md", AspectMismatchWarning, stacklevel=2)
         return ProtocolResult(
             protocol=self.protocol.name,
             params=self.params,
@@ -517,6 +550,7 @@ class Scorer:
             timings=timings,
             excluded=[self.gt.names[p] for p in np.flatnonzero(self._excluded)],
             conventions=dict(self.protocol.conventions),
+            aspect_mismatch=[self.gt.names[p] for p in stretched],
         )
 
 

@@ -198,6 +198,9 @@ class CourseworkScorer(Scorer):
     scale_invariant = False  # the script quantises trunc(255 * p): scale is part of its recipe
     seed_columns = {"auc_borji": 0, "auc_shuffled": 1}  # the per-image seed table (same values since the start)
     fused_kernels = (_FUSED,)
+    # The script's own recipe: the network's 48x48 outputs upsampled to the 480x640 ground truth.
+    # Square maps are what this protocol is defined on, so they are not counted as stretched.
+    aspect_exempt_shapes = ((48, 48),)
 
     def __init__(self, protocol, gt, seed, **kw):
         super().__init__(protocol, gt, seed, **kw)
@@ -297,7 +300,7 @@ class CourseworkScorer(Scorer):
         return np.frombuffer(self._read("fixbits", pos), dtype=np.uint64)
 
     def image_inputs(self, pos, prediction, record):
-        q, wrapped = _quantise_one(self.prediction_map(prediction, pos))
+        q, wrapped = _quantise_one(self.prediction_map(prediction, pos, self.shape))
         self._wrapped[pos] = wrapped
         own = self._bits(pos)
         if not own.any():

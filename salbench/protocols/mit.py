@@ -152,7 +152,7 @@ class MITScorer(Scorer):
 
     def image_inputs(self, pos, prediction, record):
         shape = self.gt.shape(pos) if record is None else tuple(record.shape)
-        s = resize_keeping_constants(self.prediction_map(prediction, pos), shape, matlab_bicubic)
+        s = resize_keeping_constants(self.prediction_map(prediction, pos, shape), shape, matlab_bicubic)
         s = as_float_map(s, "saliency")
         if record is not None:
             f = as_fixation_mask(record.fixation_map, shape, "fixations")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 ENTRY_SUFFIX = ".json"
+#: ``salbench check --record``'s record beside the results (never a results file).
+VERIFICATION_RECORD = "verification.json"
 
 
 def result_stem(model: str, dataset: str, split: str, protocol: str) -> str:

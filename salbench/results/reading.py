@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from salbench.io.atomic import is_temporary
-from salbench.results.naming import is_entry_name
+from salbench.results.naming import VERIFICATION_RECORD, is_entry_name
 from salbench.results.schema import LEGACY_SCHEMAS, ResultsFileError, validate_result
 
 
@@ -82,9 +82,10 @@ def result_paths(root: str | os.PathLike) -> list[Path]:
     """The results files under ``root`` (recursively), sorted.
 
     A ``.json`` is an entry when it is named like one (``<dataset>__<split>__<model>__<protocol>.json``)
-    or its text names the ``salbench.result`` schema. Hidden files and folders
-    and salbench's temporary files (``.NAME.*.tmp*``) never are; other JSON
-    files (a fitted ``center_bias``'s ``*.fit.json``, tables) are ignored.
+    or its text names the ``salbench.result`` schema. Hidden files and folders,
+    salbench's temporary files (``.NAME.*.tmp*``) and ``salbench check --record``'s
+    ``verification.json`` never are; other JSON files (a fitted ``center_bias``'s
+    ``*.fit.json``, tables) are ignored.
     """
     root = Path(root)
     if not root.exists():
@@ -94,7 +95,8 @@ def result_paths(root: str | os.PathLike) -> list[Path]:
     found = []
     for path in sorted(root.rglob("*.json")):
         rel = path.relative_to(root).parts
-        if any(part.startswith(".") for part in rel) or is_temporary(path.name) or not path.is_file():
+        if any(part.startswith(".") for part in rel) or is_temporary(path.name) or not path.is_file() \
+                or path.name == VERIFICATION_RECORD:
             continue
         if is_entry_name(path.name):
             found.append(path)

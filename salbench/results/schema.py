@@ -8,7 +8,11 @@ per_image, higher_is_better}}, wall_time_s, predictions``. ``predictions`` is
 ``file`` is a name in the results file's directory (no path). A results file
 never carries ``tolerances`` (``salbench check`` refuses one that does). Optional:
 ``updated`` (when ``salbench check --update`` last rewrote it) and ``migrated``
-(``{"from": <older schema>, "by": "salbench <version>"}``).
+(``{"from": <older schema>, "by": "salbench <version>"}``); what the data side counted
+(written by ``salbench eval``, recomputed by ``salbench check``): ``ground_truth``
+(``{"dropped_fixations", "recorded_fixations", "images_with_dropped_fixations"}`` over the
+scored images, :func:`ground_truth_counts`) and ``n_aspect_mismatch`` (predictions stretched
+to their image's aspect ratio).
 
 Files of an older schema are not read here: ``salbench check --update`` migrates
 them (:mod:`salbench.results.migrate`).
@@ -33,6 +37,8 @@ REQUIRED_KEYS = ("schema", "model", "dataset", "protocol", "seed", "n_images", "
                  "image_names", "metrics")
 BLOCK_KEYS = ("mean", "ci95", "n", "per_image", "higher_is_better")
 HEX64 = re.compile(r"[0-9a-f]{64}")
+#: Keys of a record's ``ground_truth`` block (counts over the scored images).
+GROUND_TRUTH_KEYS = ("dropped_fixations", "recorded_fixations", "images_with_dropped_fixations")
 
 
 class ResultsFileError(ValueError):
@@ -93,6 +99,12 @@ def count_excluded(per_image: Mapping[str, Iterable[float | None]]) -> int:
     return int((~np.isfinite(np.vstack(columns))).all(axis=0).sum())
 
 
+def ground_truth_counts(summary: Mapping[str, Any]) -> dict[str, int]:
+    """A record's ``ground_truth`` block from :meth:`~salbench.data.SaliencyDataset.dropped_fixations_total`."""
+    return {"dropped_fixations": int(summary["n_dropped"]), "recorded_fixations": int(summary["n_recorded"]),
+            "images_with_dropped_fixations": int(summary["n_images"])}
+
+
 def _finite_or_none(x: float) -> float | None:
     return float(x) if np.isfinite(x) else None
 
@@ -114,6 +126,8 @@ def build_result(
     wall_time_s: Mapping[str, float] | None = None,
     predictions: Mapping[str, Any] | None = None,
     n_skipped: int = 0,
+    ground_truth: Mapping[str, int] | None = None,
+    n_aspect_mismatch: int | None = None,
 ) -> dict[str, Any]:
     """Assemble a results record.
 
@@ -138,12 +152,23 @@ def build_result(
     n_skipped : int
         Dataset images left out because they had no prediction (a folder of maps
         scored with missing maps allowed); ``dataset["n_files"] == len(names) + n_skipped``.
+    ground_truth : mapping, optional
+        Fixations dropped for lying outside their image, over the scored images
+        (:func:`ground_truth_counts`); recorded when given.
+    n_aspect_mismatch : int, optional
+        Predictions stretched to their image's aspect ratio (``ProtocolResult.n_aspect_mismatch``);
+        recorded when given.
     """
     names = [str(n) for n in names]
     dups = duplicates(names)
     if dups:
         raise ValueError(f"duplicate image names {dups[:3]}: every scored image must have its own name")
     metrics = metrics_block(scores)
+    counted = {}
+    if ground_truth is not None:
+        counted["ground_truth"] = {k: int(ground_truth[k]) for k in GROUND_TRUTH_KEYS}
+    if n_aspect_mismatch is not None:
+        counted["n_aspect_mismatch"] = int(n_aspect_mismatch)
     return {
         "schema": RESULT_SCHEMA,
         "salbench_version": __version__,
@@ -157,6 +182,7 @@ def build_result(
         "n_excluded": count_excluded({k: b["per_image"] for k, b in metrics.items()}),
         "image_names": names,
         "metrics": metrics,
+        **counted,
         "wall_time_s": dict(wall_time_s or {}),
         "predictions": None if predictions is None else dict(predictions),
     }
@@ -219,7 +245,21 @@ def validate_result(result: Mapping[str, Any], *, source: str = "<result>") -> N
         _validate_block(name, block, n, bad)
     if "tolerances" in result and not isinstance(result["tolerances"], Mapping):
         raise bad("tolerances must be an object")
+    _validate_counts(result, n, bad)
     _validate_predictions(result.get("predictions"), n, bad)
+
+
+def _validate_counts(result: Mapping[str, Any], n: int, bad) -> None:
+    """The optional ``ground_truth`` and ``n_aspect_mismatch`` counts are well-formed."""
+    gt = result.get("ground_truth")
+    if gt is not None:
+        if not (isinstance(gt, Mapping) and all(is_count(gt.get(k)) for k in GROUND_TRUTH_KEYS)):
+            raise bad(f"ground_truth must hold the counts {', '.join(GROUND_TRUTH_KEYS)} (integers >= 0)")
+        if gt["images_with_dropped_fixations"] > n or gt["dropped_fixations"] > gt["recorded_fixations"]:
+            raise bad("ground_truth counts contradict each other or n_images")
+    k = result.get("n_aspect_mismatch")
+    if k is not None and not (is_count(k) and k <= n):
+        raise bad(f"n_aspect_mismatch must be an integer from 0 to n_images={n}, not {k!r}")
 
 
 def _validate_block(name: str, block, n: int, bad) -> None:

@@ -16,18 +16,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
+from salbench.check import AUDITED, MODEL_RERUN, NOT_VERIFIED, RECOMPUTED, VERIFICATION_WORDS  # noqa: F401
 from salbench.leaderboard import rows as row_groups, tables
 from salbench.leaderboard.site.model import MARK_BEST, MARK_DIFFERENT, MARK_NOT_COMPARABLE, MARK_TIED
 from salbench.results import scan_results
 
-# Verification words, strongest first (issue 19 separates them in ``salbench check``). Until
-# ``check`` records which one applies, an entry whose audit passes is "audited only": the site
-# never says an entry was recomputed when this build did not see it recomputed.
-RECOMPUTED = "recomputed"
-MODEL_RERUN = "model re-run"
-AUDITED = "audited only"
-NOT_VERIFIED = "not verified"
-VERIFICATION_WORDS = (RECOMPUTED, MODEL_RERUN, AUDITED, NOT_VERIFIED)
+# Verification words, strongest first, are ``salbench check``'s (:mod:`salbench.check.report`,
+# imported above: AUDITED, MODEL_RERUN, NOT_VERIFIED, RECOMPUTED, VERIFICATION_WORDS). An entry is
+# shown as recomputed only where ``salbench check --record`` recorded it for exactly its bytes
+# (``verification.json``); otherwise an entry whose audit passes is "audited only".
 
 METRIC_SPECIFIC = "metric-specific"
 
@@ -226,19 +223,18 @@ def significance(rows: Sequence[row_groups.Row], metrics: Sequence[str]) -> Sign
 def verification(entry: Mapping[str, Any]) -> Verification:
     """What the site may say about whether the entry's numbers were verified.
 
-    Today only :func:`salbench.check.verification_status` (an audit of the record,
-    its hashes and files; nothing recomputed) is available here, so the strongest word is
-    ``"audited only"``. When ``salbench check`` records "recomputed" / "model re-run" (issue 19),
-    map it here.
+    :func:`salbench.check.entry_verification`: the audit of the record, its hashes and files
+    (a failure is "not verified"), then the entry's line in the ``verification.json`` that
+    ``salbench check --record`` wrote ("model re-run", "recomputed", ...), valid only for the
+    entry's current bytes; without one, "audited only".
     """
-    from salbench.check import verification_status
+    from salbench.check import entry_verification
 
-    status = verification_status(entry)
-    if status.ok:
-        return Verification(AUDITED, "record, hashes and predictions file consistent; "
-                                     "not recomputed by this build (salbench check recomputes it)")
-    root = Path(entry.get("_path", ".")).parent
-    return Verification(NOT_VERIFIED, _relative_error(status.summary, root))
+    found = entry_verification(entry)
+    detail = found.detail
+    if found.word == NOT_VERIFIED:
+        detail = _relative_error(detail, Path(entry.get("_path", ".")).parent)
+    return Verification(found.word, detail)
 
 
 def weakest(found: Iterable[Verification]) -> Verification:
