@@ -51,6 +51,10 @@ def register(subparsers) -> None:
                    help="rewrite drifted entries with the recomputed values (atomically)")
     p.add_argument("--strict", action="store_true",
                    help="fail on entries that could not be recomputed here (data absent), e.g. in CI")
+    p.add_argument("--executor", default="local", metavar="local|dask[:ADDRESS]",
+                   help="where entries are recomputed: local (default), dask (a LocalCluster started for the run) "
+                   "or dask:ADDRESS (a running scheduler, or its scheduler file); the workers must see the results "
+                   "and the data at the same paths (docs/dask.md)")
     p.set_defaults(func=run)
 
 
@@ -68,19 +72,33 @@ def default_results_dir() -> Path:
 
 
 def run(args) -> int:
-    from salbench.check import broken_report, check_result, check_tolerance, update_result
+    from salbench.check import check_tolerance
+    from salbench.cli import CLIError
+    from salbench.evaluate.executor import ClusterError, open_executor, parse_executor
+
+    tolerance = check_tolerance(args.tolerance)  # before any file is read
+    parse_executor(args.executor)
+    try:
+        with open_executor(args.executor) as client:  # None: entries are checked here
+            return _run(args, tolerance, client)
+    except ClusterError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _run(args, tolerance: float, client) -> int:
+    from salbench.check import broken_report, update_result
+    from salbench.check.entries import check_entries
     from salbench.cli import CLIError
     from salbench.io import FileError
     from salbench.results import rewrite_result, scan_results
     from salbench.results.migrate import write_migrated
 
-    tolerance = check_tolerance(args.tolerance)  # before any file is read
     root = Path(args.dir) if args.dir else default_results_dir()
     entries = scan_results(root, migrate=True)
     if not entries:
         raise CLIError(f"{root}: no results files to check")
     print(f"checking {len(entries)} entries in {root}", flush=True)
-    cache: dict = {}  # the open dataset and rebuilt protocols, reused by consecutive entries
+    reports = check_entries([s.result for s in entries if s.result is not None], tolerance=tolerance, client=client)
     counts = {"ok": 0, "drift": 0, "skipped": 0, "error": 0}
     failed = updated = 0
     for scanned in entries:
@@ -88,7 +106,7 @@ def run(args) -> int:
         if scanned.result is None:
             report = broken_report(scanned.path, scanned.error or "unreadable")
         else:
-            report = check_result(scanned.result, tolerance=tolerance, cache=cache)
+            report = next(reports)
         counts[report.status] += 1
         if report.status == "ok":
             print(f"{shown}: ok", flush=True)

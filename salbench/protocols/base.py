@@ -292,6 +292,9 @@ class Scorer:
     stream_metrics: frozenset = frozenset()
     #: the protocol's fused kernels, tried in order
     fused_kernels: tuple[FusedKernel, ...] = ()
+    #: per-image arrays (indexed by position) the scorer fills while preparing and scoring: what a
+    #: distributed run copies from the worker that scored a chunk (:meth:`score_rows`, :meth:`import_rows`)
+    row_state: tuple[str, ...] = ("_scores", "_excluded")
 
     def __init__(self, protocol: Protocol, gt, seed, *, fused: bool = True):
         self.protocol = protocol
@@ -470,6 +473,30 @@ class Scorer:
                     self._store(it.pos, dict(zip(cols, out[row])))
         for it in live:
             it.data = None  # the chunk's maps are no longer needed: memory stays flat
+
+    def score_rows(self, items) -> dict:
+        """Score a chunk of prepared images and return its rows; the images stay unscored here.
+
+        What a worker of a distributed run does with a chunk: the returned
+        ``{"positions", <each attribute of row_state>}`` go to the scorer of the run
+        (:meth:`import_rows`); the same chunk may be scored again (a retried task).
+        """
+        items = list(items)
+        self.add_prepared(items)
+        pos = np.array([it.pos for it in items], dtype=np.intp)
+        rows = {"positions": pos, **{name: getattr(self, name)[pos].copy() for name in self.row_state}}
+        self._done[pos] = False
+        return rows
+
+    def import_rows(self, rows: dict) -> None:
+        """Take the rows a worker scored (:meth:`score_rows`) as this scorer's own."""
+        pos = np.asarray(rows["positions"], dtype=np.intp)
+        if len(set(pos.tolist())) != len(pos) or self._done[pos].any():
+            dup = next(int(p) for p in pos if self._done[p] or (pos == p).sum() > 1)
+            raise ValueError(f"image {self.gt.names[dup]!r} was scored twice")
+        for name in self.row_state:
+            getattr(self, name)[pos] = rows[name]
+        self._done[pos] = True
 
     def add(self, indices, predictions, records=None) -> None:
         """Score one chunk: dataset ``indices``, their 2-D ``predictions``, optionally their records."""

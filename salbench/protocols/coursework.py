@@ -198,6 +198,7 @@ class CourseworkScorer(Scorer):
     scale_invariant = False  # the script quantises trunc(255 * p): scale is part of its recipe
     seed_columns = {"auc_borji": 0, "auc_shuffled": 1}  # the per-image seed table (same values since the start)
     fused_kernels = (_FUSED,)
+    row_state = Scorer.row_state + ("_wrapped",)
 
     def __init__(self, protocol, gt, seed, **kw):
         super().__init__(protocol, gt, seed, **kw)
