@@ -139,10 +139,29 @@ def test_check_on_dask_reports_what_a_local_check_reports(client, tmp_path, caps
     assert any("synthetic__val__center_bias__mit.json: DRIFT: nss (image synthetic_val_00003.png)" in ln for ln in err)
 
 
-def test_workers_without_the_clients_cache_rebuild_it(client, tmp_path):
-    """Workers on another filesystem (their own SALBENCH_CACHE): the ground truth is rebuilt there, same numbers."""
+@pytest.fixture()
+def runs(monkeypatch):
+    """The :class:`DaskChunks` of every run (their ``workers``: each worker's set-up, ground truth cached or not)."""
+    import salbench.evaluate.cluster as cluster
+
+    seen, real = [], cluster.DaskChunks.run_chunks
+
+    def spy(self, scorer, chunks):
+        seen.append(self)
+        yield from real(self, scorer, chunks)
+
+    monkeypatch.setattr(cluster.DaskChunks, "run_chunks", spy)
+    return seen
+
+
+def test_workers_read_a_shared_cache_and_rebuild_a_private_one(client, tmp_path, runs):
+    """Workers sharing the client's SALBENCH_CACHE read the ground truth the client built; workers on another
+    filesystem (their own SALBENCH_CACHE) rebuild it there; the numbers are the same."""
     kwargs = dict(model="center_bias", protocol="coursework")
     _run(kwargs, tmp_path / "local")
+    _run(kwargs, tmp_path / "shared", executor=client)
+    _same_entry(tmp_path / "local", tmp_path / "shared")
+    assert runs[-1].workers and all(w["cache_hit"] is True for w in runs[-1].workers.values())
     own = tmp_path / "worker-caches"
 
     def private_cache(base=str(own)):
@@ -156,6 +175,7 @@ def test_workers_without_the_clients_cache_rebuild_it(client, tmp_path):
     finally:
         client.run(lambda old=next(iter(previous.values())): os.environ.__setitem__("SALBENCH_CACHE", old))
     _same_entry(tmp_path / "local", tmp_path / "dask")
+    assert runs[-1].workers and all(w["cache_hit"] is False for w in runs[-1].workers.values())
     built = [p for p in own.glob("*/ground_truth/*") if (p / "manifest.json").is_file()]
     # each worker that scored a chunk built coursework's ground truth in its own cache
     assert built and {p.name.split("-")[0] for p in built} == {"coursework"}
