@@ -63,8 +63,11 @@ def test_metric_lists_are_checked_when_the_request_is_built(metrics, message):
 
 
 @pytest.mark.parametrize("args, line", [
-    (["--metrics", "cc,aucjudd"], "salbench: error: --metrics cc,aucjudd: unknown metric 'aucjudd'; known: "),
+    (["--metrics", "cc,aucjudd"], "salbench: error: --metrics cc,aucjudd: unknown metric 'aucjudd'; available under protocol 'mit': cc, nss, "),
     (["--metrics", "cc,aucjudd"], "Did you mean 'auc_judd'?"),
+    (["--protocol", "coursework", "--metrics", "nsss"],  # the list and the close match are the protocol's
+     "salbench: error: --metrics nsss: unknown metric 'nsss'; available under protocol 'coursework': cc, auc_borji, "
+     "auc_shuffled."),
     (["--protocol", "coursework", "--metrics", "cc,nss"],
      "salbench: error: --metrics cc,nss: metric 'nss' is not available under protocol 'coursework' (it is declared "
      "for mit, exact); available: cc, auc_borji, auc_shuffled"),

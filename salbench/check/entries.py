@@ -15,6 +15,7 @@ import hashlib
 import os
 import socket
 import threading
+import uuid
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
@@ -35,8 +36,9 @@ def check_entries(results: Iterable[Mapping[str, Any]], *, tolerance: float | No
     from salbench.evaluate.executor import cluster_error
 
     results = list(results)
-    futures = [client.submit(check_on_worker, result, tolerance, key=f"salbench-check-{k}-{os.getpid()}-"
-                             f"{Path(result['_path']).name}", pure=False) for k, result in enumerate(results)]
+    run = uuid.uuid4().hex  # task keys unique to this run: a key still known to the scheduler is reused
+    futures = [client.submit(check_on_worker, result, tolerance, key=f"salbench-check-{run}-{k}", pure=False)
+               for k, result in enumerate(results)]
     try:
         for result, future in zip(results, futures):
             try:

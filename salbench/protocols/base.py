@@ -28,6 +28,7 @@ in-memory convenience (one chunk).
 from __future__ import annotations
 
 import copy
+import difflib
 import threading
 import time
 import zlib
@@ -37,7 +38,7 @@ import numpy as np
 
 from salbench.metrics.degenerate import is_constant_map
 from salbench.metrics._validate import unit_magnitude
-from salbench.metrics.registry import get_metric, metrics_for
+from salbench.metrics.registry import METRICS, get_metric, metrics_for, plugin_failures
 from salbench.protocols.inputs import FusedKernel, ImageInputs
 from salbench.stats import mean_ci95
 
@@ -170,7 +171,12 @@ class Protocol:
         return tuple(m for m in available if m in set(names))
 
     def _unavailable(self, name, available) -> str:
-        entry = get_metric(name)  # an unknown name: ValueError with the close match
+        if isinstance(name, str) and name not in METRICS and name not in plugin_failures():
+            # a typo: the close match and the list among what this protocol can compute
+            close = difflib.get_close_matches(name, available, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            return f"unknown metric {name!r}; available under protocol {self.name!r}: {', '.join(available)}.{hint}"
+        entry = get_metric(name)  # a name it cannot read (not a string, a plugin that failed): its error
         missing = [k for k in entry.needs if k not in self.inputs]
         if entry.protocols is not None and self.name not in entry.protocols:
             why = f"it is declared for {', '.join(entry.protocols) or 'no protocol'}"
