@@ -48,7 +48,7 @@ def _bar(progress, total, desc):
 
 
 def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_size: int = 64,
-                 workers: int = 2, progress: bool = True, indices=None, batched: bool = False):
+                 workers: int = 2, progress: bool = True, indices=None, batched: bool = False, executor=None):
     """Score ``get_prediction(i)`` for the dataset's images under ``protocol``, chunk by chunk.
 
     Parameters
@@ -79,6 +79,11 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         returns their maps (a model predicting a batch): called once per chunk,
         chunks in order, from one thread that runs ahead of the workers (the next
         chunk is predicted while this one is scored).
+    executor : object, optional
+        Scores the chunks elsewhere (a Dask cluster: :class:`salbench.evaluate.cluster.DaskChunks`):
+        ``executor.run_chunks(scorer, chunks)`` yields each chunk's rows
+        (:meth:`~salbench.protocols.Scorer.score_rows`) in chunk order, after the scorer
+        is set up here; ``get_prediction`` is not called (may be None). Numbers do not change.
 
     Returns
     -------
@@ -106,7 +111,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
         raise ValueError(f"workers must be an integer >= 0, got {workers!r}")
-    if not callable(get_prediction):
+    if executor is None and not callable(get_prediction):
         raise ValueError("get_prediction must be callable: get_prediction(index) -> 2-D map")
 
     if indices is not None and isinstance(dataset, (GroundTruthView, list, tuple)):
@@ -133,6 +138,8 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
 
     order = [int(i) for i in gt.indices]
     chunks = [order[c:c + chunk_size] for c in range(0, n, chunk_size)]
+    if executor is not None:
+        return _score_elsewhere(executor, scorer, chunks, protocol.name, progress, t0, chunk_size)
 
     def prepare(index, prediction=None):
         pos = gt.position(index)
@@ -212,4 +219,31 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
     result.timings.update(wait_s=wait_s, stream_s=time.perf_counter() - t_score, total_s=total,
                           images_per_s=n / total if total > 0 else float("inf"), chunk_size=int(chunk_size),
                           workers=int(workers))
+    return result
+
+
+def _score_elsewhere(executor, scorer, chunks, name: str, progress: bool, t0: float, chunk_size: int):
+    """The chunk loop of :func:`score_stream` when an executor scores the chunks: rows come back in order."""
+    n = scorer.n
+    bar = _bar(progress, n, f"{name}: scoring")
+    done = 0
+    t_score = time.perf_counter()
+    rows_of = executor.run_chunks(scorer, chunks)
+    try:
+        for rows in rows_of:
+            scorer.import_rows(rows)
+            done += len(rows["positions"])
+            if bar is not None:
+                bar.update(len(rows["positions"]))
+    except KeyboardInterrupt:
+        raise ScoringInterrupted(done, n, name) from None
+    finally:
+        rows_of.close()  # cancels the chunks still queued
+        if bar is not None:
+            bar.close()
+    result = scorer.result()
+    total = time.perf_counter() - t0
+    result.timings.update(wait_s=0.0, stream_s=time.perf_counter() - t_score, total_s=total,
+                          images_per_s=n / total if total > 0 else float("inf"), chunk_size=int(chunk_size),
+                          executor=type(executor).__name__)
     return result

@@ -10,9 +10,10 @@
   so that a tampered record cannot make ``check`` allocate without bound;
 * the predictions file exists, hashes to the recorded SHA-256 and holds exactly
   the recorded image names (a folder record: its digest matches its hashes);
-* the metric set is the protocol's, every direction (``higher_is_better``) is the
-  registry's, and every mean, CI, ``n`` and ``n_excluded`` follows from the
-  recorded per-image values;
+* the metric set is the one the entry computed (:func:`recorded_metrics`: its
+  ``protocol.metrics``; every metric is installed here), every direction
+  (``higher_is_better``) is the registry's, and every mean, CI, ``n`` and
+  ``n_excluded`` follows from the recorded per-image values;
 * a model entry names a registered model (:func:`salbench.check.model.model_audit`).
 """
 
@@ -72,12 +73,47 @@ def _big_ints(obj: Any, limit: int, where: str = "") -> list[str]:
     return []
 
 
+def recorded_metrics(result: Mapping[str, Any]) -> list[str]:
+    """The metric set an entry computed: its ``protocol.metrics``, else every metric of its protocol then.
+
+    An entry written before ``protocol.metrics`` existed computed every metric its
+    protocol reported: the built-in metrics the protocol reports, plus the plugin
+    metrics installed at the time, which are exactly the non-built-in blocks it
+    holds. So a metric plugin installed since adds no metric to it (no drift), and a
+    deleted built-in block is still found missing.
+    """
+    protocol = result["protocol"]
+    if "metrics" in protocol:
+        return list(protocol["metrics"])
+    from salbench.metrics.registry import BUILTIN_METRICS
+    from salbench.protocols import PROTOCOLS
+
+    cls = PROTOCOLS.get(protocol["name"])
+    builtins = [m for m in cls.available_metrics() if m in BUILTIN_METRICS] if cls is not None else []
+    return builtins + [m for m in result["metrics"] if m not in BUILTIN_METRICS]
+
+
+def _not_installed(chosen: list[str]) -> str | None:
+    """The error line for the first metric of ``chosen`` the registry lacks here, else None."""
+    from salbench.metrics import METRICS
+    from salbench.metrics.registry import plugin_failures
+
+    for m in chosen:
+        if m not in METRICS:
+            failed = plugin_failures().get(m)
+            why = f"its plugin failed to load: {failed}" if failed else "is its plugin installed?"
+            return f"the entry computed metric {m!r}, which is not in the metric registry here ({why})"
+    return None
+
+
 def rebuild_protocol(result: Mapping[str, Any], errors: list[str], cache: dict | None = None):
-    """The protocol the record names, built from its parameters; None (with ``errors``) if it cannot be.
+    """The protocol the record names, built from its parameters and metric set; None (with ``errors``) if it cannot be.
 
     The protocol must apply exactly the recorded parameters: an unknown, unread or
     missing parameter is an error (older records are migrated first, see
-    :mod:`salbench.results.migrate`).
+    :mod:`salbench.results.migrate`). It computes exactly :func:`recorded_metrics`: a
+    metric that is not installed here (a plugin's) or that the protocol cannot supply
+    is an error.
     """
     from salbench.protocols import get_protocol
 
@@ -92,13 +128,18 @@ def rebuild_protocol(result: Mapping[str, Any], errors: list[str], cache: dict |
         errors.append(f"protocol parameter {big[0]} is beyond check's bound ({MAX_PROTOCOL_INT}); refused "
                       "before any work")
         return None
-    key = json.dumps([name, params], sort_keys=True, default=str)
+    chosen = recorded_metrics(result)
+    missing = _not_installed(chosen)
+    if missing:
+        errors.append(missing)
+        return None
+    key = json.dumps([name, params, chosen], sort_keys=True, default=str)
     protocols = cache.setdefault("_protocols", {}) if cache is not None else {}
     if key not in protocols:
         try:
-            protocols[key] = get_protocol(name, **params)
+            protocols[key] = get_protocol(name, metrics=chosen, **params)
         except (ValueError, TypeError) as exc:
-            errors.append(f"protocol {name} cannot be rebuilt from the recorded parameters: {exc}")
+            errors.append(f"protocol {name} cannot be rebuilt from the recorded parameters and metrics: {exc}")
             return None
     proto = protocols[key]
     applied = _json_normal(proto.params)

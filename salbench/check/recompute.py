@@ -306,12 +306,13 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
 def update_result(result: Mapping[str, Any], report: CheckReport) -> dict[str, Any]:
     """Return ``result`` with every derived value replaced by the recomputed one.
 
-    The metrics block is rebuilt from the recomputation (the protocol's metric
-    set, registry directions, means, CIs, ``n``), ``n_excluded`` and the data side's
-    counts (``ground_truth``, ``n_aspect_mismatch``) too, plus ``updated`` and the
-    salbench version that recomputed it; the model, dataset, protocol, seed, image
-    names and predictions stay as recorded (except a ``data_dir`` recorded for a
-    dataset that reads none, which becomes null).
+    The metrics block is rebuilt from the recomputation (the recorded metric
+    set, registry directions, means, CIs, ``n``; ``protocol.metrics`` written
+    explicitly), ``n_excluded`` and the data side's counts (``ground_truth``,
+    ``n_aspect_mismatch``) too, plus ``updated`` and the salbench version that
+    recomputed it; the model, dataset, protocol, seed, image names and predictions
+    stay as recorded (except a ``data_dir`` recorded for a dataset that reads none,
+    which becomes null).
 
     Raises
     ------
@@ -328,6 +329,7 @@ def update_result(result: Mapping[str, Any], report: CheckReport) -> dict[str, A
         raise ValueError(f"{report.entry}: recomputed for other images; not updated")
     updated = {k: v for k, v in result.items() if not k.startswith("_")}
     updated["metrics"] = metrics_block(report.new_scores)
+    updated["protocol"] = {**updated["protocol"], "metrics": list(report.new_scores)}  # explicit from now on
     updated["n_excluded"] = count_excluded({k: b["per_image"] for k, b in updated["metrics"].items()})
     updated.update(report.new_counts)
     if updated["dataset"].get("data_dir") is not None and not reads_directory(updated["dataset"]["name"]):

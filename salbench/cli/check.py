@@ -83,6 +83,10 @@ def register(subparsers) -> None:
                    help="write DIR/verification.json: each entry's verification word, read by the tables and site")
     p.add_argument("--json", default=None, metavar="FILE",
                    help="also write the full report (every entry, its word, model outcome, problems) as JSON")
+    p.add_argument("--executor", default="local", metavar="local|dask[:ADDRESS]",
+                   help="where entries are recomputed: local (default), dask (a LocalCluster started for the run) "
+                   "or dask:ADDRESS (a running scheduler, or its scheduler file); the workers must see the results "
+                   "and the data at the same paths (docs/dask.md)")
     p.set_defaults(func=run)
 
 
@@ -127,12 +131,28 @@ def _entry_line(shown, report) -> tuple[str, bool]:
 
 
 def run(args) -> int:
+    from salbench.check import check_tolerance
+    from salbench.cli import CLIError
+    from salbench.evaluate.executor import ClusterError, open_executor, parse_executor
+
+    tolerance = check_tolerance(args.tolerance)  # before any file is read
+    policy = _policy(args)
+    if args.json and (Path(args.json).is_dir() or not Path(args.json).resolve().parent.is_dir()):
+        raise CLIError(f"--json {args.json}: not a file in an existing directory")
+    parse_executor(args.executor)
+    try:
+        with open_executor(args.executor) as client:  # None: entries are checked here
+            return _run(args, tolerance, policy, client)
+    except ClusterError as exc:
+        raise CLIError(str(exc)) from None
+
+
+def _run(args, tolerance: float, policy, client) -> int:
     from dataclasses import replace
 
     from salbench import __version__
-    from salbench.check import (
-        RECORD_FILE, VERIFICATION_WORDS, broken_report, check_result, check_tolerance, update_result,
-    )
+    from salbench.check import RECORD_FILE, VERIFICATION_WORDS, broken_report, update_result
+    from salbench.check.entries import check_entries
     from salbench.check.record import read_record, record_line, record_problems, write_record, is_current
     from salbench.cli import CLIError
     from salbench.io import FileError
@@ -140,17 +160,14 @@ def run(args) -> int:
     from salbench.results import rewrite_result, scan_results
     from salbench.results.migrate import write_migrated
 
-    tolerance = check_tolerance(args.tolerance)  # before any file is read
-    policy = _policy(args)
-    if args.json and (Path(args.json).is_dir() or not Path(args.json).resolve().parent.is_dir()):
-        raise CLIError(f"--json {args.json}: not a file in an existing directory")
     root = Path(args.dir) if args.dir else default_results_dir()
     entries = scan_results(root, migrate=True)
     if not entries:
         raise CLIError(f"{root}: no results files to check")
     shown_policy = "all images" if policy.n is None else f"{policy.n} images, sample seed {policy.seed}"
     print(f"checking {len(entries)} entries in {root} (models re-run on {shown_policy})", flush=True)
-    cache: dict = {}  # the open dataset, rebuilt protocols, the created model and its re-runs
+    reports = check_entries([s.result for s in entries if s.result is not None], tolerance=tolerance,
+                            client=client, rerun_policy=policy)
     counts = {"ok": 0, "model not verified": 0, "drift": 0, "skipped": 0, "error": 0}
     failed = updated = 0
     found: dict = {}  # entry path relative to root -> (sha256 of its bytes, report)
@@ -160,7 +177,7 @@ def run(args) -> int:
         if scanned.result is None:
             report = broken_report(scanned.path, scanned.error or "unreadable")
         else:
-            report = check_result(scanned.result, tolerance=tolerance, cache=cache, rerun_policy=policy)
+            report = next(reports)
             found[key] = (scanned.result.get("_sha256"), report)
         if report.status == "ok":
             line, ok = _entry_line(shown, report)

@@ -64,6 +64,9 @@ def register(subparsers) -> None:
                    help="mit, coursework, salicon or exact (default: coursework for salicon-pkl, else mit)")
     p.add_argument("--protocol-option", action="append", default=[], metavar="KEY=VALUE",
                    help="protocol parameter override, e.g. ground_truth=dataset (repeatable; see docs/protocols.md)")
+    p.add_argument("--metrics", default=None, metavar="NAME,...",
+                   help="compute only these metrics (registry names, any subset of the protocol's; default: all); "
+                   "recorded in the entry, and `salbench check` recomputes exactly those")
     p.add_argument("--seed", type=int, default=0, help="seed of every random draw (default: 0)")
     p.add_argument("--format", choices=("table", "json"), default="table", help="output format")
     p.add_argument("--output", default=None, help="also write the JSON summary to this file (atomically)")
@@ -76,6 +79,10 @@ def register(subparsers) -> None:
     p.add_argument("--chunk-size", type=int, default=None,
                    help="images scored per chunk (default: 32 with --model, 64 with --predictions)")
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default: 2); numbers do not change")
+    p.add_argument("--executor", default="local", metavar="local|dask[:ADDRESS]",
+                   help="where chunks are scored: local (default), dask (a LocalCluster started for the run) or "
+                   "dask:ADDRESS (a running scheduler, e.g. tcp://host:8786, or its scheduler file); "
+                   "numbers do not change (docs/dask.md)")
     p.add_argument("--no-train", action="store_true",
                    help="never train a quick checkpoint implicitly: fail if the model has no weights")
     p.set_defaults(func=run)
@@ -94,7 +101,8 @@ def request_from_args(args):
         train_if_needed=not args.no_train, save_maps=args.save_maps, dataset=args.dataset, split=args.split,
         data_dir=args.data_dir, dataset_options=parse_options(args.option), protocol=args.protocol,
         protocol_overrides=parse_options(args.protocol_option), seed=args.seed, results_dir=args.results_dir,
-        chunk_size=args.chunk_size, workers=args.workers, batch_size=args.batch_size)
+        chunk_size=args.chunk_size, workers=args.workers, batch_size=args.batch_size, metrics=args.metrics,
+        executor=args.executor)
 
 
 def result_record_to_doc(result: dict) -> dict:
@@ -149,12 +157,13 @@ def emit(args, doc: dict, table_lines: list[str]) -> int:
 def run(args) -> int:
     """Evaluate and print (table or JSON); exit code 0, or 2 with one line on any error."""
     from salbench.evaluate import NeedsTrainingError, evaluate
+    from salbench.evaluate.executor import ClusterError
 
     request = request_from_args(args)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.format == "json" else print
     try:
         result, path = evaluate(request, progress=sys.stderr.isatty(), log=log)
-    except NeedsTrainingError as exc:
+    except (NeedsTrainingError, ClusterError) as exc:
         raise CLIError(str(exc)) from None
     what = (f"model {args.model}" if args.model else
             f"maps {args.predictions} (as {result['model']['name']})")

@@ -59,6 +59,8 @@ class EvalPlan:
     protocol: Any
     results_dir: Path
     started: float = field(default_factory=time.perf_counter)
+    #: the ``distributed.Client`` scoring the chunks (``--executor dask``); None: this process
+    client: Any = None
 
     @property
     def split(self) -> str:
@@ -85,7 +87,13 @@ def plan_evaluation(request: EvaluationRequest, *, log: Callable[[str], None] = 
 
     data_dir = None if request.data_dir is None else str(request.data_dir)
     choice = choose_dataset(request.dataset, data_dir, request.dataset_options)
-    proto = get_protocol(request.protocol or default_protocol_for(choice.name), **request.protocol_overrides)
+    name = request.protocol or default_protocol_for(choice.name)
+    proto = get_protocol(name, **request.protocol_overrides)
+    if request.metrics is not None:
+        try:
+            proto = get_protocol(name, metrics=request.metrics, **request.protocol_overrides)
+        except ValueError as exc:
+            raise ValueError(f"--metrics {','.join(request.metrics)}: {exc}") from None
     log(f"salbench: {choice.reason}, split {request.split}")
     ds = get_dataset(choice.name, request.split, data_dir=choice.data_dir, **choice.options)
     if len(ds) == 0:

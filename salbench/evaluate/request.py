@@ -42,6 +42,27 @@ def check_seed(seed) -> int:
     return int(seed)
 
 
+def metric_names(metrics, flag: str = "--metrics") -> tuple[str, ...] | None:
+    """``metrics`` (a comma-separated string or a sequence of names) as a tuple in the order given, or None.
+
+    Names are checked against a protocol's metrics when the protocol is built
+    (``get_protocol(name, metrics=...)``: a typo gets the close match); here only
+    their form: non-empty strings, at least one, each once.
+    """
+    if metrics is None:
+        return None
+    names = metrics.split(",") if isinstance(metrics, str) else list(metrics)
+    if not all(isinstance(m, str) for m in names):
+        raise ValueError(f"{flag} takes metric names, got {metrics!r}")
+    names = [m.strip() for m in names]
+    if not names or any(not m for m in names):
+        raise ValueError(f"{flag} takes a comma-separated list of metric names, got {metrics!r}")
+    repeated = sorted({m for m in names if names.count(m) > 1})
+    if repeated:
+        raise ValueError(f"{flag} names {', '.join(repeated)} more than once")
+    return tuple(names)
+
+
 def _not_a_file(path, flag: str) -> None:
     if path is not None and Path(path).exists() and not Path(path).is_dir():
         raise ValueError(f"{flag} {path} is a file, not a directory")
@@ -101,12 +122,21 @@ class EvaluationRequest:
         numbers do not change.
     batch_size : int
         Images per ``model.predict`` call.
+    metrics : sequence of str or str, optional
+        The metrics to compute (``--metrics``): registry names, any subset of the
+        protocol's (a comma-separated string or a sequence; default all). Recorded in
+        the entry (``protocol.metrics``); ``salbench check`` recomputes exactly those.
+    executor : str or distributed.Client
+        Where the chunks are scored (``--executor``): ``"local"`` (this process's
+        threads), ``"dask"`` (a ``LocalCluster`` started for the run) or
+        ``"dask:ADDRESS"`` (a running scheduler, or its scheduler file), or a
+        ``distributed.Client`` the caller already holds (docs/dask.md). Numbers do
+        not change.
 
     Notes
     -----
-    Fields planned by the next issues belong here too: ``metrics`` (a subset of the
-    protocol's metrics, passed to ``get_protocol``), ``maps`` (``"model"`` or
-    ``"metric-specific"``) and ``executor`` (local threads or a Dask cluster).
+    A field planned by the next issues belongs here too: ``maps`` (``"model"`` or
+    ``"metric-specific"``).
     """
 
     model: str | None = None
@@ -133,6 +163,8 @@ class EvaluationRequest:
     chunk_size: int | None = None
     workers: int = 2
     batch_size: int = 32
+    metrics: tuple[str, ...] | None = None
+    executor: Any = field(default="local", compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
@@ -162,6 +194,11 @@ class EvaluationRequest:
         set_(self, "workers", non_negative_int(self.workers, "--workers"))
         set_(self, "batch_size", positive_int(self.batch_size, "--batch-size"))
         set_(self, "fit_limit", positive_int(self.fit_limit, "fit_limit"))
+        set_(self, "metrics", metric_names(self.metrics))
+        if isinstance(self.executor, str):
+            from salbench.evaluate.executor import parse_executor
+
+            parse_executor(self.executor)  # a bad spelling fails here, before any data is read
 
     @property
     def chunk(self) -> int:

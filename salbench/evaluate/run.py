@@ -39,17 +39,20 @@ def evaluate(request: EvaluationRequest, *, progress: bool = True,
         One message naming what is at fault; on any failure (and on Ctrl-C,
         :class:`~salbench.scoring.ScoringInterrupted`) the previous entry is unchanged.
     """
+    from salbench.evaluate.executor import open_executor
     from salbench.predictions import open_predictions
 
     request.check_paths()
     source = open_predictions(request.predictions) if request.predictions is not None else None  # fail fast
     plan = plan_evaluation(request, log=log)
-    if source is not None:
-        return _evaluate_files(plan, source, progress, log)
-    return _evaluate_model(plan, progress, log)
+    with open_executor(request.executor, log=log) as plan.client:
+        if source is not None:
+            return _evaluate_files(plan, source, progress, log)
+        return _evaluate_model(plan, progress, log)
 
 
 def _evaluate_model(plan: EvalPlan, progress: bool, log: Callable[[str], None]):
+    from salbench.evaluate.cluster import chunk_executor, given_maps, model_source, stored_recorder
     from salbench.results import ResultWriter
     from salbench.scoring import score_stream
 
@@ -70,15 +73,21 @@ def _evaluate_model(plan: EvalPlan, progress: bool, log: Callable[[str], None]):
         produce = ModelMaps(model, ds, request.batch_size) if model is not None else (
             lambda indices: [given[int(i)] for i in indices])
         feed = StoredMaps(ds.names, writer, produce, quantise=True, save_maps=request.save_maps)
+        remote = (chunk_executor(plan, model_source(plan, model_record),
+                                 record=stored_recorder(writer, ds.names, save_maps=request.save_maps))
+                  if model is not None else
+                  chunk_executor(plan, {"kind": "given"},
+                                 given=given_maps(writer, ds.names, produce, quantise=True, save_maps=request.save_maps)))
         scored = score_stream(plan.protocol, ds, feed, seed=plan.seed, chunk_size=request.chunk,
-                              workers=request.workers, progress=progress, batched=True)
+                              workers=request.workers, progress=progress, batched=True, executor=remote)
         model_record.setdefault("output_size", _output_size(model, given))
         timings = {"load_model": t_model, "ground_truth": scored.timings["ground_truth_s"],
-                   "predict": getattr(produce, "predict_s", 0.0), "evaluate": scored.timings["stream_s"]}
+                   "predict": getattr(remote or produce, "predict_s", 0.0), "evaluate": scored.timings["stream_s"]}
         return _finish(plan, writer, scored, model_record, timings)
 
 
 def _evaluate_files(plan: EvalPlan, source, progress: bool, log: Callable[[str], None]):
+    from salbench.evaluate.cluster import chunk_executor, stored_recorder
     from salbench.results import ResultWriter
     from salbench.scoring import score_stream
 
@@ -100,13 +109,18 @@ def _evaluate_files(plan: EvalPlan, source, progress: bool, log: Callable[[str],
     with ResultWriter(plan.results_dir, entry_stem(name, plan), folder=folder) as writer:
         common = dict(seed=plan.seed, chunk_size=request.chunk, workers=request.workers, progress=progress,
                       indices=match.indices)
+        where = {"path": str(path.resolve()), "allow_missing": request.allow_missing,
+                 "allow_extra": request.allow_extra}
         if folder is not None:  # maps decoded by the workers, each hashed from the bytes decoded
             feed = FolderMaps(match)
-            scored = score_stream(plan.protocol, ds, feed, **common)
+            remote = chunk_executor(plan, {"kind": "folder", **where},
+                                    record=lambda chunk, got: feed.sha256.update(zip(chunk, got["sha256"])))
+            scored = score_stream(plan.protocol, ds, feed, executor=remote, **common)
             feed.record(writer, ds.names)
         else:  # an array file: its maps are stored in the entry, exactly
             feed = StoredMaps(ds.names, writer, lambda indices: [match.load(i) for i in indices], quantise=False)
-            scored = score_stream(plan.protocol, ds, feed, batched=True, **common)
+            remote = chunk_executor(plan, {"kind": "array", **where}, record=stored_recorder(writer, ds.names))
+            scored = score_stream(plan.protocol, ds, feed, batched=True, executor=remote, **common)
         timings = {"ground_truth": scored.timings["ground_truth_s"], "evaluate": scored.timings["stream_s"]}
         return _finish(plan, writer, scored, model_record, timings, n_skipped=match.n_skipped)
 
@@ -126,6 +140,7 @@ def _finish(plan: EvalPlan, writer, scored, model_record, timings, *, n_skipped:
         dataset=dataset_record(plan.dataset, plan.choice),
         protocol=plan.protocol.name,
         params=plan.protocol.params,
+        metrics=plan.protocol.metrics,
         seed=plan.seed,
         names=list(scored.names),
         scores=scored.scores,

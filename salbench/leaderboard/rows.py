@@ -148,8 +148,9 @@ class Row:
 def group_rows(results: Iterable[Mapping[str, Any]]) -> list[Row]:
     """Group entries that differ only in their training seed (mean and spread shown per row).
 
-    The key is (model, training variant, dataset, split, protocol and its parameters, evaluation
-    seed): entries of a baseline (no training seed) stay one row each.
+    The key is (model, training variant, dataset, split, protocol, its parameters and the
+    metrics computed, evaluation seed): entries of a baseline (no training seed) stay one row
+    each, and seeds that computed other metric sets (``--metrics``) are not averaged together.
     """
     import json
 
@@ -157,7 +158,8 @@ def group_rows(results: Iterable[Mapping[str, Any]]) -> list[Row]:
     for r in results:
         seed = training_seed(r)
         key = json.dumps([r["model"]["name"], variant_label(r), r["dataset"]["name"], r["dataset"].get("split"),
-                          r["protocol"], r.get("seed"), None if seed is not None else r.get("_path")],
+                          r["protocol"]["name"], r["protocol"].get("params"), sorted(r["metrics"]), r.get("seed"),
+                          None if seed is not None else r.get("_path")],
                          sort_keys=True, default=str)
         groups.setdefault(key, []).append(r)
     rows = []

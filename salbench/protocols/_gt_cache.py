@@ -10,7 +10,11 @@ Layout: one directory per key under ``cache_dir()/ground_truth/``::
 The key is a JSON object: the dataset's content hash, the evaluated indices (hashed when
 not the whole split), the protocol's ground-truth parameters and :data:`FORMAT`. A
 directory is built in a temporary sibling and renamed into place after its manifest is
-written, so a crash leaves either nothing or a complete entry.
+written, so a crash leaves either nothing or a complete entry. Processes that share the
+cache (Dask workers on one filesystem, two runs at once) may build the same entry at the
+same time, each in its own temporary directory; publishing happens under the cache
+directory's lock (:func:`salbench.io.lock.directory_lock`), and an intact entry a peer
+published first is kept (same key, same content), never replaced under its readers.
 
 Opening verifies the manifest (format, the full key, n), every stream's size and index
 digest, and the crc32 of every blob (a streamed read: ~0.1 s per 100 MB, no RAM kept);
@@ -32,6 +36,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+from salbench.io.lock import directory_lock
 
 #: Bump when what is stored, or how, changes: older entries are then ignored.
 FORMAT = 2  # 2: fixations outside the image are dropped, no longer clipped (issue 19)
@@ -214,18 +220,25 @@ class GTCacheWriter:
             json.dump(manifest, fh, sort_keys=True, default=str)
             fh.flush()
             os.fsync(fh.fileno())
-        if self.final.exists():  # a stale or corrupt entry under the same key: replace it
-            trash = self.final.with_name(f".{self.final.name}.old-{uuid.uuid4().hex[:8]}")
+        with directory_lock(self.final.parent):  # one publisher at a time (processes sharing the cache)
+            if self.final.exists():
+                peer = GTCache.open(self.kind, self.key)
+                if peer is not None:  # a peer published this key meanwhile: keep theirs (its readers too)
+                    peer.close()
+                    shutil.rmtree(self.tmp, ignore_errors=True)
+                    return self.final
+                # a stale or corrupt entry under the same key: replace it
+                trash = self.final.with_name(f".{self.final.name}.old-{uuid.uuid4().hex[:8]}")
+                try:
+                    os.rename(self.final, trash)
+                    shutil.rmtree(trash, ignore_errors=True)
+                except OSError:
+                    pass
             try:
-                os.rename(self.final, trash)
-                shutil.rmtree(trash, ignore_errors=True)
-            except OSError:
-                pass
-        try:
-            os.rename(self.tmp, self.final)
-        except OSError:  # another process published the same key meanwhile: keep theirs
-            shutil.rmtree(self.tmp, ignore_errors=True)
-        _fsync_dir(self.final.parent)
+                os.rename(self.tmp, self.final)
+            except OSError:  # pragma: no cover - the final name is taken by something that is no entry
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            _fsync_dir(self.final.parent)
         return self.final
 
     def abort(self) -> None:

@@ -28,6 +28,7 @@ in-memory convenience (one chunk).
 from __future__ import annotations
 
 import copy
+import difflib
 import threading
 import time
 import warnings
@@ -38,7 +39,7 @@ import numpy as np
 
 from salbench.metrics.degenerate import is_constant_map
 from salbench.metrics._validate import unit_magnitude
-from salbench.metrics.registry import get_metric, metrics_for
+from salbench.metrics.registry import METRICS, get_metric, metrics_for, plugin_failures
 from salbench.predictions.aspect import aspect_mismatch
 from salbench.protocols.inputs import FusedKernel, ImageInputs
 from salbench.stats import mean_ci95
@@ -186,7 +187,12 @@ class Protocol:
         return tuple(m for m in available if m in set(names))
 
     def _unavailable(self, name, available) -> str:
-        entry = get_metric(name)  # an unknown name: ValueError with the close match
+        if isinstance(name, str) and name not in METRICS and name not in plugin_failures():
+            # a typo: the close match and the list among what this protocol can compute
+            close = difflib.get_close_matches(name, available, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            return f"unknown metric {name!r}; available under protocol {self.name!r}: {', '.join(available)}.{hint}"
+        entry = get_metric(name)  # a name it cannot read (not a string, a plugin that failed): its error
         missing = [k for k in entry.needs if k not in self.inputs]
         if entry.protocols is not None and self.name not in entry.protocols:
             why = f"it is declared for {', '.join(entry.protocols) or 'no protocol'}"
@@ -310,6 +316,9 @@ class Scorer:
     fused_kernels: tuple[FusedKernel, ...] = ()
     #: prediction shapes ``(h, w)`` the protocol is defined on: never counted as aspect mismatches
     aspect_exempt_shapes: tuple = ()
+    #: per-image arrays (indexed by position) the scorer fills while preparing and scoring: what a
+    #: distributed run copies from the worker that scored a chunk (:meth:`score_rows`, :meth:`import_rows`)
+    row_state: tuple[str, ...] = ("_scores", "_excluded")
 
     def __init__(self, protocol: Protocol, gt, seed, *, fused: bool = True):
         self.protocol = protocol
@@ -496,6 +505,32 @@ class Scorer:
                     self._store(it.pos, dict(zip(cols, out[row])))
         for it in live:
             it.data = None  # the chunk's maps are no longer needed: memory stays flat
+
+    def score_rows(self, items) -> dict:
+        """Score a chunk of prepared images and return its rows; the images stay unscored here.
+
+        What a worker of a distributed run does with a chunk: the returned
+        ``{"positions", <each attribute of row_state>}`` go to the scorer of the run
+        (:meth:`import_rows`); the same chunk may be scored again (a retried task).
+        """
+        items = list(items)
+        self.add_prepared(items)
+        pos = np.array([it.pos for it in items], dtype=np.intp)
+        rows = {"positions": pos, **{name: getattr(self, name)[pos].copy() for name in self.row_state}}
+        rows["stretched"] = {int(p): self._stretched[p] for p in pos.tolist() if p in self._stretched}
+        self._done[pos] = False
+        return rows
+
+    def import_rows(self, rows: dict) -> None:
+        """Take the rows a worker scored (:meth:`score_rows`) as this scorer's own."""
+        pos = np.asarray(rows["positions"], dtype=np.intp)
+        if len(set(pos.tolist())) != len(pos) or self._done[pos].any():
+            dup = next(int(p) for p in pos if self._done[p] or (pos == p).sum() > 1)
+            raise ValueError(f"image {self.gt.names[dup]!r} was scored twice")
+        for name in self.row_state:
+            getattr(self, name)[pos] = rows[name]
+        self._stretched.update(rows.get("stretched", {}))  # aspect mismatches counted on the worker
+        self._done[pos] = True
 
     def add(self, indices, predictions, records=None) -> None:
         """Score one chunk: dataset ``indices``, their 2-D ``predictions``, optionally their records."""

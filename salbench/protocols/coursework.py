@@ -201,6 +201,7 @@ class CourseworkScorer(Scorer):
     # The script's own recipe: the network's 48x48 outputs upsampled to the 480x640 ground truth.
     # Square maps are what this protocol is defined on, so they are not counted as stretched.
     aspect_exempt_shapes = ((48, 48),)
+    row_state = Scorer.row_state + ("_wrapped",)
 
     def __init__(self, protocol, gt, seed, **kw):
         super().__init__(protocol, gt, seed, **kw)

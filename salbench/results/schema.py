@@ -1,6 +1,6 @@
 """Schema ``salbench.result/2``: what a results file holds, how a record is built, and its validation.
 
-``schema, salbench_version, created, model, dataset, protocol {name, params}, seed,
+``schema, salbench_version, created, model, dataset, protocol {name, params, metrics}, seed,
 n_images, n_skipped, n_excluded, image_names, metrics {name: {mean, ci95, n,
 per_image, higher_is_better}}, wall_time_s, predictions``. ``predictions`` is
 ``{"kind": "stored", "format", "file", "sha256", "size", "n", "shape", "dtype",
@@ -13,6 +13,14 @@ never carries ``tolerances`` (``salbench check`` refuses one that does). Optiona
 (``{"dropped_fixations", "recorded_fixations", "images_with_dropped_fixations"}`` over the
 scored images, :func:`ground_truth_counts`) and ``n_aspect_mismatch`` (predictions stretched
 to their image's aspect ratio).
+
+``protocol.metrics`` is the metric set the evaluation computed (``--metrics``, default
+every metric the protocol reports), registry names in registry order; ``salbench check``
+rebuilds the protocol with exactly that set. Entries written before it existed lack it:
+they computed every metric of their protocol at the time (the built-in metrics the
+protocol reports, plus any plugin metric whose block they hold), and ``check`` reads
+them so (:func:`salbench.check.audit.recorded_metrics`); ``check --update`` writes the
+field.
 
 Files of an older schema are not read here: ``salbench check --update`` migrates
 them (:mod:`salbench.results.migrate`).
@@ -128,6 +136,7 @@ def build_result(
     n_skipped: int = 0,
     ground_truth: Mapping[str, int] | None = None,
     n_aspect_mismatch: int | None = None,
+    metrics: Iterable[str] | None = None,
 ) -> dict[str, Any]:
     """Assemble a results record.
 
@@ -158,11 +167,17 @@ def build_result(
     n_aspect_mismatch : int, optional
         Predictions stretched to their image's aspect ratio (``ProtocolResult.n_aspect_mismatch``);
         recorded when given.
+    metrics : iterable of str, optional
+        The metric set the protocol computed (``protocol.metrics``; default: the
+        metrics of ``scores``, in their order); it must be the metrics of ``scores``.
     """
     names = [str(n) for n in names]
     dups = duplicates(names)
     if dups:
         raise ValueError(f"duplicate image names {dups[:3]}: every scored image must have its own name")
+    chosen = list(scores) if metrics is None else [str(m) for m in metrics]
+    if sorted(chosen) != sorted(scores):
+        raise ValueError(f"protocol metrics {chosen} differ from the scored metrics {list(scores)}")
     metrics = metrics_block(scores)
     counted = {}
     if ground_truth is not None:
@@ -175,7 +190,7 @@ def build_result(
         "created": now_utc(),
         "model": dict(model),
         "dataset": dict(dataset),
-        "protocol": {"name": protocol, "params": dict(params)},
+        "protocol": {"name": protocol, "params": dict(params), "metrics": chosen},
         "seed": None if seed is None else int(seed),
         "n_images": len(names),
         "n_skipped": int(n_skipped),
@@ -233,6 +248,12 @@ def validate_result(result: Mapping[str, Any], *, source: str = "<result>") -> N
             raise bad(f"{key} must be an object with a name")
     if not isinstance(result["protocol"].get("params"), Mapping):
         raise bad("protocol.params must be an object")
+    if "metrics" in result["protocol"]:
+        chosen = result["protocol"]["metrics"]
+        if not (isinstance(chosen, list) and chosen and all(isinstance(m, str) and m for m in chosen)):
+            raise bad("protocol.metrics must be a non-empty list of metric names")
+        if duplicates(chosen):
+            raise bad(f"protocol.metrics names {duplicates(chosen)[0]!r} twice")
     if not isinstance(result["dataset"].get("split"), str):
         raise bad("dataset.split must be a string")
     seed = result["seed"]
