@@ -229,15 +229,19 @@ def _log_factorials(n):
     return out
 
 
-_LOGFACT_CACHE: dict = {}
+_LOGFACT = [NO_TABLE]  # the largest table made so far (a longer table gives the same values)
 
 
 def log_factorials(n: int) -> np.ndarray:
-    """``log(k!)`` for k < n, the same values as ``math.lgamma(k + 1.0)`` in the kernels (cached)."""
-    table = _LOGFACT_CACHE.get(n)
-    if table is None:
-        _LOGFACT_CACHE.clear()  # keep one table: it is n floats
-        table = _LOGFACT_CACHE[n] = _log_factorials(n)
+    """``log(k!)`` for k < n (at least), the same values as ``math.lgamma(k + 1.0)`` in the kernels.
+
+    Cached: one table, replaced by a longer one when a larger ``n`` is asked for, so images of
+    mixed sizes (and threads) share it; the kernels look up ``k`` only below the table's size.
+    """
+    table = _LOGFACT[0]
+    if table.size < n:
+        table = _log_factorials(n)
+        _LOGFACT[0] = table
     return table
 
 

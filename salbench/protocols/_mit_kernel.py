@@ -6,8 +6,8 @@ what several metrics read is computed once per image: the extremes of both maps,
 sums (CC, NSS, KLD), their min-max totals (SIM, IG), the centred sums (CC and NSS's
 standard deviation), the fixated pixels' indices, and the cell histograms of the
 fixated, other and all pixels (AUC-Borji and sAUC). The IG baseline's distribution is
-computed once per call, the hypergeometric draws use a log-factorial table, and images
-run under ``prange``.
+computed once per image size (the caller caches it), and the hypergeometric draws use a
+log-factorial table. The protocol calls :func:`mit_image` per image in the worker threads.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import prange
-
 from salbench._numba import njit
 from salbench.metrics._kernels import is_constant_range, minmax, mm_distribution, mm_total, total, totals, true_indices
 from salbench.metrics.auc import _auc_judd_core, _auc_judd_kernel
@@ -94,18 +92,22 @@ def _one_image(si, gi, fi, oi, b, t, splits, kseeds, include_endpoint, want, log
         out[7] = _info_gain_core(si, fix_idx, s_lo, s_hi, s_mm, b)
 
 
-@njit(parallel=True)
-def mit_batch(s, g, f, other, base, t, splits, kseeds, include_endpoint, want, logfact):
-    """Scores ``(N, 8)`` in :data:`MIT_KERNELS` order for flat maps ``(N, H*W)``.
+@njit
+def mit_image(s, g, f, other, base_dist, t, splits, kseeds, include_endpoint, want, logfact):
+    """Scores ``(8,)`` in :data:`MIT_KERNELS` order for one image's flat maps (``H*W``).
 
-    ``s`` saliency, ``g`` density (float64); ``f``, ``other`` bool masks; ``base``
-    (H*W,) IG baseline; ``kseeds`` (N, 2) kernel seeds of the Borji and sAUC draws;
-    ``want`` (8,) bool: the columns to compute (the others stay NaN, and an input only
-    they read may be an empty stand-in).
+    ``s`` saliency, ``g`` density (float64); ``f``, ``other`` bool masks; ``base_dist``
+    ``mm_distribution`` of the IG baseline (:func:`baseline_distribution`); ``kseeds`` (2,)
+    kernel seeds of the Borji and sAUC draws; ``want`` (8,) bool: the columns to compute
+    (the others stay NaN, and an input only they read may be an empty stand-in). Releases
+    the GIL: the workers that prepare images call it side by side.
     """
-    n = s.shape[0]
-    out = np.full((n, 8), np.nan)
-    b = mm_distribution(base) if want[7] else base  # IG's baseline distribution: the same for every image
-    for i in prange(n):
-        _one_image(s[i], g[i], f[i], other[i], b, t, splits, kseeds[i], include_endpoint, want, logfact, out[i])
+    out = np.full(8, np.nan)
+    _one_image(s, g, f, other, base_dist, t, splits, kseeds, include_endpoint, want, logfact, out)
     return out
+
+
+@njit
+def baseline_distribution(base):
+    """``mm_distribution`` of the flat IG baseline (the same for every image of a size)."""
+    return mm_distribution(base)

@@ -303,7 +303,9 @@ class Scorer:
         self.per_image = tuple(m for m in self.metrics if m not in in_fused)
         self._ordered = tuple(m for m in self.per_image if m in self.stream_metrics)
         self._threaded = tuple(m for m in self.per_image if m not in self.stream_metrics)
-        keep = {k for fk, cols in self.fused_plan for k in fk.reads_for(cols, lambda m: self.entries[m].needs)}
+        self._worker_plan = [(fk, cols) for fk, cols in self.fused_plan if fk.in_workers]
+        self._batch_plan = [(fk, cols) for fk, cols in self.fused_plan if not fk.in_workers]
+        keep = {k for fk, cols in self._batch_plan for k in fk.reads_for(cols, lambda m: self.entries[m].needs)}
         for m in self._ordered:
             keep.update(("saliency", *self.entries[m].needs))
         self._keep = tuple(sorted(keep))
@@ -413,6 +415,10 @@ class Scorer:
         if inputs is None:
             return Item(pos, index, None)
         values = {m: self.metric_value(m, inputs, pos) for m in self._threaded}
+        for fk, cols in self._worker_plan:  # fused kernels that run per image, here in the worker
+            seeds = {m: np.array([self.seed_for(m, pos)], dtype=np.int64) for m in cols if self.entries[m].seeded}
+            out = fk.run(self, [inputs.subset(fk.reads_for(cols, lambda m: self.entries[m].needs))], cols, seeds)
+            values.update(zip(cols, out[0]))
         kept = inputs.subset(self._keep) if self._keep else None
         return Item(pos, index, {"values": values, "inputs": kept})
 
@@ -441,8 +447,8 @@ class Scorer:
                 live.append(it)
         for it in sorted(live, key=lambda it: it.pos) if self._ordered else ():  # streams follow the image order
             self._store(it.pos, {m: self.metric_value(m, it.data["inputs"], it.pos) for m in self._ordered})
-        for k, (fk, cols) in enumerate(self.fused_plan):
-            last = k == len(self.fused_plan) - 1
+        for k, (fk, cols) in enumerate(self._batch_plan):
+            last = k == len(self._batch_plan) - 1
             groups: dict = {}
             for it in live:
                 groups.setdefault(np.shape(it.data["inputs"][fk.group_by]), []).append(it)
