@@ -160,7 +160,8 @@ def _fast_cell(v, lo, inv, fast, kmax):
     xv = (v - lo) * inv
     k0 = int(xv)
     fr = xv - k0
-    return 2 * k0 + 1 if (fr > 1e-9 and fr < 1.0 - 1e-9 and k0 < kmax and fast) else -1
+    inside = (fr > 1e-9) & (fr < 1.0 - 1e-9) & (k0 < kmax) & fast  # no short-circuit: no branches
+    return 2 * k0 + 1 if inside else -1
 
 
 @njit
