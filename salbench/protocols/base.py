@@ -31,10 +31,12 @@ import copy
 import threading
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from salbench._parallel import available_cores, one_blas_thread
 from salbench.metrics.degenerate import is_constant_map
 from salbench.metrics.registry import get_metric, metrics_for
 from salbench.protocols.inputs import FusedKernel, ImageInputs
@@ -260,10 +262,11 @@ class Scorer:
 
     A protocol's scorer implements :meth:`_setup` (cross-image preparation: draw tables,
     cached ground truth) and :meth:`image_inputs` (one image's inputs), and may offer
-    :attr:`fused_kernels`. :meth:`prepare` is the per-image, thread-safe part (the inputs
-    and every per-image metric); :meth:`add_prepared` scores a chunk of prepared images
-    (main thread: the fused kernels' parallel calls, and the metrics drawn from a sequential
-    stream). :meth:`add` does both.
+    :attr:`fused_kernels`. :meth:`prepare` is the per-image, thread-safe part (the inputs,
+    every per-image metric and the fused kernels that run per image,
+    ``FusedKernel.in_workers``); :meth:`add_prepared` scores a chunk of prepared images
+    (main thread: the other fused kernels' parallel calls, and the metrics drawn from a
+    sequential stream). :meth:`add` does both, preparing the images in threads.
 
     Attributes
     ----------
@@ -476,8 +479,13 @@ class Scorer:
             raise ValueError(f"got {len(records)} records for {len(indices)} images")
         self.setup()
         t0 = time.perf_counter()
-        items = [self.prepare(i, p, None if records is None else records[k])
-                 for k, (i, p) in enumerate(zip(indices, predictions))]
+        args = [(i, p, None if records is None else records[k]) for k, (i, p) in enumerate(zip(indices, predictions))]
+        workers = min(available_cores(), len(args))
+        if workers > 1:  # images are prepared (and scored per image) side by side, as score_stream does
+            with ThreadPoolExecutor(workers, thread_name_prefix="salbench-add") as pool, one_blas_thread():
+                items = list(pool.map(lambda a: self.prepare(*a), args))
+        else:
+            items = [self.prepare(*a) for a in args]
         self.timings["prepare_s"] += time.perf_counter() - t0
         self.add_prepared(items)
 

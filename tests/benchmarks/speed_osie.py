@@ -231,29 +231,35 @@ def main(argv=None) -> int:
         for k in list(res):
             if isinstance(res[k], dict):
                 res[k].pop("scores", None)
+    report["ratios"] = ratios(report)
     (out / "speed.json").write_text(json.dumps(report, indent=1))
     summarise(report)
     return 0
 
 
-def summarise(report: dict) -> None:
-    def best(name):
-        vals = [r[name]["wall_s"] for r in report["rounds"] if name in r]
-        return min(vals) if vals else None
+def ratios(report: dict) -> dict:
+    """Best wall time per row over the rounds, and the issue's four end-to-end ratios."""
+    best = {}
+    for r in report["rounds"]:
+        for name, row in r.items():
+            if isinstance(row, dict) and "wall_s" in row:
+                best[name] = min(best.get(name, float("inf")), row["wall_s"])
+    out = {f"{k}_s": v for k, v in best.items()}
+    py = best.get("pysaliency")
+    for k in ("salbench_six", "salbench_all", "salbench_all_api"):
+        if py and k in best:
+            out[f"{k}_vs_pysaliency"] = py / best[k]
+    if "salbench_all_workers1" in best and "salbench_all_workers2" in best:
+        out["workers2_vs_workers1"] = best["salbench_all_workers1"] / best["salbench_all_workers2"]
+    if "salbench_all_one_core" in best and "salbench_all_workers2" in best:
+        out["two_cores_vs_one_core"] = best["salbench_all_one_core"] / best["salbench_all_workers2"]
+    out["loadavg"] = [r.get("loadavg_before") for r in report["rounds"]]
+    return out
 
-    py = best("pysaliency")
-    for name in ("salbench_six", "salbench_all", "salbench_all_api", "salbench_all_workers1",
-                 "salbench_all_workers2", "salbench_all_one_core", "pysaliency"):
-        t = best(name)
-        if t is None:
-            continue
-        ratio = f"  {py / t:5.1f}x pysaliency" if py else ""
-        print(f"{name:24s} {t:8.2f} s  {700 / t:7.1f} img/s{ratio}")
-    w1, w2, one = best("salbench_all_workers1"), best("salbench_all_workers2"), best("salbench_all_one_core")
-    if w1 and w2:
-        print(f"workers 2 vs 1 (2 cores): {w1 / w2:.2f}x")
-    if one and w2:
-        print(f"2 cores (workers 2) vs 1 core (workers 1, taskset): {one / w2:.2f}x")
+
+def summarise(report: dict) -> None:
+    for k, v in ratios(report).items():
+        print(f"{k:34s} {v:.2f}" if isinstance(v, float) else f"{k:34s} {v}")
 
 
 if __name__ == "__main__":
