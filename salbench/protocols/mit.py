@@ -102,7 +102,7 @@ def _run_fused(scorer, batch, metrics, seeds):
     def flat(key, dtype, empty):
         return np.ascontiguousarray(inputs[key], dtype=dtype).ravel() if key in inputs else empty
 
-    base = _baseline_distribution(s.shape, float(p["ig_baseline_sigma"])) if "baseline" in inputs else empty_f
+    base = scorer.baseline_distribution(inputs["baseline"]) if "baseline" in inputs else empty_f
     kseeds = np.zeros(2, dtype=np.int64)
     for col, metric in enumerate(("auc_borji", "auc_shuffled")):
         if metric in seeds:
@@ -125,6 +125,20 @@ class MITScorer(Scorer):
     def __init__(self, protocol, gt, seed, **kw):
         super().__init__(protocol, gt, seed, **kw)
         self.needs_record = self.params["ground_truth"] == "dataset"
+        self._baseline_dists: dict = {}
+
+    def baseline_distribution(self, baseline) -> np.ndarray:
+        """The IG baseline as the fused kernel reads it (``mm_distribution``, flat), once per baseline array.
+
+        The baselines are cached per size (:func:`_baseline`): the same array comes back, so
+        the distribution is kept by identity (with the array, so its id is not reused).
+        """
+        hit = self._baseline_dists.get(id(baseline))
+        if hit is not None and hit[0] is baseline:
+            return hit[1]
+        d = baseline_distribution(as_float_map(baseline, "baseline").ravel())
+        self._baseline_dists[id(baseline)] = (baseline, d)  # workers may both compute it: the same values
+        return d
 
     def _setup(self, *, workers, progress):
         self.gt.load(workers=workers, progress=progress)
@@ -173,10 +187,3 @@ def _baseline(shape, sigma_frac):
     b.flags.writeable = False
     return b
 
-
-@functools.lru_cache(maxsize=8)
-def _baseline_distribution(shape, sigma_frac):
-    """The IG baseline as the kernel reads it (``mm_distribution``, flat), once per size."""
-    d = baseline_distribution(_baseline(tuple(shape), sigma_frac).ravel())
-    d.flags.writeable = False
-    return d

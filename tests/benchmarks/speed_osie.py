@@ -131,31 +131,32 @@ print(json.dumps({"means": {k: float(v) for k, v in out.items()}}))
 """
 
 
-def _env(cache: Path, numba_threads: int | None = None) -> dict:
+def _env(cache: Path, numba_threads: int | None = None, source: Path = REPO) -> dict:
     env = dict(os.environ)
     env["SALBENCH_CACHE"] = str(cache)
     env.pop("SALBENCH_DATA", None)
-    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["PYTHONPATH"] = os.pathsep.join([str(source), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     if numba_threads is not None:
         env["NUMBA_NUM_THREADS"] = str(numba_threads)
     return env
 
 
-def _run(cmd, env, cwd=None) -> tuple[float, dict, str]:
+def _run(cmd, env, cwd=None, parse=True) -> tuple[float, dict, str]:
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=cwd)
     wall = time.perf_counter() - t
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
-    last = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    last = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")] if parse else []
     return wall, (json.loads(last[-1]) if last else {}), proc.stderr
 
 
-def run_api(maps: Path, cache: Path, metrics="all", workers="default", *, pin_one_core=False) -> dict:
+def run_api(maps: Path, cache: Path, metrics="all", workers="default", *, pin_one_core=False,
+            source: Path = REPO) -> dict:
     cmd = [sys.executable, "-c", API_CHILD, str(maps), str(OSIE), metrics, str(workers)]
     if pin_one_core:
         cmd = ["taskset", "-c", "0", *cmd]
-    wall, doc, _ = _run(cmd, _env(cache, 1 if pin_one_core else None))
+    wall, doc, _ = _run(cmd, _env(cache, 1 if pin_one_core else None, source))
     return {"wall_s": wall, **doc}
 
 
@@ -167,7 +168,7 @@ def run_cli(maps: Path, cache: Path, out: Path, metrics: str | None = None, work
         cmd += ["--metrics", metrics]
     if workers is not None:
         cmd += ["--workers", str(workers)]
-    wall, _, _ = _run(cmd, _env(cache), cwd=out.parent)
+    wall, _, _ = _run(cmd, _env(cache), cwd=out.parent, parse=False)
     doc = json.loads(out.read_text())
     return {"wall_s": wall, "means": {k: v["mean"] for k, v in doc["metrics"].items()}}
 
@@ -188,6 +189,9 @@ def main(argv=None) -> int:
     ap.add_argument("--rows", default="six,all,all_api,workers,pin,pysaliency",
                     help="comma-separated subset of: six, all, all_api, workers, pin, pysaliency")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--base", type=Path, default=None,
+                    help="a salbench source tree to time as 'before' (e.g. `git archive 7aa628e salbench | tar -x -C DIR`); "
+                         "rows base_six and base_all, API, workers=2")
     args = ap.parse_args(argv)
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
@@ -197,6 +201,8 @@ def main(argv=None) -> int:
     rows = args.rows.split(",")
     # Warm-up (not timed): the ground-truth cache and the Numba cache are what a second run of a user has.
     run_api(maps, cache, ",".join(SIX), 2)
+    if args.base is not None:
+        run_api(maps, out / "cache-base", ",".join(SIX), 2, source=args.base.resolve())
     report: dict = {"n_images": 700, "shape": SHAPE, "rounds": []}
     for r in range(args.rounds):
         res: dict = {"loadavg_before": loadavg()}
@@ -220,6 +226,10 @@ def main(argv=None) -> int:
             row("salbench_all_workers2", lambda: run_api(maps, cache, "all", 2))
         if "pin" in rows:
             row("salbench_all_one_core", lambda: run_api(maps, cache, "all", 1, pin_one_core=True))
+        if args.base is not None:
+            base = args.base.resolve()
+            row("base_six", lambda: run_api(maps, out / "cache-base", ",".join(SIX), 2, source=base))
+            row("base_all", lambda: run_api(maps, out / "cache-base", "all", 2, source=base))
         if "pysaliency" in rows:
             row("pysaliency", lambda: run_pysaliency(maps, points, cache))
         report["rounds"].append(res)
@@ -246,7 +256,7 @@ def ratios(report: dict) -> dict:
                 best[name] = min(best.get(name, float("inf")), row["wall_s"])
     out = {f"{k}_s": v for k, v in best.items()}
     py = best.get("pysaliency")
-    for k in ("salbench_six", "salbench_all", "salbench_all_api"):
+    for k in ("salbench_six", "salbench_all", "salbench_all_api", "base_six", "base_all"):
         if py and k in best:
             out[f"{k}_vs_pysaliency"] = py / best[k]
     if "salbench_all_workers1" in best and "salbench_all_workers2" in best:
