@@ -193,6 +193,8 @@ def main(argv=None) -> int:
                     help="a salbench source tree to time as 'before' (e.g. `git archive 7aa628e salbench | tar -x -C DIR`); "
                          "rows base_six and base_all, API, workers=2")
     args = ap.parse_args(argv)
+    if not OSIE.is_dir():
+        ap.error(f"OSIE not found at {OSIE} (this benchmark reads ../shared/data/osie)")
     out = args.out.resolve()
     out.mkdir(parents=True, exist_ok=True)
     maps = make_maps((args.maps or out / "maps").resolve())

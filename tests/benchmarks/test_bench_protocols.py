@@ -73,6 +73,7 @@ def test_coursework_plain_numpy(benchmark, data):
 
 def test_pysaliency_cc_exact_auc(benchmark, data):
     np.trapz = getattr(np, "trapz", np.trapezoid)
+    pytest.importorskip("pysaliency", reason="pysaliency is the peer of this row (pip install -e '.[test]')")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pysaliency.metrics as pm
@@ -146,6 +147,7 @@ def test_public_functions_salbench(benchmark, public_inputs):
 def test_public_functions_pysaliency(benchmark, public_inputs):
     """pysaliency's CC and exact AUCs (uniform: every pixel a negative; shuffled) on the same arrays."""
     np.trapz = getattr(np, "trapz", np.trapezoid)
+    pytest.importorskip("pysaliency", reason="pysaliency is the peer of this row (pip install -e '.[test]')")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pysaliency.metrics as pm
