@@ -25,6 +25,8 @@ from typing import Callable
 
 import numpy as np
 
+from salbench._parallel import available_cores, one_blas_thread
+
 __all__ = ["ScoringInterrupted", "score_stream"]
 
 
@@ -48,7 +50,8 @@ def _bar(progress, total, desc):
 
 
 def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_size: int = 64,
-                 workers: int = 2, progress: bool = True, indices=None, batched: bool = False, executor=None):
+                 workers: int | None = None, progress: bool = True, indices=None, batched: bool = False,
+                 executor=None):
     """Score ``get_prediction(i)`` for the dataset's images under ``protocol``, chunk by chunk.
 
     Parameters
@@ -67,9 +70,10 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
     chunk_size : int
         Images scored per call of the protocol's kernels (memory: about two chunks of
         full-resolution float64 maps, ~5 MB per 480x640 image under ``mit``).
-    workers : int
-        Threads that decode predictions and prepare images (0: everything in the
-        calling thread). Does not change any number.
+    workers : int, optional
+        Threads that decode predictions and prepare and score images (0: everything in
+        the calling thread; default: the cores this process may use). Does not change
+        any number. BLAS runs one thread per worker meanwhile.
     progress : bool
         Show progress bars (ground truth, then scoring, with images/s).
     indices : sequence of int, optional
@@ -107,6 +111,8 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         protocol = get_protocol(protocol)
     if not isinstance(protocol, Protocol):
         raise ValueError(f"protocol must be a Protocol or a protocol name, got {type(protocol).__name__}")
+    if workers is None:
+        workers = available_cores()
     if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
     if isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 0:
@@ -161,6 +167,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         return maps
 
     bar = _bar(progress, n, f"{protocol.name}: scoring")
+    blas = one_blas_thread()  # the workers are the parallelism; restored in the finally below
     pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="salbench-score") if workers else None
     feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salbench-predict") if batched and pool else None
     done = 0
@@ -212,6 +219,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         for executor in (feeder, pool):  # queued predictions first: workers may wait on them
             if executor is not None:
                 executor.shutdown(wait=True, cancel_futures=True)
+        blas.restore_original_limits()
         if bar is not None:
             bar.close()
     result = scorer.result()

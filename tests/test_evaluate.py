@@ -52,7 +52,7 @@ def test_request_paths_are_checked_before_any_data(tmp_path):
 
 def test_request_defaults():
     r = EvaluationRequest(model="uniform", dataset_options=None)
-    assert (r.chunk, r.workers, r.batch_size, r.seed, r.split) == (32, 2, 32, 0, "val")
+    assert (r.chunk, r.workers, r.batch_size, r.seed, r.split) == (32, None, 32, 0, "val")  # None: one worker per available core
     assert r.dataset_options == {} and EvaluationRequest(predictions="maps").chunk == 64
     assert EvaluationRequest(model="uniform", chunk_size=np.int64(5)).chunk == 5
 

@@ -39,11 +39,33 @@ def test_chunking_and_workers_do_not_change_any_number(protocol):
     ref = p.evaluate(preds, recs, seed=4)
     assert ref.excluded == [recs[5].name]
     for chunk in (1, 7, N):
-        for workers in (0, 1, 2):
+        for workers in (0, 1, 2, 4, None):  # None: one per available core
             got = score_stream(p, ListDataset(recs), lambda i: preds[i], seed=4, chunk_size=chunk,
                                workers=workers, progress=False)
             _same(ref, got, p.metrics)
             assert got.names == ref.names and got.excluded == ref.excluded
+
+
+def test_workers_default_to_the_available_cores_and_blas_is_restored():
+    import os
+
+    from threadpoolctl import threadpool_info
+
+    from salbench._parallel import available_cores
+
+    assert available_cores() == len(os.sched_getaffinity(0))
+    before = [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"]
+    recs, preds = _data("mit")
+    seen = []
+
+    def get(i):  # while the workers run, BLAS runs one thread (they are the parallelism)
+        seen.extend(info["num_threads"] for info in threadpool_info() if info["user_api"] == "blas")
+        return preds[i]
+
+    got = score_stream("mit", ListDataset(recs), get, seed=0, progress=False)
+    assert got.timings["workers"] == available_cores()
+    assert seen and set(seen) == {1}
+    assert [(i["filepath"], i["num_threads"]) for i in threadpool_info() if i["user_api"] == "blas"] == before
 
 
 @pytest.mark.parametrize("protocol", list_protocols())

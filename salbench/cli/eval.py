@@ -78,7 +78,8 @@ def register(subparsers) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per model.predict call (default: 32)")
     p.add_argument("--chunk-size", type=int, default=None,
                    help="images scored per chunk (default: 32 with --model, 64 with --predictions)")
-    p.add_argument("--workers", type=int, default=2, help="decoding threads (default: 2); numbers do not change")
+    p.add_argument("--workers", type=int, default=None,
+                   help="threads preparing and scoring images (default: one per available core); numbers do not change")
     p.add_argument("--executor", default="local", metavar="local|dask[:ADDRESS]",
                    help="where chunks are scored: local (default), dask (a LocalCluster started for the run) or "
                    "dask:ADDRESS (a running scheduler, e.g. tcp://host:8786, or its scheduler file); "

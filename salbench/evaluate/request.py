@@ -117,9 +117,9 @@ class EvaluationRequest:
     chunk_size : int, optional
         Images per scoring chunk (default :data:`DEFAULT_CHUNK_MODEL` when a model
         predicts, :data:`DEFAULT_CHUNK_FILES` for maps read from files).
-    workers : int
-        Threads preparing images for the protocol (0: all in the calling thread);
-        numbers do not change.
+    workers : int or None
+        Threads preparing and scoring images (0: all in the calling thread; None,
+        the default: one per available core); numbers do not change.
     batch_size : int
         Images per ``model.predict`` call.
     metrics : sequence of str or str, optional
@@ -161,7 +161,7 @@ class EvaluationRequest:
     seed: int = 0
     results_dir: str | os.PathLike = DEFAULT_RESULTS_DIR
     chunk_size: int | None = None
-    workers: int = 2
+    workers: int | None = None
     batch_size: int = 32
     metrics: tuple[str, ...] | None = None
     executor: Any = field(default="local", compare=False)
@@ -191,7 +191,8 @@ class EvaluationRequest:
         set_(self, "seed", check_seed(self.seed))
         if self.chunk_size is not None:
             set_(self, "chunk_size", positive_int(self.chunk_size, "--chunk-size"))
-        set_(self, "workers", non_negative_int(self.workers, "--workers"))
+        if self.workers is not None:
+            set_(self, "workers", non_negative_int(self.workers, "--workers"))
         set_(self, "batch_size", positive_int(self.batch_size, "--batch-size"))
         set_(self, "fit_limit", positive_int(self.fit_limit, "fit_limit"))
         set_(self, "metrics", metric_names(self.metrics))

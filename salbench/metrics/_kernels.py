@@ -120,12 +120,75 @@ def mean_std(x, ddof):
 
 
 @njit
+def true_indices(mask):
+    """Ascending indices of the True entries of a contiguous 1-D bool array (``np.flatnonzero``).
+
+    Reads the mask eight entries at a time: fixation masks are mostly False.
+    """
+    n = mask.size
+    out = np.empty(count_true(mask), dtype=np.int64)
+    k = 0
+    n8 = n - n % 8
+    words = mask[:n8].view(np.uint64)
+    for w in range(words.size):
+        if words[w] != 0:
+            for i in range(8 * w, 8 * w + 8):
+                if mask[i]:
+                    out[k] = i
+                    k += 1
+    for i in range(n8, n):
+        if mask[i]:
+            out[k] = i
+            k += 1
+    return out
+
+
+@njit
 def masked_values(x, mask):
     """``x[mask]`` for 1-D arrays, as a new array."""
-    out = np.empty(count_true(mask))
-    j = 0
-    for i in range(mask.size):
-        if mask[i]:
-            out[j] = x[i]
-            j += 1
-    return out
+    return x[true_indices(mask)]
+
+
+@njit
+def total(x):
+    """``sum(x)`` accumulated in index order (the order every kernel's sums use)."""
+    acc = 0.0
+    for i in range(x.size):
+        acc += x[i]
+    return acc
+
+
+@njit
+def totals(x, y):
+    """``(sum(x), sum(y))``, each accumulated in index order, in one pass."""
+    a = 0.0
+    b = 0.0
+    for i in range(x.size):
+        a += x[i]
+        b += y[i]
+    return a, b
+
+
+@njit
+def mm_total(x, lo, hi):
+    """``sum((x - lo) / (hi - lo))`` in index order: :func:`mm_distribution`'s normaliser (1.0 if constant)."""
+    if is_constant_range(lo, hi):
+        return 1.0
+    rng = hi - lo
+    buf = np.empty(256)
+    acc = 0.0
+    for b0 in range(0, x.size, 256):  # a block at a time: the divisions vectorise, the sum stays in order
+        m = min(256, x.size - b0)
+        for j in range(m):
+            buf[j] = (x[b0 + j] - lo) / rng
+        for j in range(m):
+            acc += buf[j]
+    return acc
+
+
+@njit
+def mm_value(v, lo, hi, tot, n):
+    """One entry of :func:`mm_distribution` from ``lo``, ``hi`` and :func:`mm_total`: the same double."""
+    if is_constant_range(lo, hi):
+        return 1.0 / n
+    return ((v - lo) / (hi - lo)) / tot

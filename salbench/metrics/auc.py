@@ -10,8 +10,10 @@ from __future__ import annotations
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import count_le, count_lt, is_constant_range, masked_values, minmax
+from salbench.metrics._kernels import count_le, count_lt, is_constant_range, masked_values, minmax, true_indices
 from salbench.metrics._validate import flat_inputs
+
+_BLOCK = 512  # pixels normalised at a time (stays in L1; the division loop vectorises)
 
 
 @njit
@@ -63,43 +65,92 @@ def _bucket_sort_unit(u):
 
 
 @njit
+def _distinct_sorted(u, start, nb):
+    """The distinct values of ascending ``u`` (bucketed by ``start``), their bucket starts, and
+    for each ``u[j]`` the index of its value among them."""
+    m = u.size
+    uq = np.empty(m)
+    which = np.empty(m, dtype=np.int64)
+    qstart = np.empty(nb + 1, dtype=np.int64)
+    q = 0
+    for k in range(nb):
+        qstart[k] = q
+        for j in range(start[k], start[k + 1]):
+            if q == qstart[k] or u[j] != uq[q - 1]:  # a new value (buckets are disjoint)
+                uq[q] = u[j]
+                q += 1
+            which[j] = q - 1
+    qstart[nb] = q
+    return uq[:q], qstart, which
+
+
+@njit
 def _count_at_least(s, lo, rng, u, start, nb):
     """``above[j]`` = number of pixels whose ``(s - lo) / rng`` is >= ``u[j]`` (``u`` bucket-sorted).
 
-    Pixels are grouped by the same buckets as ``u``; a threshold only needs the pixels
-    of its own bucket (lower buckets hold smaller values), compared in cache order.
+    One pass over the pixels, nothing stored per pixel: each pixel adds one to its bucket's
+    count and, when its bucket holds thresholds, is compared with that bucket's distinct
+    threshold values only (lower buckets hold smaller values, higher ones larger), marking
+    the first one above it. Tied thresholds share one count. Exact integers.
     """
     n_pix = s.size
-    grouped, pstart = _group_by_bucket((s - lo) / rng, nb)
-    above = np.empty(u.size, dtype=np.int64)
+    uq, qstart, which = _distinct_sorted(u, start, nb)
+    m = uq.size
+    hist = np.zeros(nb, dtype=np.int64)
+    first_above = np.zeros(m, dtype=np.int64)  # pixels of a bucket below uq[j] but not below uq[j - 1]
+    blk = np.empty(_BLOCK)
+    for b0 in range(0, n_pix, _BLOCK):
+        b1 = min(b0 + _BLOCK, n_pix)
+        for i in range(b0, b1):  # the divisions, vectorised
+            blk[i - b0] = (s[i] - lo) / rng
+        for i in range(b1 - b0):
+            v = blk[i]
+            k = min(int(v * nb), nb - 1)
+            hist[k] += 1
+            t0 = qstart[k]
+            t1 = qstart[k + 1]
+            if t0 == t1:
+                continue
+            if t1 - t0 <= 8:
+                j = t0
+                while j < t1 and uq[j] <= v:
+                    j += 1
+            else:
+                j = t0
+                z = t1
+                while j < z:
+                    mid = (j + z) >> 1
+                    if uq[mid] <= v:
+                        j = mid + 1
+                    else:
+                        z = mid
+            if j < t1:
+                first_above[j] += 1
+    above_q = np.empty(m, dtype=np.int64)
+    below = 0  # pixels in lower buckets
     for k in range(nb):
-        t0 = start[k]
-        t1 = start[k + 1]
-        if t0 == t1:
-            continue
-        p0 = pstart[k]
-        p1 = pstart[k + 1]
-        if (t1 - t0) * (p1 - p0) <= 256:
-            for j in range(t0, t1):
-                c = 0
-                for q in range(p0, p1):
-                    c += grouped[q] < u[j]
-                above[j] = n_pix - p0 - c
-        else:  # many values in one bucket (ties): sort its pixels and merge
-            grouped[p0:p1] = np.sort(grouped[p0:p1])
-            q = p0
-            for j in range(t0, t1):
-                while q < p1 and grouped[q] < u[j]:
-                    q += 1
-                above[j] = n_pix - q
+        less = 0
+        for j in range(qstart[k], qstart[k + 1]):
+            less += first_above[j]
+            above_q[j] = n_pix - below - less
+        below += hist[k]
+    above = np.empty(u.size, dtype=np.int64)
+    for j in range(u.size):
+        above[j] = above_q[which[j]]
     return above
 
 
 @njit
 def _auc_judd_kernel(s, f):
-    n_pix = s.size
     lo, hi = minmax(s)
-    pos = masked_values(s, f)
+    return _auc_judd_core(s, true_indices(f), lo, hi)
+
+
+@njit
+def _auc_judd_core(s, fix_idx, lo, hi):
+    """AUC-Judd from the fixated pixels' indices and the map's extremes."""
+    n_pix = s.size
+    pos = s[fix_idx]
     n_fix = pos.size
     if n_fix == 0 or n_fix == n_pix:
         return np.nan  # no positives, or no negatives for the FP rate

@@ -22,7 +22,7 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import is_constant_range
+from salbench.metrics._kernels import is_constant_range, minmax, true_indices
 from salbench.metrics._validate import flat_inputs
 
 __all__ = [
@@ -146,21 +146,75 @@ def _normalised(s):
     return out
 
 
+_BLOCK = 256  # pixels classified at a time (their cells stay in L1)
+
+
+@njit
+def _fast_cell(v, lo, inv, fast, kmax):
+    """Cell ``2 floor(x) + 1`` when ``x = (v - lo) inv`` is farther than 1e-9 from every integer, else -1.
+
+    ``x`` is within a few ulps of ``u / step`` (``u`` the min-max normalised value), so such
+    a pixel lies strictly inside threshold interval ``floor(x)`` (the coursework kernel's rule;
+    ``fast`` is False for steps below 1e-5, where a few ulps of ``x`` could exceed 1e-9).
+    """
+    xv = (v - lo) * inv
+    k0 = int(xv)
+    fr = xv - k0
+    inside = (fr > 1e-9) & (fr < 1.0 - 1e-9) & (k0 < kmax) & fast  # no short-circuit: no branches
+    return 2 * k0 + 1 if inside else -1
+
+
 @njit
 def _cell_hists(s, fix, other, t):
     """Cell histograms of mm(s) over all pixels, fixated pixels and ``other`` pixels."""
-    u = _normalised(s)
+    lo, hi = minmax(s)
+    return _cell_hists_core(s, true_indices(fix), true_indices(other), t, lo, hi)
+
+
+@njit
+def _cell_hists_core(s, fix_idx, oth_idx, t, lo, hi):
+    """:func:`_cell_hists` from the fixated and other pixels' indices and the map's extremes.
+
+    The cell of a pixel is :func:`_cell_of` of its value under :func:`_normalised` (a
+    constant map is all zeros: cell 0), found without normalising: :func:`_fast_cell`
+    (vectorises), else :func:`cell_in` on the boundaries of :func:`cell_boundaries` (exact,
+    normalisation being monotone). All pixels go to one of four histogram copies (runs of
+    equal cells do not wait on each other's increments).
+    """
     n_cells = 2 * t.size
+    n = s.size
     h_all = np.zeros(n_cells, dtype=np.int64)
     h_pos = np.zeros(n_cells, dtype=np.int64)
     h_oth = np.zeros(n_cells, dtype=np.int64)
-    for i in range(u.size):
-        c = _cell_of(u[i], t)
-        h_all[c] += 1
-        if fix[i]:
-            h_pos[c] += 1
-        if other[i]:
-            h_oth[c] += 1
+    if is_constant_range(lo, hi):
+        h_all[0] = n  # mm(s) = 0 everywhere, and _cell_of(0.0, t) == 0
+        h_pos[0] = fix_idx.size
+        h_oth[0] = oth_idx.size
+        return h_all, h_pos, h_oth
+    b, e = cell_boundaries(lo, hi, t)
+    step = t[1] - t[0] if t.size > 1 else 1.0
+    inv = 1.0 / (step * (hi - lo))
+    fast = t.size > 1 and step >= 1e-5
+    kmax = t.size - 1
+    hist = np.zeros(4 * n_cells, dtype=np.int64)
+    cells = np.empty(_BLOCK, dtype=np.int64)
+    for b0 in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - b0)
+        for j in range(m):
+            cells[j] = _fast_cell(s[b0 + j], lo, inv, fast, kmax)
+        for j in range(m):
+            if cells[j] < 0:
+                cells[j] = cell_in(s[b0 + j], lo, inv, b, e)
+        for j in range(m):
+            hist[(j & 3) * n_cells + cells[j]] += 1
+    for q in range(4):
+        for c in range(n_cells):
+            h_all[c] += hist[q * n_cells + c]
+    for idx, h in ((fix_idx, h_pos), (oth_idx, h_oth)):
+        for k in range(idx.size):
+            v = s[idx[k]]
+            c = _fast_cell(v, lo, inv, fast, kmax)
+            h[c if c >= 0 else cell_in(v, lo, inv, b, e)] += 1
     return h_all, h_pos, h_oth
 
 
@@ -176,15 +230,19 @@ def _log_factorials(n):
     return out
 
 
-_LOGFACT_CACHE: dict = {}
+_LOGFACT = [NO_TABLE]  # the largest table made so far (a longer table gives the same values)
 
 
 def log_factorials(n: int) -> np.ndarray:
-    """``log(k!)`` for k < n, the same values as ``math.lgamma(k + 1.0)`` in the kernels (cached)."""
-    table = _LOGFACT_CACHE.get(n)
-    if table is None:
-        _LOGFACT_CACHE.clear()  # keep one table: it is n floats
-        table = _LOGFACT_CACHE[n] = _log_factorials(n)
+    """``log(k!)`` for k < n (at least), the same values as ``math.lgamma(k + 1.0)`` in the kernels.
+
+    Cached: one table, replaced by a longer one when a larger ``n`` is asked for, so images of
+    mixed sizes (and threads) share it; the kernels look up ``k`` only below the table's size.
+    """
+    table = _LOGFACT[0]
+    if table.size < n:
+        table = _log_factorials(n)
+        _LOGFACT[0] = table
     return table
 
 

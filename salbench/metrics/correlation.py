@@ -7,8 +7,34 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import count_true, is_constant_range, mean_std, minmax
+from salbench.metrics._kernels import is_constant_range, mean_std, minmax, totals, true_indices
 from salbench.metrics._validate import as_float_map, flat_inputs, flat_point_indices
+
+
+@njit
+def centred_sums(s, g, ms, mg):
+    """``(sum(ds * dg), sum(ds * ds), sum(dg * dg))`` with ``ds = s - ms``, ``dg = g - mg``, in index order."""
+    sxy = 0.0
+    sxx = 0.0
+    syy = 0.0
+    for i in range(s.size):
+        ds = s[i] - ms
+        dg = g[i] - mg
+        sxy += ds * dg
+        sxx += ds * ds
+        syy += dg * dg
+    return sxy, sxx, syy
+
+
+@njit
+def _cc_from_sums(sxy, sxx, syy):
+    # Spreads that underflow to zero (denormal maps) mean "constant" as above.
+    if syy == 0.0:
+        return np.nan
+    if sxx == 0.0:
+        return 0.0
+    r = sxy / (math.sqrt(sxx) * math.sqrt(syy))
+    return min(1.0, max(-1.0, r))
 
 
 @njit
@@ -20,45 +46,29 @@ def _cc_kernel(s, g):
     if is_constant_range(s_lo, s_hi):
         return 0.0  # a constant prediction carries no information: chance level
     n = s.size
-    ms = 0.0
-    mg = 0.0
-    for i in range(n):
-        ms += s[i]
-        mg += g[i]
-    ms /= n
-    mg /= n
-    sxy = 0.0
-    sxx = 0.0
-    syy = 0.0
-    for i in range(n):
-        ds = s[i] - ms
-        dg = g[i] - mg
-        sxy += ds * dg
-        sxx += ds * ds
-        syy += dg * dg
-    # Spreads that underflow to zero (denormal maps) mean "constant" as above.
-    if syy == 0.0:
-        return np.nan
-    if sxx == 0.0:
-        return 0.0
-    r = sxy / (math.sqrt(sxx) * math.sqrt(syy))
-    return min(1.0, max(-1.0, r))
+    s_sum, g_sum = totals(s, g)
+    sxy, sxx, syy = centred_sums(s, g, s_sum / n, g_sum / n)
+    return _cc_from_sums(sxy, sxx, syy)
+
+
+@njit
+def _nss_from(s, fix_idx, mean, std):
+    acc = 0.0
+    for k in range(fix_idx.size):
+        acc += (s[fix_idx[k]] - mean) / std
+    return acc / fix_idx.size
 
 
 @njit
 def _nss_kernel(s, f):
-    n_fix = count_true(f)
-    if n_fix == 0:
+    fix_idx = true_indices(f)
+    if fix_idx.size == 0:
         return np.nan
     lo, hi = minmax(s)
     if is_constant_range(lo, hi):
         return 0.0
     mean, std = mean_std(s, 1)  # MATLAB std: N-1
-    acc = 0.0
-    for i in range(s.size):
-        if f[i]:
-            acc += (s[i] - mean) / std
-    return acc / n_fix
+    return _nss_from(s, fix_idx, mean, std)
 
 
 def cc(saliency, density) -> float:

@@ -7,29 +7,51 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import EPS, count_true, is_constant_range, minmax, mm_distribution
+from salbench.metrics._kernels import (EPS, is_constant_range, minmax, mm_distribution, mm_total, mm_value, total, totals,
+                                      true_indices)
 from salbench.metrics._validate import flat_inputs
+
+_BLOCK = 256  # pixels converted to distribution values at a time (they stay in L1)
 
 
 @njit
-def _sum_distribution(x):
-    """``x / sum(x)`` after shifting a negative minimum to 0 (pysaliency); constant -> uniform.
+def _shifted_total(x, lo, hi, plain_total):
+    """The normaliser of KLD's distributions: ``sum(x - shift)``, ``shift = min(lo, 0)`` (pysaliency).
+
+    ``plain_total`` is ``sum(x)`` (:func:`total`), the same sum when there is no shift.
+    """
+    if is_constant_range(lo, hi) or lo >= 0.0:
+        return plain_total  # no shift: x - 0.0 is x, the same sum
+    acc = 0.0
+    for i in range(x.size):
+        acc += x[i] - lo
+    return acc
+
+
+@njit
+def _sum_values(x, b0, m, lo, hi, tot, out):
+    """``out[:m]``: entries ``b0 .. b0 + m`` of KLD's distribution ``(x - shift) / sum(x - shift)``.
 
     A constant map (:func:`is_constant_range`, all-zero included) is the uniform
     distribution, exactly: a constant prediction scores as the uniform one.
     """
-    lo, hi = minmax(x)
-    out = np.empty(x.size)
     if is_constant_range(lo, hi):
-        out[:] = 1.0 / x.size
-        return out
+        out[:m] = 1.0 / x.size
+        return
     shift = lo if lo < 0.0 else 0.0
-    total = 0.0
-    for i in range(x.size):
-        total += x[i] - shift
-    for i in range(x.size):
-        out[i] = (x[i] - shift) / total
-    return out
+    for j in range(m):
+        out[j] = (x[b0 + j] - shift) / tot
+
+
+@njit
+def _mm_values(x, b0, m, lo, hi, tot, out):
+    """``out[:m]``: entries ``b0 .. b0 + m`` of :func:`mm_distribution` (``tot``: :func:`mm_total`)."""
+    if is_constant_range(lo, hi):
+        out[:m] = 1.0 / x.size
+        return
+    rng = hi - lo
+    for j in range(m):
+        out[j] = ((x[b0 + j] - lo) / rng) / tot
 
 
 @njit
@@ -40,45 +62,92 @@ def density_without_mass(g):
     without fixations yields. A constant *positive* density is the uniform one.
     """
     lo, hi = minmax(g)
+    return _without_mass(lo, hi)
+
+
+@njit
+def _without_mass(lo, hi):
     return is_constant_range(lo, hi) and hi <= 0.0
 
 
 @njit
-def _kld_kernel(s, g):
-    if density_without_mass(g):
+def _kld_core(s, g, s_lo, s_hi, s_sum, g_lo, g_hi, g_sum):
+    """KLD from the maps' extremes and plain sums (shared with the other metrics of a fused kernel)."""
+    if _without_mass(g_lo, g_hi):
         return np.nan  # ground truth without mass
-    p = _sum_distribution(s)
-    q = _sum_distribution(g)
+    n = s.size
+    s_tot = _shifted_total(s, s_lo, s_hi, s_sum)
+    g_tot = _shifted_total(g, g_lo, g_hi, g_sum)
+    p = np.empty(_BLOCK)
+    q = np.empty(_BLOCK)
     acc = 0.0
-    for i in range(s.size):
-        acc += q[i] * math.log(EPS + q[i] / (p[i] + EPS))
+    for b0 in range(0, n, _BLOCK):  # the distributions a block at a time (the divisions vectorise)
+        m = min(_BLOCK, n - b0)
+        _sum_values(s, b0, m, s_lo, s_hi, s_tot, p)
+        _sum_values(g, b0, m, g_lo, g_hi, g_tot, q)
+        for j in range(m):
+            acc += q[j] * math.log(EPS + q[j] / (p[j] + EPS))
+    return acc
+
+
+@njit
+def _kld_kernel(s, g):
+    s_lo, s_hi = minmax(s)
+    g_lo, g_hi = minmax(g)
+    if _without_mass(g_lo, g_hi):
+        return np.nan
+    s_sum, g_sum = totals(s, g)
+    return _kld_core(s, g, s_lo, s_hi, s_sum, g_lo, g_hi, g_sum)
+
+
+@njit
+def _sim_core(s, g, s_lo, s_hi, s_mm, g_lo, g_hi, g_mm):
+    """SIM from the extremes and :func:`mm_total` of both maps."""
+    if _without_mass(g_lo, g_hi):
+        return np.nan  # ground truth without mass: nothing to intersect with
+    n = s.size
+    a = np.empty(_BLOCK)
+    b = np.empty(_BLOCK)
+    acc = 0.0
+    for b0 in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - b0)
+        _mm_values(s, b0, m, s_lo, s_hi, s_mm, a)
+        _mm_values(g, b0, m, g_lo, g_hi, g_mm, b)
+        for j in range(m):
+            acc += min(a[j], b[j])
     return acc
 
 
 @njit
 def _sim_kernel(s, g):
-    if density_without_mass(g):
-        return np.nan  # ground truth without mass: nothing to intersect with
-    a = mm_distribution(s)
-    b = mm_distribution(g)
+    s_lo, s_hi = minmax(s)
+    g_lo, g_hi = minmax(g)
+    if _without_mass(g_lo, g_hi):
+        return np.nan
+    return _sim_core(s, g, s_lo, s_hi, mm_total(s, s_lo, s_hi), g_lo, g_hi, mm_total(g, g_lo, g_hi))
+
+
+@njit
+def _info_gain_core(s, fix_idx, s_lo, s_hi, s_mm, b):
+    """IG at the fixated pixels ``fix_idx`` (ascending); ``b`` is ``mm_distribution(baseline)``."""
+    n_fix = fix_idx.size
+    if n_fix == 0:
+        return np.nan
+    n = s.size
     acc = 0.0
-    for i in range(a.size):
-        acc += min(a[i], b[i])
-    return acc
+    for k in range(n_fix):
+        i = fix_idx[k]
+        acc += math.log2(EPS + mm_value(s[i], s_lo, s_hi, s_mm, n)) - math.log2(EPS + b[i])
+    return acc / n_fix
 
 
 @njit
 def _info_gain_kernel(s, f, base):
-    n_fix = count_true(f)
-    if n_fix == 0:
+    fix_idx = true_indices(f)
+    if fix_idx.size == 0:
         return np.nan
-    p = mm_distribution(s)
-    b = mm_distribution(base)
-    acc = 0.0
-    for i in range(f.size):
-        if f[i]:
-            acc += math.log2(EPS + p[i]) - math.log2(EPS + b[i])
-    return acc / n_fix
+    s_lo, s_hi = minmax(s)
+    return _info_gain_core(s, fix_idx, s_lo, s_hi, mm_total(s, s_lo, s_hi), mm_distribution(base))
 
 
 def kld(saliency, density) -> float:

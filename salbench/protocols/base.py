@@ -33,10 +33,12 @@ import threading
 import time
 import warnings
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from salbench._parallel import available_cores, one_blas_thread
 from salbench.metrics.degenerate import is_constant_map
 from salbench.metrics._validate import unit_magnitude
 from salbench.metrics.registry import METRICS, get_metric, metrics_for, plugin_failures
@@ -283,10 +285,11 @@ class Scorer:
 
     A protocol's scorer implements :meth:`_setup` (cross-image preparation: draw tables,
     cached ground truth) and :meth:`image_inputs` (one image's inputs), and may offer
-    :attr:`fused_kernels`. :meth:`prepare` is the per-image, thread-safe part (the inputs
-    and every per-image metric); :meth:`add_prepared` scores a chunk of prepared images
-    (main thread: the fused kernels' parallel calls, and the metrics drawn from a sequential
-    stream). :meth:`add` does both.
+    :attr:`fused_kernels`. :meth:`prepare` is the per-image, thread-safe part (the inputs,
+    every per-image metric and the fused kernels that run per image,
+    ``FusedKernel.in_workers``); :meth:`add_prepared` scores a chunk of prepared images
+    (main thread: the other fused kernels' parallel calls, and the metrics drawn from a
+    sequential stream). :meth:`add` does both, preparing the images in threads.
 
     Attributes
     ----------
@@ -335,7 +338,9 @@ class Scorer:
         self.per_image = tuple(m for m in self.metrics if m not in in_fused)
         self._ordered = tuple(m for m in self.per_image if m in self.stream_metrics)
         self._threaded = tuple(m for m in self.per_image if m not in self.stream_metrics)
-        keep = {k for fk, cols in self.fused_plan for k in fk.reads_for(cols, lambda m: self.entries[m].needs)}
+        self._worker_plan = [(fk, cols) for fk, cols in self.fused_plan if fk.in_workers]
+        self._batch_plan = [(fk, cols) for fk, cols in self.fused_plan if not fk.in_workers]
+        keep = {k for fk, cols in self._batch_plan for k in fk.reads_for(cols, lambda m: self.entries[m].needs)}
         for m in self._ordered:
             keep.update(("saliency", *self.entries[m].needs))
         self._keep = tuple(sorted(keep))
@@ -458,6 +463,10 @@ class Scorer:
         if inputs is None:
             return Item(pos, index, None)
         values = {m: self.metric_value(m, inputs, pos) for m in self._threaded}
+        for fk, cols in self._worker_plan:  # fused kernels that run per image, here in the worker
+            seeds = {m: np.array([self.seed_for(m, pos)], dtype=np.int64) for m in cols if self.entries[m].seeded}
+            out = fk.run(self, [inputs.subset(fk.reads_for(cols, lambda m: self.entries[m].needs))], cols, seeds)
+            values.update(zip(cols, out[0]))
         kept = inputs.subset(self._keep) if self._keep else None
         return Item(pos, index, {"values": values, "inputs": kept})
 
@@ -486,8 +495,8 @@ class Scorer:
                 live.append(it)
         for it in sorted(live, key=lambda it: it.pos) if self._ordered else ():  # streams follow the image order
             self._store(it.pos, {m: self.metric_value(m, it.data["inputs"], it.pos) for m in self._ordered})
-        for k, (fk, cols) in enumerate(self.fused_plan):
-            last = k == len(self.fused_plan) - 1
+        for k, (fk, cols) in enumerate(self._batch_plan):
+            last = k == len(self._batch_plan) - 1
             groups: dict = {}
             for it in live:
                 groups.setdefault(np.shape(it.data["inputs"][fk.group_by]), []).append(it)
@@ -541,8 +550,13 @@ class Scorer:
             raise ValueError(f"got {len(records)} records for {len(indices)} images")
         self.setup()
         t0 = time.perf_counter()
-        items = [self.prepare(i, p, None if records is None else records[k])
-                 for k, (i, p) in enumerate(zip(indices, predictions))]
+        args = [(i, p, None if records is None else records[k]) for k, (i, p) in enumerate(zip(indices, predictions))]
+        workers = min(available_cores(), len(args))
+        if workers > 1:  # images are prepared (and scored per image) side by side, as score_stream does
+            with ThreadPoolExecutor(workers, thread_name_prefix="salbench-add") as pool, one_blas_thread():
+                items = list(pool.map(lambda a: self.prepare(*a), args))
+        else:
+            items = [self.prepare(*a) for a in args]
         self.timings["prepare_s"] += time.perf_counter() - t0
         self.add_prepared(items)
 

@@ -65,6 +65,14 @@ def _circulant(length: int, n: int, cutoff: float) -> np.ndarray:
     return k
 
 
+@functools.lru_cache(maxsize=8)
+def _transposed(length: int, n: int, cutoff: float) -> np.ndarray:
+    """``_circulant(length, n, cutoff).T``, C-contiguous (its rows are the filter's columns)."""
+    k = np.ascontiguousarray(_circulant(length, n, cutoff).T)
+    k.flags.writeable = False
+    return k
+
+
 def mit_fixation_density(fixation_map, cutoff: float = 8.0) -> np.ndarray:
     """MIT's continuous ground truth: ``max(antonioGaussian(fixation_map, cutoff), 0)``.
 
@@ -113,7 +121,9 @@ def mit_fixation_density(fixation_map, cutoff: float = 8.0) -> np.ndarray:
     # Sparse maps: one outer product per fixated pixel costs H*W*K flops, the two dense
     # products H*W*(H+W): take the cheaper.
     if rows.size < h + w:
-        out = ky[:, rows] @ kx[:, cols].T
+        # ky[:, rows] @ kx[:, cols].T, the columns gathered as rows of the transposes (contiguous
+        # copies instead of strided ones; the same product, bit for bit)
+        out = _transposed(h, n, cutoff)[rows].T @ _transposed(w, n, cutoff)[cols]
     else:
         out = (ky @ (f != 0).astype(np.float64)) @ kx.T
     np.maximum(out, 0.0, out=out)

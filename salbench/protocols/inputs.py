@@ -126,6 +126,12 @@ class FusedKernel:
     metric_maps : bool
         False: only metrics scored on the default ``saliency`` map are routed here.
         True: ``run`` reads ``batch[i].saliency_for(metric)`` itself.
+    in_workers : bool
+        True: ``run`` is called once per image (a batch of one) in the threads that prepare
+        the images, beside the per-image metrics, so that it scales with the workers and
+        the scoring thread keeps no maps; its kernel must release the GIL (Numba
+        ``nogil``). False: once per chunk group in the scoring thread (a kernel that is
+        parallel over images itself).
     """
 
     metrics: tuple[str, ...]
@@ -135,6 +141,7 @@ class FusedKernel:
     available: Callable[[dict], Iterable[str]] | None = None
     group_by: str = "saliency"
     metric_maps: bool = False
+    in_workers: bool = False
 
     def usable(self, params: dict, registry_kernel: Callable[[str], Callable | None]) -> frozenset:
         """Columns usable under ``params`` whose registry kernel is still the one this kernel calls."""

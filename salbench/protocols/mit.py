@@ -17,9 +17,9 @@ Gaussian (``ig_baseline_sigma`` x min(H, W)).
 
 Metrics come from the registry (every metric whose inputs the protocol supplies and that
 names ``mit``, plugins included). With ``auc_method="binned"`` the columns the fused kernel
-:func:`salbench.protocols._mit_kernel.mit_batch` implements run there (same per-image
-kernels as the public functions, images in parallel); any other metric (e.g. EMD) is
-computed per image by its registry function, in the workers that prepare the images.
+:func:`salbench.protocols._mit_kernel.mit_image` implements run there (same per-image
+kernels as the public functions); it and every other metric (e.g. EMD) run per image in the
+workers that prepare the images.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ import numpy as np
 from salbench.metrics._validate import as_fixation_mask, as_float_map, check_same_shape
 from salbench.metrics.auc_sampled import _kernel_seed, log_factorials, thresholds_for
 from salbench.protocols._draws import others_excluding_self, seed_table
-from salbench.protocols._mit_kernel import MIT_KERNELS, mit_batch
+from salbench.protocols._mit_kernel import MIT_KERNELS, baseline_distribution, mit_image
 from salbench.protocols._resize import matlab_bicubic
 from salbench.protocols.base import (Protocol, Scorer, boolean, one_of, positive_float, positive_int,
                                      resize_keeping_constants, step_value)
@@ -92,35 +92,26 @@ def _fused_columns(params) -> tuple[str, ...]:
 
 
 def _run_fused(scorer, batch, metrics, seeds):
-    """:func:`mit_batch` on one group of same-size images: stacks only the inputs the chosen columns read."""
+    """:func:`mit_image` on one image (``batch`` of one: the scorer calls it in the worker threads)."""
     p = scorer.params
-    m = len(batch)
-    shape = np.shape(batch[0]["saliency"])
-    hw = shape[0] * shape[1]
+    (inputs,) = batch
+    s = np.asarray(inputs["saliency"], dtype=np.float64)
+    hw = s.size
+    empty_f, empty_b = np.empty(0), np.empty(0, dtype=np.bool_)  # stand-ins for inputs no chosen column reads
 
-    def stack(key, dtype):
-        if key not in batch[0]:  # no chosen column reads it: a stand-in the kernel never indexes
-            return np.empty((m, 0), dtype=dtype)
-        out = np.empty((m, hw), dtype=dtype)
-        for row, inputs in enumerate(batch):
-            out[row] = np.asarray(inputs[key]).ravel()
-        return out
+    def flat(key, dtype, empty):
+        return np.ascontiguousarray(inputs[key], dtype=dtype).ravel() if key in inputs else empty
 
-    S = stack("saliency", np.float64)
-    G = stack("density", np.float64)
-    F = stack("fixations", np.bool_)
-    O = stack("other", np.bool_)
-    base = as_float_map(batch[0]["baseline"], "baseline").ravel() if "baseline" in batch[0] else np.empty(0)
-    for inputs in batch:
-        inputs.clear()  # the stacks hold them now: free the images' copies (peak memory)
-    kseeds = np.zeros((m, 2), dtype=np.int64)
+    base = scorer.baseline_distribution(inputs["baseline"]) if "baseline" in inputs else empty_f
+    kseeds = np.zeros(2, dtype=np.int64)
     for col, metric in enumerate(("auc_borji", "auc_shuffled")):
         if metric in seeds:
-            kseeds[:, col] = [_kernel_seed(int(v)) for v in seeds[metric]]
+            kseeds[col] = _kernel_seed(int(seeds[metric][0]))
     want = np.array([c in metrics for c in MIT_KERNELS])
-    out = mit_batch(S, G, F, O, base, thresholds_for(float(p["step"])), int(p["splits"]), kseeds,
-                    bool(p["include_endpoint"]), want, log_factorials(hw + 2))
-    return out[:, [list(MIT_KERNELS).index(c) for c in metrics]]
+    out = mit_image(s.ravel(), flat("density", np.float64, empty_f), flat("fixations", np.bool_, empty_b),
+                    flat("other", np.bool_, empty_b), base, thresholds_for(float(p["step"])), int(p["splits"]),
+                    kseeds, bool(p["include_endpoint"]), want, log_factorials(hw + 2))
+    return out[[list(MIT_KERNELS).index(c) for c in metrics]][None, :]
 
 
 class MITScorer(Scorer):
@@ -129,11 +120,25 @@ class MITScorer(Scorer):
     # the per-image seed table, column per metric (kept from the first release: same values)
     seed_columns = {"auc_borji": 0, "auc_shuffled": 1, "auc_judd": 2}
     fused_kernels = (FusedKernel(metrics=tuple(MIT_KERNELS), run=_run_fused, kernels=MIT_KERNELS,
-                                 available=_fused_columns),)
+                                 available=_fused_columns, in_workers=True),)
 
     def __init__(self, protocol, gt, seed, **kw):
         super().__init__(protocol, gt, seed, **kw)
         self.needs_record = self.params["ground_truth"] == "dataset"
+        self._baseline_dists: dict = {}
+
+    def baseline_distribution(self, baseline) -> np.ndarray:
+        """The IG baseline as the fused kernel reads it (``mm_distribution``, flat), once per baseline array.
+
+        The baselines are cached per size (:func:`_baseline`): the same array comes back, so
+        the distribution is kept by identity (with the array, so its id is not reused).
+        """
+        hit = self._baseline_dists.get(id(baseline))
+        if hit is not None and hit[0] is baseline:
+            return hit[1]
+        d = baseline_distribution(as_float_map(baseline, "baseline").ravel())
+        self._baseline_dists[id(baseline)] = (baseline, d)  # workers may both compute it: the same values
+        return d
 
     def _setup(self, *, workers, progress):
         self.gt.load(workers=workers, progress=progress)
@@ -181,3 +186,4 @@ def _baseline(shape, sigma_frac):
     b = center_gaussian(tuple(shape), float(sigma_frac))
     b.flags.writeable = False
     return b
+

@@ -22,7 +22,6 @@ occurs again: meant for raw mouse samples.
 from __future__ import annotations
 
 import numpy as np
-from scipy.ndimage import zoom
 
 from salbench.protocols._draws import SequentialDraws
 from salbench.protocols._resize import gaussian_blur
@@ -43,6 +42,8 @@ def filter_anns(points: np.ndarray) -> np.ndarray:
 
 
 def _zoom(s, shape):
+    from scipy.ndimage import zoom  # here: importing scipy.ndimage costs ~0.1 s of every run's start-up
+
     return zoom(s, (shape[0] / s.shape[0], shape[1] / s.shape[1]), order=3)
 
 

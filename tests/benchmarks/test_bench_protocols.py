@@ -73,6 +73,7 @@ def test_coursework_plain_numpy(benchmark, data):
 
 def test_pysaliency_cc_exact_auc(benchmark, data):
     np.trapz = getattr(np, "trapz", np.trapezoid)
+    pytest.importorskip("pysaliency", reason="pysaliency is the peer of this row (pip install -e '.[test]')")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pysaliency.metrics as pm
@@ -97,6 +98,68 @@ def test_pysaliency_cc_exact_auc(benchmark, data):
     benchmark.pedantic(run, rounds=1, iterations=1)
     benchmark.extra_info["n_images"] = PEER_N
     benchmark.extra_info["per_image_s"] = benchmark.stats.stats.mean / PEER_N
+
+
+PUBLIC_N = int(os.environ.get("SALBENCH_BENCH_PUBLIC_N", "100"))
+
+
+@pytest.fixture(scope="module")
+def public_inputs():
+    """``PUBLIC_N`` 480x640 (saliency, density, fixations, other) sets, the same arrays for both peers.
+
+    Fixations as eye-tracking gives them: ~135 fixated pixels (15 observers x ~9) around
+    three centres; density their sigma-19 blur; other the OR of 10 other images' fixations;
+    saliency a smooth map.
+    """
+    rng = np.random.default_rng(1)
+    fix = []
+    for _ in range(PUBLIC_N):
+        centres = rng.uniform([60, 80], [420, 560], (3, 2))
+        pts = np.clip(np.round(centres[rng.integers(0, 3, 135)] + rng.normal(0, 40, (135, 2))), 0, [479, 639])
+        f = np.zeros((480, 640), dtype=bool)
+        f[pts[:, 0].astype(int), pts[:, 1].astype(int)] = True
+        fix.append(f)
+    out = []
+    for i in range(PUBLIC_N):
+        other = np.zeros((480, 640), dtype=bool)
+        for k in range(1, 11):
+            other |= fix[(i + k) % PUBLIC_N]
+        g = gaussian_filter(fix[i].astype(float), 19)
+        s = gaussian_filter(rng.random((480, 640)), 15) + 0.5 * g / g.max()
+        out.append((s, g, fix[i], other))
+    return out
+
+
+def test_public_functions_salbench(benchmark, public_inputs):
+    """Issue 17: the public per-image functions CC + AUC-Borji + sAUC (100 splits) on prepared 480x640 maps."""
+    from salbench.metrics import auc_borji, auc_shuffled, cc
+
+    def run():
+        return [(cc(s, g), auc_borji(s, f, seed=i), auc_shuffled(s, f, o, seed=i))
+                for i, (s, g, f, o) in enumerate(public_inputs)]
+
+    run()  # Numba cache load
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.extra_info.update(n_images=len(public_inputs),
+                                per_image_s=benchmark.stats.stats.min / len(public_inputs))
+
+
+def test_public_functions_pysaliency(benchmark, public_inputs):
+    """pysaliency's CC and exact AUCs (uniform: every pixel a negative; shuffled) on the same arrays."""
+    np.trapz = getattr(np, "trapz", np.trapezoid)
+    pytest.importorskip("pysaliency", reason="pysaliency is the peer of this row (pip install -e '.[test]')")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pysaliency.metrics as pm
+        from pysaliency.roc import general_roc
+
+    def run():
+        return [(pm.CC(s, g), general_roc(s[f], s.ravel())[0], general_roc(s[f], s[o])[0])
+                for s, g, f, o in public_inputs]
+
+    benchmark.pedantic(run, rounds=3, iterations=1)
+    benchmark.extra_info.update(n_images=len(public_inputs),
+                                per_image_s=benchmark.stats.stats.min / len(public_inputs))
 
 
 def test_mit_protocol_eight_metrics(benchmark, data):
