@@ -1,0 +1,79 @@
+"""A new user's bad inputs and faults end in one specific line (issue 19, "Memory and messages").
+
+Each test here failed before its fix: a full disk under ``--output`` said "nothing was
+written" though the results entry was committed, a model that takes no checkpoint ended
+in "internal error: TypeError", a plugin's wrong output showed ``()`` instead of its
+shape, ``--digits -3`` ended in a format-string error.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+
+import numpy as np
+import pytest
+
+from salbench.cli import main
+
+SMALL = ["--option", "preset=small"]
+
+
+@pytest.fixture()
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SALBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SALBENCH_DATA", raising=False)
+    return tmp_path
+
+
+def _one_line(capsys) -> tuple[str, str]:
+    """``(stdout, the error line)``: one error line, last; before it only progress lines, no traceback."""
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert err and all(line.startswith("salbench: ") and "error" not in line for line in err[:-1]), captured.err
+    return captured.out, err[-1]
+
+
+# -- 1. --output on a full disk -------------------------------------------------------------------
+def _disk_full_for(monkeypatch, suffix: str):
+    """The rename that commits a file ending in ``suffix`` fails with ENOSPC (the results entry's does not)."""
+    import salbench.io.atomic as atomic
+
+    real_replace = os.replace
+
+    def replace(src, dst):
+        if str(dst).endswith(suffix):
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(atomic.os, "replace", replace)
+
+
+@pytest.mark.parametrize("fmt", ["table", "json"])
+def test_output_on_a_full_disk_says_what_was_and_was_not_written(cache, capsys, monkeypatch, fmt):
+    res, out = cache / "res", cache / "summary.out"
+    _disk_full_for(monkeypatch, "summary.out")
+    code = main(["eval", "--model", "uniform", *SMALL, "--results-dir", str(res), "--output", str(out),
+                 "--format", fmt])
+    stdout, err = _one_line(capsys)
+    entry = res / "synthetic__val__uniform__mit.json"
+    assert code == 2 and entry.is_file() and not out.exists()
+    shown = "JSON summary" if fmt == "json" else "table"
+    assert err == (f"salbench: error: --output {out} was not written (disk full (no space left on device)); "
+                   f"the results entry {entry} was written and the {shown} is printed above")
+    if fmt == "json":
+        assert json.loads(stdout)["model"]["name"] == "uniform"
+    else:
+        assert "CC ↑" in stdout and f"results: {entry}" in stdout
+
+
+def test_output_on_a_full_disk_keeps_the_previous_file(cache, capsys, monkeypatch):
+    out = cache / "summary.out"
+    out.write_text("old")
+    _disk_full_for(monkeypatch, "summary.out")
+    assert main(["eval", "--model", "uniform", *SMALL, "--results-dir", str(cache / "res"),
+                 "--output", str(out)]) == 2
+    _, err = _one_line(capsys)
+    assert "was not written (disk full (no space left on device)); the previous file is unchanged; " in err
+    assert out.read_text() == "old"
