@@ -77,3 +77,60 @@ def test_output_on_a_full_disk_keeps_the_previous_file(cache, capsys, monkeypatc
     _, err = _one_line(capsys)
     assert "was not written (disk full (no space left on device)); the previous file is unchanged; " in err
     assert out.read_text() == "old"
+
+
+# -- 2. a specific line where a generic one was -----------------------------------------------------
+@pytest.mark.parametrize("args, line", [
+    (["--model", "uniform", "--checkpoint", "X"],
+     "model 'uniform' takes no checkpoint (it has no weights to load): drop --checkpoint; "
+     "its options (--model-option): output_size"),
+    (["--model", "uniform", "--model-option", "foo=1"],
+     "model 'uniform' has no option 'foo'; its options (--model-option): output_size"),
+    (["--model", "shallow_kl", "--model-option", "foo=1", "--no-train"],
+     "model 'shallow_kl' has no option 'foo'; its options (--model-option): seed, device, batch_size"),
+    (["--model", "uniform", "--model-option", "output_size=3"],
+     "output_size must be two positive integers (at most 100,000,000 pixels), got 3"),
+    (["--model", "uniform", "--model-option", "output_size=[100000,100000]"],
+     "output_size must be two positive integers (at most 100,000,000 pixels), got [100000, 100000]"),
+])
+def test_model_options_a_model_does_not_take_are_named(cache, capsys, args, line):
+    assert main(["eval", *args, *SMALL, "--results-dir", str(cache / "res")]) == 2
+    _, err = _one_line(capsys)
+    assert err == f"salbench: error: {line}"
+    assert not (cache / "res").exists()
+
+
+class _Returns:
+    """A model whose ``predict`` returns ``make(n)`` for a batch of ``n`` records."""
+
+    output_size = (48, 48)
+
+    def __init__(self, make):
+        self.make = make
+
+    def predict(self, records):
+        return self.make(len(records))
+
+
+@pytest.mark.parametrize("make, returned", [
+    (lambda n: None, "returned None"),
+    (lambda n: np.ones((48, 48), np.float32), "returned a float32 array of shape (48, 48)"),
+    (lambda n: np.ones((n - 1, 48, 48)), "returned a float64 array of shape (3, 48, 48)"),
+    (lambda n: np.ones((n, 48, 48, 3)), "returned a float64 array of shape (4, 48, 48, 3)"),
+    (lambda n: [np.ones(48)] * n, "returned a list of 4 whose item 0 is a float64 array of shape (48,)"),
+    (lambda n: [np.ones((48, 48))] * (n - 1) + [None], "returned a list of 4 whose item 3 is None"),
+    (lambda n: [np.ones((0, 48))] * n, "returned a list of 4 whose item 0 is a float64 array of shape (0, 48)"),
+    (lambda n: {"maps": 1}, "returned a dict"),
+    (lambda n: np.array(["a"] * n * 4).reshape(n, 2, 2), "returned a <U1 array of shape (4, 2, 2)"),
+])
+def test_a_model_returning_the_wrong_maps_is_named_with_both_shapes(cache, capsys, monkeypatch, make, returned):
+    from salbench.models import default_registry
+
+    monkeypatch.setitem(default_registry()._factories, "badout", lambda **kw: _Returns(make))
+    args = ["eval", "--model", "badout", *SMALL, "--option", "n_images=4", "--batch-size", "4",
+            "--results-dir", str(cache / "res")]
+    assert main(args) == 2
+    _, err = _one_line(capsys)
+    assert err == (f"salbench: error: model 'badout': predict {returned} for a batch of 4 images; expected 4 "
+                   "2-D maps (an array of shape (4, 48, 48) or a list of 4 2-D arrays)")
+    assert not list((cache / "res").glob("*.json"))

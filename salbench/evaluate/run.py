@@ -67,7 +67,7 @@ def _evaluate_model(plan: EvalPlan, progress: bool, log: Callable[[str], None]):
     t_model = time.perf_counter() - plan.started
     log(f"salbench: scoring {len(ds)} images with protocol {plan.protocol.name} (seed {plan.seed})")
     with ResultWriter(plan.results_dir, entry_stem(request.model, plan, request.tag)) as writer:
-        produce = ModelMaps(model, ds, request.batch_size) if model is not None else (
+        produce = ModelMaps(model, ds, request.batch_size, request.model) if model is not None else (
             lambda indices: [given[int(i)] for i in indices])
         feed = StoredMaps(ds.names, writer, produce, quantise=True, save_maps=request.save_maps)
         scored = score_stream(plan.protocol, ds, feed, seed=plan.seed, chunk_size=request.chunk,

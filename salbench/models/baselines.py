@@ -61,9 +61,17 @@ DEFAULT_CARDS = {
 
 
 def _resolve_size(output_size) -> tuple[int, int]:
-    h, w = (int(v) for v in output_size)
-    if h < 1 or w < 1:
-        raise ValueError(f"output_size must be two positive integers, got {output_size!r}")
+    from salbench.io.map_store import MAX_MAP_PIXELS  # a larger map could not be stored in a results entry
+
+    try:
+        if isinstance(output_size, (str, bytes)):
+            raise TypeError(output_size)
+        h, w = (int(v) for v in output_size)
+    except (TypeError, ValueError):
+        h = w = 0
+    if h < 1 or w < 1 or h * w > MAX_MAP_PIXELS:
+        raise ValueError(f"output_size must be two positive integers (at most {MAX_MAP_PIXELS:,} pixels), "
+                         f"got {output_size!r}")
     return h, w
 
 
