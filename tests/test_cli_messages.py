@@ -134,3 +134,87 @@ def test_a_model_returning_the_wrong_maps_is_named_with_both_shapes(cache, capsy
     assert err == (f"salbench: error: model 'badout': predict {returned} for a batch of 4 images; expected 4 "
                    "2-D maps (an array of shape (4, 48, 48) or a list of 4 2-D arrays)")
     assert not list((cache / "res").glob("*.json"))
+
+
+# -- the sweep: a dozen bad invocations of each subcommand, none an "internal error" ----------------
+REPO = __import__("pathlib").Path(__file__).resolve().parents[1]
+ENTRY = str(REPO / "leaderboards" / "synthetic" / "synthetic__val__uniform__mit.json")
+OTHER = str(REPO / "leaderboards" / "synthetic" / "synthetic__val__center_bias__mit.json")
+FIT = str(REPO / "leaderboards" / "synthetic" / "synthetic__train__center_bias.fit.json")
+
+
+@pytest.fixture()
+def bad_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SALBENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("SALBENCH_DATA", raising=False)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "a_file").write_text("x")
+    (tmp_path / "junk.json").write_text("not json")
+    (tmp_path / "num.jsonl").write_text("5\n")
+    (tmp_path / "list.jsonl").write_text('{"kind": "train", "loss": 1, "step": 1}\n[1, 2]\n')
+    np.save(tmp_path / "cplx.npy", np.zeros((3, 4, 4), dtype=complex))
+    return tmp_path
+
+
+# Fixed here (each was an "internal error" or a generic line before): the exact line.
+@pytest.mark.parametrize("argv, line", [
+    (["leaderboard", "--digits", "-3"], "--digits must be an integer from 0 to 12, not -3"),
+    (["leaderboard", "--table", "3", "--digits", "99"], "--digits must be an integer from 0 to 12, not 99"),
+    (["compare", ENTRY, OTHER, "--seed", "-1"], "--seed must be an integer >= 0, not -1"),
+    (["plot", "loss", "--log", "num.jsonl"],
+     "num.jsonl:1: a int, not a JSON object (a training log entry is an object with kind, loss and step)"),
+    (["plot", "loss", "--log", "list.jsonl"],
+     "list.jsonl:2: a list, not a JSON object (a training log entry is an object with kind, loss and step)"),
+    (["eval", "--model", "center_bias", *SMALL, "--model-option", "mean=5"],
+     "center_bias needs 2 finite means and 2 positive stds, got 5, (0.1962, 0.2141)"),
+    (["data", "info", "--dataset", "salicon-pkl", "--data-dir", "empty"], "dataset 'salicon-pkl': no split found in empty"),
+    (["train", "shallow_kl", "--dataset", "synthetic", "--out", "a_file"], "--out a_file is a file, not a run directory"),
+])
+def test_bad_invocations_fixed_here_say_what_is_wrong(bad_files, capsys, argv, line):
+    assert main(argv) == 2
+    _, err = _one_line(capsys)
+    assert err == f"salbench: error: {line}"
+
+
+# Already one clear line: kept so (a regression here would be an "internal error" or a traceback).
+@pytest.mark.parametrize("argv", [
+    ["eval", "--model", "nosuch"],
+    ["eval", "--model", "uniform", "--dataset", "nosuch"],
+    ["eval", "--model", "uniform", *SMALL, "--split", "nosuch"],
+    ["eval", "--model", "uniform", "--protocol", "nosuch"],
+    ["eval", "--model", "uniform", *SMALL, "--protocol-option", "step=0"],
+    ["eval", "--model", "uniform", "--option", "foo=1"],
+    ["eval", "--predictions", "empty", *SMALL],
+    ["eval", "--predictions", "junk.json", *SMALL],
+    ["eval", "--predictions", "cplx.npy", *SMALL],
+    ["eval", "--model", "uniform", *SMALL, "--results-dir", "a_file"],
+    ["eval", "--model", "shallow_kl", "--checkpoint", "junk.json"],
+    ["eval", "--model", "shallow_kl", "--checkpoint", "empty"],
+    ["train", "nosuch", "--dataset", "synthetic"],
+    ["train", "shallow_kl", "--dataset", "synthetic", "--epochs", "0"],
+    ["train", "shallow_kl", "--dataset", "synthetic", "--lr-start", "nan"],
+    ["train", "shallow_kl", "--dataset", "synthetic", *SMALL, "--resume", "--out", "empty/none"],
+    ["check", "nosuch"], ["check", "a_file"], ["check", "empty"], ["check", "--tolerance", "nan", "empty"],
+    ["leaderboard", "--results", "nosuch"], ["leaderboard", "--results", "empty"],
+    ["leaderboard", "--results", str(REPO / "leaderboards"), "--sort", "nosuch"],
+    ["leaderboard", "--results", str(REPO / "leaderboards"), "--dataset", "nosuch"],
+    ["leaderboard", "--results", str(REPO / "leaderboards"), "--alpha", "2"],
+    ["leaderboard", "--results", str(REPO / "leaderboards"), "--compare-protocols"],
+    ["leaderboard", "--results", str(REPO / "leaderboards"), "--html", "a_file"],
+    ["compare", "junk.json", ENTRY], ["compare", FIT, ENTRY], ["compare", ENTRY], ["compare", "nosuch.json", ENTRY],
+    ["compare", ENTRY, OTHER, "--metrics", "nosuch"], ["compare", ENTRY, OTHER, "--resamples", "0"],
+    ["data", "info", "--dataset", "nosuch"], ["data", "info", "--dataset", "nus", "--data-dir", "empty"],
+    ["data", "info", "--dataset", "synthetic", "--preset", "nosuch"],
+    ["data", "info", "--dataset", "synthetic", "--max-images", "-1"],
+    ["data", "export", "--dataset", "synthetic", "--preset", "small", "--to", "pkl", "a_file"],
+    ["models", "--card", "nosuch"],
+    ["plot", "panels", "--result", "junk.json"], ["plot", "panels", "--result", ENTRY, "--metric", "nosuch"],
+    ["plot", "panels", "--result", ENTRY, "--n", "0"], ["plot", "loss", "--log", "nosuch"],
+    ["plot", "loss", "--log", "junk.json"], ["plot", "filters", "--checkpoint", "junk.json"],
+    ["plot", "filters", "--checkpoint", "empty"],
+])
+def test_bad_invocations_are_one_clear_line(bad_files, capsys, argv):
+    assert main(argv) == 2
+    _, err = _one_line(capsys)
+    assert err.startswith("salbench: error: ") and "internal error" not in err and "Traceback" not in err

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 DEFAULT_RESULTS = "leaderboards"
+#: Most decimals --digits takes (a float64 mean has about 16 significant digits).
+MAX_DIGITS = 12
 
 EPILOG = """Tables are built only from results files (written by salbench eval); the
 published rows of Tables II and III come from the model cards (models/*.json).
@@ -74,6 +76,8 @@ def run(args) -> int:
     from salbench.leaderboard.tables import leaderboards, protocol_comparison_table, report_table
     from salbench.results import load_results
 
+    if args.digits is not None and not 0 <= args.digits <= MAX_DIGITS:
+        raise ValueError(f"--digits must be an integer from 0 to {MAX_DIGITS}, not {args.digits}")
     root = results_dir(args.results)
     if args.html:
         return write_site(root, args)

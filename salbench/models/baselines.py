@@ -128,8 +128,11 @@ class CenterBiasModel(SaliencyModel):
         self._set(mean, std)
 
     def _set(self, mean, std) -> None:
-        mean = tuple(float(v) for v in mean)
-        std = tuple(float(v) for v in std)
+        try:
+            mean = tuple(float(v) for v in mean)
+            std = tuple(float(v) for v in std)
+        except (TypeError, ValueError):  # e.g. --model-option mean=5
+            raise ValueError(f"center_bias needs 2 finite means and 2 positive stds, got {mean!r}, {std!r}") from None
         if len(mean) != 2 or len(std) != 2 or not all(np.isfinite(mean + std)) or min(std) <= 0:
             raise ValueError(f"center_bias needs 2 finite means and 2 positive stds, got {mean}, {std}")
         self.mean, self.std = mean, std
