@@ -39,12 +39,12 @@ class ScoringInterrupted(KeyboardInterrupt):
         return self.args[0]
 
 
-def _bar(progress, total, desc):
+def _bar(progress, total, desc, done):
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from salbench.io.progress import progress_bar  # a bar on a terminal, a line every ~10 s in a log
 
-    return tqdm(total=total, desc=desc, unit="img", leave=False, smoothing=0.1)
+    return progress_bar(total, desc, done)
 
 
 def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_size: int = 64,
@@ -71,7 +71,8 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         Threads that decode predictions and prepare images (0: everything in the
         calling thread). Does not change any number.
     progress : bool
-        Show progress bars (ground truth, then scoring, with images/s).
+        Report progress on stderr (ground truth, then scoring, with images/s): bars on a
+        terminal, a line every ~10 s elsewhere (:func:`salbench.io.progress.progress_bar`).
     indices : sequence of int, optional
         Dataset indices to evaluate (default: all), in result order.
     batched : bool
@@ -122,7 +123,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
     scorer = protocol.scorer(gt, seed=seed)
     n = gt.n
 
-    bar = _bar(progress, n, f"{protocol.name}: ground truth")
+    bar = _bar(progress, n, f"{protocol.name}: ground truth", f"{protocol.name}: ground truth for")
     try:
         scorer.setup(workers=max(1, int(workers)), progress=bar)
     except KeyboardInterrupt:
@@ -153,7 +154,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
             raise ValueError(f"get_prediction returned {len(maps)} maps for a chunk of {len(chunk)} images")
         return maps
 
-    bar = _bar(progress, n, f"{protocol.name}: scoring")
+    bar = _bar(progress, n, f"{protocol.name}: scoring", f"{protocol.name}: scored")
     pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="salbench-score") if workers else None
     feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salbench-predict") if batched and pool else None
     done = 0

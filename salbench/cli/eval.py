@@ -170,7 +170,7 @@ def run(args) -> int:
     request = request_from_args(args)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.format == "json" else print
     try:
-        result, path = evaluate(request, progress=sys.stderr.isatty(), log=log)
+        result, path = evaluate(request, progress=True, log=log)  # bars on a terminal, lines in a log
     except NeedsTrainingError as exc:
         raise CLIError(str(exc)) from None
     what = (f"model {args.model}" if args.model else
