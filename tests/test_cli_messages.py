@@ -218,3 +218,27 @@ def test_bad_invocations_are_one_clear_line(bad_files, capsys, argv):
     assert main(argv) == 2
     _, err = _one_line(capsys)
     assert err.startswith("salbench: error: ") and "internal error" not in err and "Traceback" not in err
+
+
+# -- 4. the default name of --predictions maps/ -----------------------------------------------------
+@pytest.mark.parametrize("folder, name", [
+    ("deepgaze/maps", "deepgaze"),
+    ("runs/DeepGaze IIE/predictions/val", "DeepGaze_IIE"),
+    ("deepgaze", "deepgaze"),
+    ("center_bias/saliency", "maps-center_bias"),  # a registered model's name: never its entry's file
+])
+def test_predictions_folder_default_name_reads_well(cache, capsys, folder, name):
+    from salbench.data import get_dataset
+    from salbench.predictions import save_maps
+    from salbench.results import load_result
+
+    names = get_dataset("synthetic", "val", preset="small", n_images=4).names
+    maps = cache / folder
+    save_maps(maps, names, [np.random.default_rng(i).random((12, 16)) for i in range(4)])
+    res = cache / "res"
+    base = ["eval", "--predictions", str(maps), *SMALL, "--option", "n_images=4", "--results-dir", str(res)]
+    assert main(base) == 0
+    assert f"(as {name})" in capsys.readouterr().out
+    assert load_result(res / f"synthetic__val__{name}__mit.json")["model"]["name"] == name
+    assert main([*base, "--name", "mine"]) == 0  # --name overrides
+    assert load_result(res / "synthetic__val__mine__mit.json")["model"]["name"] == "mine"

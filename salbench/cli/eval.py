@@ -43,7 +43,8 @@ def register(subparsers) -> None:
                      "see docs/predictions.md")
     p.add_argument("--name", default=None,
                    help="with --predictions: the name results and leaderboards give these maps "
-                   "(default: maps-<folder name>)")
+                   "(default: the folder's name, or its parent's when it is called maps, predictions, saliency, ...; "
+                   "docs/predictions.md)")
     p.add_argument("--allow-missing", action="store_true",
                    help="with --predictions: score only the images that have a map (the entry records how many "
                    "were skipped) instead of failing")
