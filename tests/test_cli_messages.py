@@ -242,3 +242,26 @@ def test_predictions_folder_default_name_reads_well(cache, capsys, folder, name)
     assert load_result(res / f"synthetic__val__{name}__mit.json")["model"]["name"] == name
     assert main([*base, "--name", "mine"]) == 0  # --name overrides
     assert load_result(res / "synthetic__val__mine__mit.json")["model"]["name"] == "mine"
+
+
+# -- 6. salbench models says what eval does, and lists metric plugin failures -----------------------
+def test_models_listing_says_center_bias_is_fitted_as_eval_fits_it(capsys):
+    from salbench.evaluate import EvaluationRequest
+
+    assert main(["models", "center_bias"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("center_bias"))
+    limit = EvaluationRequest(model="center_bias").fit_limit
+    assert f"eval fits it to the dataset's train split (first {limit} images)" in line, line
+    assert "OSIE" not in line  # the unfitted default is not what eval scores
+
+
+def test_models_lists_metric_plugin_failures(capsys, monkeypatch):
+    import salbench.metrics
+
+    err = "plugin bad-metric entry point 'pct = bad_metric:pct': ImportError: no module named scipy2"
+    monkeypatch.setattr(salbench.metrics, "plugin_failures", lambda: {"pct": err})
+    assert main(["models"]) == 0
+    out = capsys.readouterr().out
+    assert f"1 metric plugin(s) failed to load or were refused (the other metrics work):\n  {err}" in out
+    assert main(["models", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["failed_metrics"] == {"pct": err}

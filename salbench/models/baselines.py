@@ -261,7 +261,11 @@ def uniform(**kwargs: Any) -> UniformModel:
 
 
 def center_bias(**kwargs: Any) -> CenterBiasModel:
-    """Gaussian center prior, fitted with ``.fit(train_records)`` (OSIE moments by default)."""
+    """Gaussian center prior; eval fits it to the dataset's train split (first 1000 images).
+
+    Unfitted (created without a checkpoint and never ``fit``), its moments are OSIE's.
+    ``EvaluationRequest.fit_limit`` sets how many train images eval fits it to.
+    """
     return CenterBiasModel(**kwargs)
 
 
