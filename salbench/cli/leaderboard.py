@@ -85,7 +85,7 @@ def run(args) -> int:
     if args.table:
         print(report_table(args.table, results, published_rows(), fmt=args.format,
                            digits=2 if args.digits is None else args.digits,
-                           dataset=args.dataset, protocol=args.protocol))
+                           dataset=args.dataset, protocol=args.protocol), end="" if args.format == "csv" else "\n")
         return 0
     if not results:
         raise ValueError(f"{root}: no results files (run salbench eval first)")
@@ -94,7 +94,8 @@ def run(args) -> int:
         if not (args.model and args.dataset):
             raise ValueError("--compare-protocols needs --model and --dataset")
         print(protocol_comparison_table(results, model=args.model, dataset=args.dataset,
-                                        split=args.split, fmt=args.format, digits=digits))
+                                        split=args.split, fmt=args.format, digits=digits),
+              end="" if args.format == "csv" else "\n")
         return 0
     print(leaderboards(results, dataset=args.dataset, split=args.split, protocol=args.protocol,
                        sort_by=args.sort, fmt=args.format, digits=digits,
