@@ -37,6 +37,16 @@ def test_a_line_every_interval_then_a_last_one(monkeypatch, capsys):
                      "salbench: mit: scored 350 of 500 images, 10.0 images/s"]
 
 
+def test_the_last_line_is_not_repeated_at_close(monkeypatch, capsys):
+    clock = _Clock()
+    monkeypatch.setattr(progress.time, "monotonic", clock)
+    bar = progress.progress_bar(500, "mit: scoring", "mit: scored")
+    clock.t += 20.0
+    bar.update(500)  # the line of this update already says 500 of 500
+    bar.close()
+    assert capsys.readouterr().err.splitlines() == ["salbench: mit: scored 500 of 500 images, 25.0 images/s"]
+
+
 def test_a_run_shorter_than_the_interval_prints_nothing(monkeypatch, capsys):
     clock = _Clock()
     monkeypatch.setattr(progress.time, "monotonic", clock)

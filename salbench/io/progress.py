@@ -52,12 +52,12 @@ class ProgressLines:
     """A progress bar's ``update`` / ``close`` as a line on stderr every :data:`PROGRESS_INTERVAL_S` seconds.
 
     A run shorter than the interval prints nothing; one that printed a line ends with a
-    last line at ``close``. ``update`` may be called from several threads.
+    last line at ``close`` (unless the last one printed already said the final count). ``update`` may be called from several threads.
     """
 
     def __init__(self, total: int, done: str, unit: str = "images"):
         self.total, self.done, self.unit = total, done, unit
-        self.n, self.printed = 0, False
+        self.n, self.printed, self.shown = 0, False, 0
         self.start = self.last = time.monotonic()
         self._lock = threading.Lock()
 
@@ -71,7 +71,7 @@ class ProgressLines:
 
     def close(self) -> None:
         with self._lock:
-            if self.printed and self.n:
+            if self.printed and self.n != self.shown:
                 self._line(time.monotonic())
             self.printed = False
 
@@ -79,4 +79,4 @@ class ProgressLines:
         rate = self.n / (now - self.start) if now > self.start else 0.0
         print(f"salbench: {self.done} {self.n} of {self.total} {self.unit}, {rate:.1f} {self.unit}/s",
               file=sys.stderr, flush=True)
-        self.printed = True
+        self.printed, self.shown = True, self.n
