@@ -98,6 +98,9 @@ def read_loss_log(path: str | os.PathLike) -> list[dict[str, Any]]:
                 rows.append(json.loads(line))
             except json.JSONDecodeError as exc:
                 raise ValueError(f"{path}:{n}: not a JSON line ({exc})") from None
+            if not isinstance(rows[-1], dict):
+                raise ValueError(f"{path}:{n}: a {type(rows[-1]).__name__}, not a JSON object (a training log "
+                                 "entry is an object with kind, loss and step)")
     return rows
 
 

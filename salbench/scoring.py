@@ -41,12 +41,12 @@ class ScoringInterrupted(KeyboardInterrupt):
         return self.args[0]
 
 
-def _bar(progress, total, desc):
+def _bar(progress, total, desc, done):
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from salbench.io.progress import progress_bar  # a bar on a terminal, a line every ~10 s in a log
 
-    return tqdm(total=total, desc=desc, unit="img", leave=False, smoothing=0.1)
+    return progress_bar(total, desc, done)
 
 
 def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_size: int = 64,
@@ -75,7 +75,8 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         the calling thread; default: the cores this process may use). Does not change
         any number. BLAS runs one thread per worker meanwhile.
     progress : bool
-        Show progress bars (ground truth, then scoring, with images/s).
+        Report progress on stderr (ground truth, then scoring, with images/s): bars on a
+        terminal, a line every ~10 s elsewhere (:func:`salbench.io.progress.progress_bar`).
     indices : sequence of int, optional
         Dataset indices to evaluate (default: all), in result order.
     batched : bool
@@ -133,7 +134,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
     scorer = protocol.scorer(gt, seed=seed)
     n = gt.n
 
-    bar = _bar(progress, n, f"{protocol.name}: ground truth")
+    bar = _bar(progress, n, f"{protocol.name}: ground truth", f"{protocol.name}: ground truth for")
     try:
         scorer.setup(workers=max(1, int(workers)), progress=bar)
     except KeyboardInterrupt:
@@ -166,7 +167,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
             raise ValueError(f"get_prediction returned {len(maps)} maps for a chunk of {len(chunk)} images")
         return maps
 
-    bar = _bar(progress, n, f"{protocol.name}: scoring")
+    bar = _bar(progress, n, f"{protocol.name}: scoring", f"{protocol.name}: scored")
     blas = one_blas_thread()  # the workers are the parallelism; restored in the finally below
     pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="salbench-score") if workers else None
     feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salbench-predict") if batched and pool else None
@@ -233,7 +234,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
 def _score_elsewhere(executor, scorer, chunks, name: str, progress: bool, t0: float, chunk_size: int):
     """The chunk loop of :func:`score_stream` when an executor scores the chunks: rows come back in order."""
     n = scorer.n
-    bar = _bar(progress, n, f"{name}: scoring")
+    bar = _bar(progress, n, f"{name}: scoring", f"{name}: scored")
     done = 0
     t_score = time.perf_counter()
     rows_of = executor.run_chunks(scorer, chunks)

@@ -132,6 +132,8 @@ _MODELS = """
         def predict(self, records):
             if self.fail == "predict":
                 raise ValueError("cannot predict image 0: shape mismatch")
+            if self.fail == "none":
+                return None
             return np.ones((len(records), 48, 48), np.float32)
 
     def evil(**kw):
@@ -143,6 +145,9 @@ _MODELS = """
     def predboom(**kw):
         return _Model(fail="predict")
 
+    def prednone(**kw):
+        return _Model(fail="none")
+
     NOT_A_FACTORY = 42
 """
 
@@ -151,6 +156,7 @@ _MODELS = """
 def plugin_sites(tmp_path):
     evil = _dist(tmp_path, "evil-plugin", "evil_mod", _MODELS,
                  {"uniform": "evil_mod:evil", "boom": "evil_mod:boom", "predboom": "evil_mod:predboom",
+                  "prednone": "evil_mod:prednone",
                   "notcallable": "evil_mod:NOT_A_FACTORY"})
     return [evil, _broken_plugin(tmp_path)]
 
@@ -256,6 +262,17 @@ def test_cli_plugin_raising_in_predict_is_one_line(plugin_sites, tmp_path):
     env = {"SALBENCH_DEBUG": "1"}
     proc = _salbench(args, plugin_sites, env)
     assert proc.returncode == 2 and "Traceback" in proc.stderr and "cannot predict image 0" in proc.stderr
+
+
+def test_cli_plugin_predicting_none_is_one_line_naming_plugin_and_shapes(plugin_sites, tmp_path):
+    args = ["eval", "--model", "prednone", "--option", "preset=small", "--option", "n_images=2",
+            "--protocol", "coursework", "--results-dir", str(tmp_path / "res")]
+    proc = _salbench(args, plugin_sites)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "salbench: error: model 'prednone' (plugin evil-plugin entry point 'prednone = evil_mod:prednone'): "
+        "predict returned None for a batch of 2 images; expected 2 2-D maps (an array of shape (2, 48, 48) "
+        "or a list of 2 2-D arrays)")
 
 
 # -- metric plugins: docs/examples/salbench-example-metric installed for real ---------------------------------

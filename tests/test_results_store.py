@@ -749,3 +749,21 @@ def test_maps_added_from_worker_threads_in_any_order(tmp_path):
         assert sorted(sp.names) == sorted(names)
         for j, n in enumerate(sp.names):
             assert np.array_equal(sp.load(j), maps[n])
+
+
+def test_a_legacy_stacked_predictions_member_is_held_to_the_array_limit(tmp_path, monkeypatch):
+    """``predictions.npy`` of a schema-1 file is exempt from the per-map pixel limit, not from memory's (issue 19)."""
+    from salbench.io.array_limits import ArrayTooLarge
+
+    path = tmp_path / "legacy.npz"
+    stack = np.zeros((40, 100, 100), dtype=np.float32)  # 1.5 MiB as stored, ~1.5 KiB compressed
+    np.savez_compressed(path, predictions=stack, names=np.array([f"{i}.jpg" for i in range(40)]))
+    with open_stored_predictions(path) as sp:  # under the default limit it reads as before
+        assert sp.format == "salbench.predictions/1" and np.array_equal(sp.load(39), stack[39])
+    monkeypatch.setenv("SALBENCH_MAX_ARRAY_BYTES", "1M")
+    with open_stored_predictions(path) as sp:
+        with pytest.raises(ArrayTooLarge) as info:
+            sp.load(0)
+    msg = str(info.value)
+    assert msg.startswith(f"predictions file {path}: member predictions.npy ((40, 100, 100) float32) would take "
+                          "1.5 MiB of memory, more than the 1.0 MiB one array may take"), msg

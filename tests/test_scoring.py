@@ -143,7 +143,10 @@ def test_ctrl_c_stops_workers_and_says_how_far(workers):
     assert left == []
 
 
-def test_stream_timings_and_progress(capsys):
+def test_stream_timings_and_progress(capsys, monkeypatch):
+    import salbench.io.progress
+
+    monkeypatch.setattr(salbench.io.progress, "stderr_is_terminal", lambda: True)  # a bar (lines: test_progress)
     recs, preds = _data("coursework")
     r = score_stream("coursework", ListDataset(recs), lambda i: preds[i], chunk_size=4, progress=True)
     assert r.timings["images_per_s"] > 0 and r.timings["ground_truth_s"] >= 0

@@ -1,9 +1,9 @@
 """The leaderboard site in a real headless Chromium (Debian's ``chromium``, driven by Playwright).
 
 Needs ``/usr/bin/chromium`` (``apt-get install chromium``) and Playwright for Python
-(``pip install playwright``; never ``playwright install``: its own browser download is not
+(in the ``[test]`` extra; never ``playwright install``: its own browser download is not
 used). Elsewhere every test here skips with one line saying what is missing; ``.ci/run``
-installs both.
+installs chromium.
 
 ``SALBENCH_SCREENSHOTS=update`` makes the screenshot test write the docs' images
 (``docs/images/site-*.png``) instead of a temporary folder.
@@ -35,7 +35,7 @@ def _playwright():
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.skip("browser tests need Playwright for Python (pip install playwright; no browser download)")
+        pytest.skip("browser tests need Playwright for Python (in the [test] extra: pip install -e .[test]; no browser download)")
     return sync_playwright
 
 

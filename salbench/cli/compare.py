@@ -76,6 +76,8 @@ def run(args) -> int:
     resamples = stats.DEFAULT_RESAMPLES if args.resamples is None else args.resamples
     if resamples < 1:
         raise CLIError(f"--resamples must be at least 1, not {resamples}")
+    if args.seed is not None and args.seed < 0:
+        raise CLIError(f"--seed must be an integer >= 0, not {args.seed}")
     metrics = None
     if args.metrics is not None:
         metrics = [m.strip() for m in args.metrics.split(",") if m.strip()]

@@ -82,6 +82,8 @@ def run_info(args) -> int:
     from salbench.data import describe
 
     summary = describe(args.dataset, args.data_dir, max_images=args.max_images, **dataset_options(args))
+    if not summary["splits"]:
+        raise ValueError(f"dataset {args.dataset!r}: no split found" + (f" in {args.data_dir}" if args.data_dir else ""))
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
         return 0

@@ -43,7 +43,8 @@ def register(subparsers) -> None:
                      "see docs/predictions.md")
     p.add_argument("--name", default=None,
                    help="with --predictions: the name results and leaderboards give these maps "
-                   "(default: maps-<folder name>)")
+                   "(default: the folder's name, or its parent's when it is called maps, predictions, saliency, ...; "
+                   "docs/predictions.md)")
     p.add_argument("--allow-missing", action="store_true",
                    help="with --predictions: score only the images that have a map (the entry records how many "
                    "were skipped) instead of failing")
@@ -141,17 +142,34 @@ def render_table(doc: dict) -> str:
     return head + "\n" + tabulate(rows, headers=["metric", "mean", "95% CI", "n"])
 
 
-def emit(args, doc: dict, table_lines: list[str]) -> int:
-    """Write ``--output``, then print ``doc`` as JSON or ``table_lines`` as text; exit code 0."""
-    from salbench.io import atomic_write_json
+def emit(args, doc: dict, table_lines: list[str], entry=None) -> int:
+    """Write ``--output``, then print ``doc`` as JSON or ``table_lines`` as text; exit code 0.
 
+    The results entry ``entry`` is already committed: when ``--output`` cannot be written
+    (a full disk) the table is printed all the same, and the error line says which of
+    the three was written and which was not.
+    """
+    from salbench.io import atomic_write_json
+    from salbench.io.errors import reason
+
+    failed = None
     if args.output:
-        atomic_write_json(args.output, doc)
+        existed = Path(args.output).exists()
+        try:
+            atomic_write_json(args.output, doc)
+        except OSError as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
+            failed = (f"--output {args.output} was not written ({reason(cause)})"
+                      + ("; the previous file is unchanged" if existed else ""))
     if args.format == "json":
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print("\n".join(table_lines))
+    if failed:
+        shown = "JSON summary" if args.format == "json" else "table"
+        raise CLIError(f"{failed}; the results entry {entry} was written and the {shown} is printed above"
+                       if entry else f"{failed}; the {shown} is printed above")
     return 0
 
 
@@ -163,7 +181,7 @@ def run(args) -> int:
     request = request_from_args(args)
     log = (lambda msg: print(msg, file=sys.stderr)) if args.format == "json" else print
     try:
-        result, path = evaluate(request, progress=sys.stderr.isatty(), log=log)
+        result, path = evaluate(request, progress=True, log=log)  # bars on a terminal, lines in a log
     except (NeedsTrainingError, ClusterError) as exc:
         raise CLIError(str(exc)) from None
     what = (f"model {args.model}" if args.model else
@@ -178,4 +196,4 @@ def run(args) -> int:
         lines.append(f"predictions: {Path(path).parent / pred['file']}")
     if args.save_maps:
         lines.append(f"maps: {args.save_maps} (8-bit PNG, one per stimulus)")
-    return emit(args, doc, lines)
+    return emit(args, doc, lines, entry=path)

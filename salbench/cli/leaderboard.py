@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 
 DEFAULT_RESULTS = "leaderboards"
+#: Most decimals --digits takes (a float64 mean has about 16 significant digits).
+MAX_DIGITS = 12
 
 EPILOG = """Tables are built only from results files (written by salbench eval); the
 published rows of Tables II and III come from the model cards (models/*.json).
@@ -74,6 +76,8 @@ def run(args) -> int:
     from salbench.leaderboard.tables import leaderboards, protocol_comparison_table, report_table
     from salbench.results import load_results
 
+    if args.digits is not None and not 0 <= args.digits <= MAX_DIGITS:
+        raise ValueError(f"--digits must be an integer from 0 to {MAX_DIGITS}, not {args.digits}")
     root = results_dir(args.results)
     if args.html:
         return write_site(root, args)
@@ -81,7 +85,7 @@ def run(args) -> int:
     if args.table:
         print(report_table(args.table, results, published_rows(), fmt=args.format,
                            digits=2 if args.digits is None else args.digits,
-                           dataset=args.dataset, protocol=args.protocol))
+                           dataset=args.dataset, protocol=args.protocol), end="" if args.format == "csv" else "\n")
         return 0
     if not results:
         raise ValueError(f"{root}: no results files (run salbench eval first)")
@@ -90,7 +94,8 @@ def run(args) -> int:
         if not (args.model and args.dataset):
             raise ValueError("--compare-protocols needs --model and --dataset")
         print(protocol_comparison_table(results, model=args.model, dataset=args.dataset,
-                                        split=args.split, fmt=args.format, digits=digits))
+                                        split=args.split, fmt=args.format, digits=digits),
+              end="" if args.format == "csv" else "\n")
         return 0
     print(leaderboards(results, dataset=args.dataset, split=args.split, protocol=args.protocol,
                        sort_by=args.sort, fmt=args.format, digits=digits,

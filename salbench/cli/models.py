@@ -20,18 +20,21 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from salbench.metrics import plugin_failures as metric_plugin_failures
     from salbench.models import create_model, default_registry, list_models, plugin_failures
 
     if args.card:
         print(json.dumps(create_model(args.card).card, indent=2, sort_keys=True, default=str))
         return 0
     failures = plugin_failures()  # imports every entry point so broken plugins surface now
+    metric_failures = metric_plugin_failures()  # a broken metric plugin is as silent otherwise
     reg = default_registry()
     rows = []
     for name in list_models(args.pattern):
         rows.append({"name": name, "origin": reg.origin(name), "doc": _first_line(reg.get(name).__doc__)})
     if args.json:
-        print(json.dumps({"models": rows, "failed": failures}, indent=2, sort_keys=True))
+        print(json.dumps({"models": rows, "failed": failures, "failed_metrics": metric_failures}, indent=2,
+                         sort_keys=True))
         return 0
     from tabulate import tabulate
 
@@ -42,6 +45,10 @@ def run(args: argparse.Namespace) -> int:
     if failures:  # one line each, naming the distribution and entry point
         print(f"\n{len(failures)} plugin(s) failed to load or were refused (the other models work):")
         for _, err in sorted(failures.items()):
+            print(f"  {err}")
+    if metric_failures:
+        print(f"\n{len(metric_failures)} metric plugin(s) failed to load or were refused (the other metrics work):")
+        for _, err in sorted(metric_failures.items()):
             print(f"  {err}")
     return 0
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 
 def register(subparsers) -> None:
@@ -87,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     from salbench.training import run_training
 
     request = request_from_args(args)
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ValueError(f"--out {args.out} is a file, not a run directory")
     # Check the seed and the recipe before opening any data: a bad value fails at once, in one line.
     recipe = request.check()
     print(f"recipe {args.preset}: {recipe.describe()}")

@@ -20,21 +20,57 @@ from typing import Callable, Sequence
 import numpy as np
 
 
-def predict_chunk(model, records, batch_size: int) -> list[np.ndarray]:
-    """``model.predict`` in batches of ``batch_size``; one 2-D float32 map per record."""
+def predict_chunk(model, records, batch_size: int, name: str | None = None) -> list[np.ndarray]:
+    """``model.predict`` in batches of ``batch_size``; one 2-D float32 map per record.
+
+    Anything else (None, an array of another shape, a list with a 1-D entry) is a
+    ValueError naming the model (``name``, its registered name), the shape expected and
+    the shape or type returned.
+    """
     maps: list[np.ndarray] = []
     for b in range(0, len(records), batch_size):
         batch = records[b:b + batch_size]
         out = model.predict(batch)
-        if isinstance(out, np.ndarray) and out.ndim == 3 and out.shape[0] == len(batch):
+        if isinstance(out, np.ndarray) and out.ndim == 3 and out.shape[0] == len(batch) and _numeric(out):
             maps.extend(np.asarray(out, dtype=np.float32))
             continue
-        out = list(out) if not isinstance(out, np.ndarray) else None
-        if out is None or len(out) != len(batch):
-            raise ValueError(f"model {getattr(model, 'name', model)} returned {np.shape(out)} "
-                             f"for {len(batch)} images (expected one 2-D map per image)")
+        if not isinstance(out, (list, tuple)) or len(out) != len(batch):
+            raise _bad_output(model, name, len(batch), f"returned {_what(out)}")
+        for k, m in enumerate(out):
+            if not (isinstance(m, np.ndarray) or isinstance(m, (list, tuple))) or np.ndim(m) != 2 or not _numeric(m):
+                raise _bad_output(model, name, len(batch), f"returned a list of {len(out)} whose item {k} is {_what(m)}")
         maps.extend(np.asarray(m, dtype=np.float32) for m in out)
     return maps
+
+
+def _numeric(m) -> bool:
+    try:
+        return np.asarray(m).dtype.kind in "biuf" and min(np.shape(m) or (0,)) > 0
+    except (TypeError, ValueError):  # ragged nested lists
+        return False
+
+
+def _what(out) -> str:
+    """What a model returned, for a message: ``None``, ``a float32 array of shape (48, 48)``, ``a list of 3``."""
+    if out is None:
+        return "None"
+    if isinstance(out, np.ndarray):
+        return f"a {out.dtype} array of shape {out.shape}"
+    if isinstance(out, (list, tuple)):
+        return f"a {type(out).__name__} of {len(out)}"
+    return f"a {type(out).__name__}"
+
+
+def _bad_output(model, name, n: int, returned: str) -> ValueError:
+    from salbench.models import default_registry
+
+    name = name or getattr(model, "name", None) or type(model).__name__
+    who = default_registry().plugin_origin(name) if name else None
+    card = getattr(model, "card", None)
+    size = getattr(model, "output_size", None) or (card.get("output_size") if isinstance(card, dict) else None)
+    h, w = (size if size and len(size) == 2 else ("H", "W"))
+    return ValueError(f"model {name!r}{f' ({who})' if who else ''}: predict {returned} for a batch of {n} images; "
+                      f"expected {n} 2-D maps (an array of shape ({n}, {h}, {w}) or a list of {n} 2-D arrays)")
 
 
 class ModelMaps:
@@ -43,14 +79,14 @@ class ModelMaps:
     ``predict_s`` accumulates the seconds spent in ``model.predict``.
     """
 
-    def __init__(self, model, dataset, batch_size: int):
-        self.model, self.dataset, self.batch_size = model, dataset, batch_size
+    def __init__(self, model, dataset, batch_size: int, name: str | None = None):
+        self.model, self.dataset, self.batch_size, self.name = model, dataset, batch_size, name
         self.predict_s = 0.0
 
     def __call__(self, indices: Sequence[int]) -> list[np.ndarray]:
         records = [self.dataset[int(i)] for i in indices]
         t0 = time.perf_counter()
-        maps = predict_chunk(self.model, records, self.batch_size)
+        maps = predict_chunk(self.model, records, self.batch_size, self.name)
         self.predict_s += time.perf_counter() - t0
         return maps
 

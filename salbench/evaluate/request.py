@@ -82,7 +82,8 @@ class EvaluationRequest:
         Maps a user already has: a folder of maps matched to the images by file
         stem, or a ``.npy``/``.npz``/``.pkl`` file (``--predictions``; docs/predictions.md).
     name : str, optional
-        With ``predictions``: the model name of the entry (default ``maps-<folder name>``).
+        With ``predictions``: the model name of the entry (default: the folder's name, or its parent's when
+        it is called ``maps``, ``predictions``, ...; :func:`~salbench.evaluate.default_predictions_name`).
     allow_missing, allow_extra : bool
         With ``predictions``: score the images that have a map (the entry records how
         many were skipped) / ignore maps that match no image, instead of failing.

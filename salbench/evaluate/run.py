@@ -70,7 +70,7 @@ def _evaluate_model(plan: EvalPlan, progress: bool, log: Callable[[str], None]):
     t_model = time.perf_counter() - plan.started
     log(f"salbench: scoring {len(ds)} images with protocol {plan.protocol.name} (seed {plan.seed})")
     with ResultWriter(plan.results_dir, entry_stem(request.model, plan, request.tag)) as writer:
-        produce = ModelMaps(model, ds, request.batch_size) if model is not None else (
+        produce = ModelMaps(model, ds, request.batch_size, request.model) if model is not None else (
             lambda indices: [given[int(i)] for i in indices])
         feed = StoredMaps(ds.names, writer, produce, quantise=True, save_maps=request.save_maps)
         remote = (chunk_executor(plan, model_source(plan, model_record),
@@ -175,8 +175,31 @@ def entry_stem(model_name: str, plan: EvalPlan, tag: str | None = None) -> str:
     return result_stem(name, dataset, plan.split, plan.protocol.name)
 
 
+#: Folder (or file stem) names that say "maps" and not whose: the default name comes from the parent.
+GENERIC_MAP_NAMES = frozenset({"maps", "map", "predictions", "prediction", "preds", "pred", "saliency",
+                               "saliency_maps", "saliency-maps", "salmaps", "sal", "output", "outputs", "out",
+                               "results", "val", "test", "train"})
+
+
 def default_predictions_name(path: Path) -> str:
-    """A results name for maps without a model: the folder's (or file's) name."""
-    stem = path.resolve().name if path.is_dir() else path.stem
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in stem) or "predictions"
-    return f"maps-{safe}"
+    """The results name of maps without a model (``--name`` overrides it; docs/predictions.md).
+
+    The folder's name (a file's: its stem); when that only says "maps"
+    (:data:`GENERIC_MAP_NAMES`, any case: ``maps``, ``predictions``, ``saliency``, ...), the
+    nearest parent folder's name that does not: ``runs/deepgaze/maps/`` -> ``deepgaze``,
+    ``deepgaze_val.npz`` -> ``deepgaze_val``. Characters other than letters, digits, ``-_.``
+    become ``_``; a name that is a registered model's (or none at all) gets a ``maps-`` prefix,
+    so that the entry never takes the name of a model's entry.
+    """
+    from salbench.models import list_models
+
+    path = Path(path).resolve()
+    name = path.name if path.is_dir() else path.stem
+    for parent in path.parents:
+        if name.lower() not in GENERIC_MAP_NAMES:
+            break
+        name = parent.name
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name).strip(".")
+    if not safe or safe.lower() in GENERIC_MAP_NAMES or safe in list_models():
+        return f"maps-{safe or 'predictions'}"
+    return safe

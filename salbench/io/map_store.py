@@ -45,6 +45,8 @@ from typing import BinaryIO
 
 import numpy as np
 
+from salbench.io.array_limits import ArrayTooLarge, check_bytes
+
 FORMAT = "salbench.predictions/3"
 #: Formats read: /2 is /3 without deduplicated members (``same``).
 READ_FORMATS = ("salbench.predictions/2", FORMAT)
@@ -366,12 +368,17 @@ class StoredPredictions:
                 n = int(np.prod(hshape, dtype=np.int64)) if hshape else 1
                 if n > MAX_MAP_PIXELS and member not in ("predictions.npy", "names.npy"):
                     raise ValueError(f"{n} values exceed the {MAX_MAP_PIXELS}-pixel limit")
+                # the legacy stacked predictions.npy is exempt from the per-map limit, not from memory's
+                check_bytes(n * hdtype.itemsize, lambda: f"predictions file {self.path}: member {member} "
+                                                         f"({hshape} {hdtype})")
                 if info.file_size - header_len != n * hdtype.itemsize:
                     raise ValueError(f"header says {hshape} {hdtype}, but the member holds "
                                      f"{info.file_size - header_len} bytes")
                 if dtype is not None and (hdtype != dtype or tuple(hshape) != shape):
                     raise ValueError(f"stored as {hshape} {hdtype}, index says {shape} {dtype}")
                 data = fh.read(n * hdtype.itemsize)
+        except ArrayTooLarge:
+            raise  # its message names the file, the member and the limit
         except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as exc:
             raise ValueError(f"predictions file {self.path}: cannot read {member} ({_why(exc)})") from None
         if len(data) != n * hdtype.itemsize:

@@ -11,8 +11,10 @@ of the table's models, labelled with dataset, split, protocol and checkpoint.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import re
+import textwrap
 from pathlib import PurePath
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -33,6 +35,10 @@ REPORT_TABLE_TITLES = {
     3: "Table III: improved quantitative results (published rows: SALICON val)",
 }
 FORMATS = ("github", "latex", "csv", "plain")
+#: Width of every github / plain table and note (a 120-column terminal): a wider table is cut
+#: into column groups (:func:`render_fitted`), notes are wrapped. LaTeX and CSV are never cut.
+MAX_WIDTH = 120
+FITTED_FORMATS = ("github", "plain")
 
 
 def checkpoint_label(result: Mapping[str, Any]) -> str:
@@ -94,11 +100,12 @@ def _fmt(value: float | None, digits: int) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
-def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, numeric_from: int | None = None) -> str:
+def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, numeric_from: int | None = None,
+           align: Sequence[str] | None = None) -> str:
     """Render a table as GitHub markdown, LaTeX (booktabs), CSV or plain text.
 
-    Columns from index ``numeric_from`` on are right-aligned (numbers); LaTeX
-    gets ``$\\uparrow$`` / ``$\\downarrow$`` for the arrows.
+    Columns from index ``numeric_from`` on are right-aligned (numbers), or each column
+    as ``align`` says; LaTeX gets ``$\\uparrow$`` / ``$\\downarrow$`` for the arrows.
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown table format {fmt!r}; choose from {', '.join(FORMATS)}")
@@ -109,13 +116,78 @@ def render(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *, n
         writer.writerows(rows)
         return buf.getvalue()
     tablefmt = {"github": "github", "latex": "latex_booktabs", "plain": "simple"}[fmt]
-    colalign = None
-    if numeric_from is not None:
+    colalign = list(align) if align is not None else None
+    if colalign is None and numeric_from is not None:
         colalign = ["left"] * numeric_from + ["right"] * (len(headers) - numeric_from)
     text = tabulate(rows, headers=headers, tablefmt=tablefmt, disable_numparse=True, colalign=colalign)
     if fmt == "latex":
         text = text.replace("↑", "$\\uparrow$").replace("↓", "$\\downarrow$")
     return text
+
+
+def text_width(text: str) -> int:
+    """Characters in the longest line of ``text``."""
+    return max((len(line) for line in text.splitlines()), default=0)
+
+
+def render_fitted(headers: Sequence[str], rows: Sequence[Sequence[Any]], fmt: str, *,
+                  numeric_from: int | None = None, align: Sequence[str] | None = None, keep: int = 1,
+                  width: int = MAX_WIDTH) -> str:
+    """:func:`render`, cut into tables at most ``width`` characters wide in the github and plain formats.
+
+    A wider table becomes several, one below the other: each repeats the first ``keep``
+    columns (what names a row) and takes a run of the next columns, in order: the first table
+    as many as fit (what a row is, first), the others as few tables as fit, cut where their
+    widest is narrowest (no lone last column). LaTeX and CSV tables are returned whole.
+    """
+    if align is None:
+        align = ["right" if numeric_from is not None and c >= numeric_from else "left" for c in range(len(headers))]
+    full = render(headers, rows, fmt, align=align)
+    if fmt not in FITTED_FORMATS or text_width(full) <= width or len(headers) <= keep + 1:
+        return full
+
+    def part(cols: list[int]) -> str:
+        return render([headers[c] for c in cols], [[row[c] for c in cols] for row in rows], fmt,
+                      align=[align[c] for c in cols])
+
+    key, cols = list(range(keep)), list(range(keep, len(headers)))
+    base = text_width(part(key))
+    extra = [text_width(part(key + [c])) - base for c in cols]  # a column adds its own width: additive
+
+    @functools.lru_cache(maxsize=None)
+    def cut(i: int) -> tuple[int, int, tuple]:
+        """(tables, widest, runs) of the best cut of ``cols[i:]``."""
+        if i == len(cols):
+            return 0, 0, ()
+        best, w = None, base
+        for j in range(i, len(cols)):
+            w += extra[j]
+            if w > width and j > i:
+                break
+            n, widest, runs = cut(j + 1)
+            candidate = (n + 1, max(widest, w), ((i, j + 1),) + runs)
+            best = candidate if best is None or candidate[:2] < best[:2] else best
+        return best
+
+    first, w = 1, base + extra[0]
+    while first < len(cols) and w + extra[first] <= width:
+        w += extra[first]
+        first += 1
+    runs = ((0, first),) + cut(first)[2]
+    return "\n\n".join(part(key + cols[a:b]) for a, b in runs)
+
+
+def fit_notes(text: str, fmt: str, width: int = MAX_WIDTH) -> str:
+    """Notes under a table wrapped at ``width`` in the github and plain formats (table lines left alone)."""
+    if fmt not in FITTED_FORMATS:
+        return text
+    out = []
+    for line in text.split("\n"):
+        if len(line) <= width or line.lstrip().startswith("|"):
+            out.append(line)
+        else:
+            out.extend(textwrap.wrap(line, width, break_long_words=False, break_on_hyphens=False))
+    return "\n".join(out)
 
 
 def _titled(title: str, body: str, fmt: str) -> str:
@@ -174,15 +246,37 @@ def report_table(
     grouped = group_rows(measured)
     grouped.sort(key=lambda g: (models.index(g.first["model"]["name"]), g.first["dataset"]["name"],
                                 str(g.first["dataset"].get("split")), g.first["protocol"]["name"], g.label))
+    if (dataset is not None or protocol is not None) and not grouped:
+        raise ValueError(f"no measured results of {', '.join(models)} for dataset={dataset or 'any'} "
+                         f"protocol={protocol or 'any'}")
+    by_dataset: dict[str, list[list[str]]] = {}
     for g in grouped:
         ds = g.first["dataset"]
         files = [PurePath(r["_path"]).name for r in g.entries if r.get("_path")]
         source = "measured: " + (files[0] if len(files) == 1 else f"{len(files)} results files (mean ± sd over seeds)"
                                  if files else "results file")
-        rows.append([f"salbench {g.label}", source, f"{ds['name']}/{ds.get('split')}", protocol_label(g.first),
-                     g.checkpoint if g.n_seeds > 1 else checkpoint_label(g.first)] +
-                    [g.cell(m, digits) for m in REPORT_METRICS])
-    return _titled(REPORT_TABLE_TITLES[table], render(headers, rows, fmt, numeric_from=5), fmt)
+        where = f"{ds['name']}/{ds.get('split')}"
+        by_dataset.setdefault(where, []).append(
+            [f"salbench {g.label}", source, where, protocol_label(g.first),
+             g.checkpoint if g.n_seeds > 1 else checkpoint_label(g.first)] + [g.cell(m, digits) for m in REPORT_METRICS])
+    if fmt == "csv":  # one machine-readable table, the dataset a column
+        rows += [row for part in by_dataset.values() for row in part]
+        return render(headers, rows, fmt)
+    # One table per dataset (numbers on different datasets do not compare), the published rows atop each,
+    # numbered; a table wider than the terminal is cut into column groups that repeat the number.
+    parts = []
+    for where in sorted(by_dataset) or [None]:
+        table_rows = rows + by_dataset.get(where, [])
+        numbered = [[str(i), label, *metrics, proto, ckpt,
+                     source.removeprefix("measured: ") if source != "published" else f"published ({ds})"]
+                    for i, (label, source, ds, proto, ckpt, *metrics) in enumerate(table_rows, start=1)]
+        columns = ["#", "Row", *headers[5:], "Protocol", "Checkpoint", "Source"]
+        body = render_fitted(columns, numbered, fmt, keep=1,
+                             align=["left", "left"] + ["right"] * len(REPORT_METRICS) + ["left"] * 3)
+        body = body if where is None else (f"% {where}\n{body}" if fmt == "latex" else f"## {where}\n\n{body}"
+                                           if fmt == "github" else f"{where}\n\n{body}")
+        parts.append(body)
+    return _titled(REPORT_TABLE_TITLES[table], "\n\n".join(parts), fmt)
 
 
 def _ranked(rows: Sequence[Row], key: str, higher_is_better: bool | None) -> list[Row]:
@@ -254,7 +348,7 @@ def leaderboard_table(
         if verify:
             cells.append(row.verified(True))
         rows.append(cells)
-    return render(headers, rows, fmt, numeric_from=4) + marks.footer()
+    return render_fitted(headers, rows, fmt, numeric_from=4, keep=1) + fit_notes(marks.footer(), fmt)
 
 
 def leaderboards(
@@ -364,7 +458,13 @@ def protocol_comparison_table(
     for r in chosen:
         rows.append([r["protocol"]["name"], changed_params(r), model_label(r), str(r["dataset"].get("split"))] +
                     [_fmt(r["metrics"].get(m, {}).get("mean"), digits) for m in metrics])
-    return render(headers, rows, fmt, numeric_from=4)
+    labels, splits = {row[2] for row in rows}, {row[3] for row in rows}
+    if fmt not in FITTED_FORMATS or len(labels) > 1 or len(splits) > 1:
+        return render_fitted(headers, rows, fmt, numeric_from=4, keep=2)  # protocol and parameters name a row
+    # In a terminal: the one model and split above the table, a protocol and its parameters in one cell.
+    short = [[r[0] if r[1] == "-" else f"{r[0]} ({r[1]})", *r[4:]] for r in rows]
+    table = render_fitted(["Protocol", *headers[4:]], short, fmt, numeric_from=1, keep=1)
+    return f"{labels.pop()} on {dataset}/{splits.pop()}: the same maps under each protocol\n\n{table}"
 
 
 def json_key(obj) -> str:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import functools
+import re
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Callable, Iterable
 
@@ -165,7 +166,10 @@ class ModelRegistry:
         factory = self.get(name)
         who = self.plugin_origin(name)
         if who is None:
-            return factory(**kwargs)
+            try:
+                return factory(**kwargs)
+            except TypeError as exc:
+                raise _unknown_option(name, factory, kwargs, exc) or exc
         try:
             model = factory(**kwargs)
         except Exception as exc:
@@ -201,6 +205,43 @@ class UnknownModelError(KeyError, ValueError):
 
     def __str__(self) -> str:  # KeyError would quote the whole message
         return str(self.args[0])
+
+
+def _unknown_option(name: str, factory: Callable[..., Any], kwargs: dict, exc: TypeError) -> ValueError | None:
+    """A ValueError naming the model and its options when ``exc`` says a given option is not one of them."""
+    m = re.search(r"got an unexpected keyword argument '(\w+)'", str(exc))
+    if m is None or m.group(1) not in kwargs:
+        return None  # a TypeError from inside the model: not about the options given
+    key, options = m.group(1), [o for o in model_options(factory) if o != "checkpoint"]
+    listed = f"; its options (--model-option): {', '.join(options)}" if options else "; it takes no options"
+    if key == "checkpoint":
+        return ValueError(f"model {name!r} takes no checkpoint (it has no weights to load): drop --checkpoint{listed}")
+    return ValueError(f"model {name!r} has no option {key!r}{listed}")
+
+
+def model_options(factory: Callable[..., Any]) -> list[str]:
+    """Keyword options a factory takes: its own, or (``**kwargs``) those of the class it is annotated to return."""
+    import inspect
+    import typing
+
+    def keywords(fn) -> tuple[list[str], bool]:
+        try:
+            params = inspect.signature(fn).parameters.values()
+        except (TypeError, ValueError):
+            return [], True
+        names = [p.name for p in params if p.default is not p.empty and p.kind in (p.KEYWORD_ONLY,
+                                                                                    p.POSITIONAL_OR_KEYWORD)]
+        return names, any(p.kind is p.VAR_KEYWORD for p in params)
+
+    names, open_ended = keywords(factory)
+    if open_ended:
+        try:
+            returned = typing.get_type_hints(factory).get("return")
+        except Exception:  # noqa: BLE001 - an annotation that does not resolve: options unknown
+            returned = None
+        if isinstance(returned, type):
+            names += [n for n in keywords(returned)[0] if n not in names]
+    return names
 
 
 def _check_callable(ep: EntryPoint, obj: Any) -> None:

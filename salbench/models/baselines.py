@@ -61,9 +61,17 @@ DEFAULT_CARDS = {
 
 
 def _resolve_size(output_size) -> tuple[int, int]:
-    h, w = (int(v) for v in output_size)
-    if h < 1 or w < 1:
-        raise ValueError(f"output_size must be two positive integers, got {output_size!r}")
+    from salbench.io.map_store import MAX_MAP_PIXELS  # a larger map could not be stored in a results entry
+
+    try:
+        if isinstance(output_size, (str, bytes)):
+            raise TypeError(output_size)
+        h, w = (int(v) for v in output_size)
+    except (TypeError, ValueError):
+        h = w = 0
+    if h < 1 or w < 1 or h * w > MAX_MAP_PIXELS:
+        raise ValueError(f"output_size must be two positive integers (at most {MAX_MAP_PIXELS:,} pixels), "
+                         f"got {output_size!r}")
     return h, w
 
 
@@ -120,8 +128,11 @@ class CenterBiasModel(SaliencyModel):
         self._set(mean, std)
 
     def _set(self, mean, std) -> None:
-        mean = tuple(float(v) for v in mean)
-        std = tuple(float(v) for v in std)
+        try:
+            mean = tuple(float(v) for v in mean)
+            std = tuple(float(v) for v in std)
+        except (TypeError, ValueError):  # e.g. --model-option mean=5
+            raise ValueError(f"center_bias needs 2 finite means and 2 positive stds, got {mean!r}, {std!r}") from None
         if len(mean) != 2 or len(std) != 2 or not all(np.isfinite(mean + std)) or min(std) <= 0:
             raise ValueError(f"center_bias needs 2 finite means and 2 positive stds, got {mean}, {std}")
         self.mean, self.std = mean, std
@@ -250,7 +261,11 @@ def uniform(**kwargs: Any) -> UniformModel:
 
 
 def center_bias(**kwargs: Any) -> CenterBiasModel:
-    """Gaussian center prior, fitted with ``.fit(train_records)`` (OSIE moments by default)."""
+    """Gaussian center prior; eval fits it to the dataset's train split (first 1000 images).
+
+    Unfitted (created without a checkpoint and never ``fit``), its moments are OSIE's.
+    ``EvaluationRequest.fit_limit`` sets how many train images eval fits it to.
+    """
     return CenterBiasModel(**kwargs)
 
 
