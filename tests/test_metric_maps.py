@@ -179,6 +179,19 @@ def test_blur_of_a_delta_is_the_protocol_kernel():
     np.testing.assert_allclose(ex, gaussian_filter(delta, 19.0 * 60 / 480), rtol=0, atol=1e-15)
 
 
+def test_protocols_by_name_need_what_their_kernel_reads():
+    from salbench.protocols import PROTOCOLS
+
+    assert set(mm.KERNEL_PARAMETERS) == set(PROTOCOLS)
+    assert PROTOCOLS["mit"].defaults["ground_truth"] == "mit"  # the default a bare "mit" assumes
+    for name, needed in mm.KERNEL_PARAMETERS.items():
+        assert set(needed) <= set(PROTOCOLS[name].defaults)
+    with pytest.raises(ValueError, match=r"pass its parameter\(s\) \['cc_sigma'\]"):
+        mm.expected_empirical_map(np.ones((4, 4)), "salicon")
+    with pytest.raises(ValueError, match="unknown protocol"):
+        mm.expected_empirical_map(np.ones((4, 4)), "nope")
+
+
 def test_dataset_sigma_is_the_datasets_rule():
     from salbench.data._maps import salicon_sigma
 
@@ -231,11 +244,16 @@ def test_derivation_record_is_json_and_names_every_parameter():
     rec = mm.derivation_record("mit", {"ground_truth": "mit"}, seed=5, baseline=b)
     json.dumps(rec)
     assert rec["metric_maps"]["auc_shuffled"] == "log_ratio" and rec["sim_optimal"]["seed"] == 5
-    assert rec["expected_empirical"]["kernel"] == "antonioGaussian"
+    assert rec["expected_empirical"]["480x640"]["kernel"] == "antonioGaussian"
+    assert rec["parameters"] == mm.MapDerivation().parameters()
+    assert mm.MapDerivation.from_parameters(rec["parameters"]) == mm.MapDerivation()
+    assert rec["sim_optimal"]["grid"]["strides"] == {"480x640": mm.sim_grid_stride(
+        rec["expected_empirical"]["480x640"], (480, 640), mm.SIM_DEFAULTS["grid"])}
     assert rec["log_ratio"]["images_per_size"] == {"1x1": 1} and rec["log_ratio"]["equalized"] is False
     assert rec["density"]["equalized_for"] == ["auc_judd", "auc_borji"]
-    cw = mm.derivation_record("coursework", None, shape=(480, 640))
-    assert cw["expected_empirical"]["sigmas"] == [19.0, 19.0]
+    cw = mm.derivation_record(get_protocol("coursework"), shape=(480, 640))
+    assert cw["expected_empirical"]["480x640"]["sigmas"] == [19.0, 19.0]
+    assert "sim_optimal" not in cw and "info_gain" not in cw
     assert set(cw["metric_maps"]) == {"cc", "auc_borji", "auc_shuffled"}
 
 

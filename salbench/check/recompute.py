@@ -3,7 +3,9 @@
 With the data: the dataset's content hash and size, no duplicate names, every
 recorded image present; the predictions are rescored (one map at a time, through
 :func:`salbench.scoring.score_stream`) with the recorded seed, and every per-image
-value, mean, CI, ``n`` and ``n_excluded`` is compared with the recomputation.
+value, mean, CI, ``n`` and ``n_excluded`` is compared with the recomputation (an entry
+scored with metric-specific maps: its log-densities rescored the same way, and its
+``map_derivation`` record compared with the recomputation's).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from salbench.check.audit import (
-    audit, check_tolerance, close, excluded_count, set_and_direction_drifts, summary_drifts,
+    audit, check_tolerance, close, excluded_count, recorded_maps, set_and_direction_drifts, summary_drifts,
 )
 from salbench.check.report import CheckReport, Drift
 
@@ -130,8 +132,8 @@ def _entry_label(matched, k: int) -> str:
         return f"image {k}"
 
 
-def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> dict[str, np.ndarray]:
-    """Per-image scores in the recorded image order: ``{metric: ndarray}``."""
+def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> tuple[dict[str, np.ndarray], dict | None]:
+    """Per-image scores in the recorded image order ``{metric: ndarray}``, and the map derivation record."""
     from salbench.scoring import score_stream
 
     names = list(result["image_names"])
@@ -142,14 +144,15 @@ def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> dict[st
                           f"{result['dataset']['split']}")
     indices = [index[n] for n in names]
     whole = indices == list(range(len(dataset)))  # the whole split: its ground-truth cache entry
+    maps, derivation = recorded_maps(result)
     res = score_stream(proto, dataset, get_prediction, seed=result["seed"], progress=False,
-                       indices=None if whole else indices)
+                       indices=None if whole else indices, maps=maps, map_derivation=derivation)
     got = list(res.names)
     if sorted(got) != sorted(names):
         raise _EntryError("the protocol scored other images than the record names")
     order = {n: i for i, n in enumerate(got)}
     perm = np.array([order[n] for n in names], dtype=np.intp)
-    return {k: np.asarray(v, dtype=np.float64)[perm] for k, v in res.scores.items()}
+    return {k: np.asarray(v, dtype=np.float64)[perm] for k, v in res.scores.items()}, res.map_derivation
 
 
 def _recompute_drifts(entry: str, result: Mapping[str, Any], proto, scores: Mapping[str, np.ndarray],
@@ -169,6 +172,21 @@ def _recompute_drifts(entry: str, result: Mapping[str, Any], proto, scores: Mapp
         drifts.append(Drift(entry, "n_excluded", "count", result["n_excluded"], now,
                             note=f"recorded {result['n_excluded']} images excluded, recomputed {now}"))
     return drifts
+
+
+def _derivation_drifts(entry: str, result: Mapping[str, Any], derivation: dict | None) -> list[Drift]:
+    """The recorded ``map_derivation`` against the recomputation's (every parameter and count it states)."""
+    if derivation is None:
+        return []
+    recorded = json.loads(json.dumps(result.get("map_derivation"), sort_keys=True))
+    now = json.loads(json.dumps(derivation, sort_keys=True))
+    if recorded == now:
+        return []
+    keys = sorted(set(recorded) | set(now))
+    diff = next(k for k in keys if recorded.get(k) != now.get(k))
+    return [Drift(entry, "map_derivation", diff, None, None,
+                  note=f"map_derivation.{diff} was {json.dumps(recorded.get(diff))[:200]}, recomputed "
+                       f"{json.dumps(now.get(diff))[:200]}")]
 
 
 def _schema_drift(entry: str, result: Mapping[str, Any]) -> list[Drift]:
@@ -218,7 +236,7 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
     try:
         dataset = _dataset(result, path, cache)
         get_prediction, close_source = _prediction_source(result, path, dataset)
-        scores = _score(result, proto, dataset, get_prediction)
+        scores, derivation = _score(result, proto, dataset, get_prediction)
     except _Unavailable as exc:
         if static:
             msg = f"{exc}; and the record contradicts itself"
@@ -235,10 +253,11 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
     finally:
         if close_source is not None:
             close_source()
-    drifts = _schema_drift(entry, result) + _recompute_drifts(entry, result, proto, scores, tol)
+    drifts = (_schema_drift(entry, result) + _recompute_drifts(entry, result, proto, scores, tol)
+              + _derivation_drifts(entry, result, derivation))
     report = CheckReport(entry, "drift" if drifts else "ok", drifts=drifts,
                          new_scores={m: scores[m] for m in proto.metrics if m in scores},
-                         new_names=list(result["image_names"]))
+                         new_names=list(result["image_names"]), new_map_derivation=derivation)
     if drifts:
         report.message = drifts[0].detail
     return report
@@ -267,6 +286,8 @@ def update_result(result: Mapping[str, Any], report: CheckReport) -> dict[str, A
         raise ValueError(f"{report.entry}: recomputed for other images; not updated")
     updated = {k: v for k, v in result.items() if not k.startswith("_")}
     updated["metrics"] = metrics_block(report.new_scores)
+    if report.new_map_derivation is not None:
+        updated["map_derivation"] = report.new_map_derivation
     updated["n_excluded"] = count_excluded({k: b["per_image"] for k, b in updated["metrics"].items()})
     updated["salbench_version"] = __version__
     updated["updated"] = now_utc()

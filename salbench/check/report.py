@@ -56,6 +56,7 @@ class CheckReport:
     errors: list[str] = field(default_factory=list)
     new_scores: dict[str, np.ndarray] = field(default_factory=dict)
     new_names: list[str] = field(default_factory=list)
+    new_map_derivation: dict | None = None  # recomputed ``map_derivation`` (metric-specific maps)
 
 
 @dataclass(frozen=True)

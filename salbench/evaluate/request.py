@@ -60,6 +60,9 @@ class EvaluationRequest:
     predictions : path, optional
         Maps a user already has: a folder of maps matched to the images by file
         stem, or a ``.npy``/``.npz``/``.pkl`` file (``--predictions``; docs/predictions.md).
+    density : bool
+        With ``predictions``: the file holds natural-log fixation densities (``.npy``/``.npz``,
+        ``--density``), each checked to sum to 1; needed for ``maps="metric-specific"``.
     name : str, optional
         With ``predictions``: the model name of the entry (default ``maps-<folder name>``).
     allow_missing, allow_extra : bool
@@ -101,12 +104,21 @@ class EvaluationRequest:
         numbers do not change.
     batch_size : int
         Images per ``model.predict`` call.
+    maps : {"raw", "metric-specific"}
+        ``"raw"``: every metric scores the model's own map (``--maps raw``, the default). ``"metric-specific"``:
+        the model's (or file's) fixation density is scored on each metric with the map that
+        metric rewards (ECCV 2018; docs/metrics.md): a density model (``model.output ==
+        "density"``) or ``density`` predictions. The entry stores the log-densities and is
+        named ``<model>-metric-specific``.
+    map_options : mapping
+        With ``maps="metric-specific"``: parameters of
+        :class:`~salbench.protocols.metric_maps.MapDerivation` (recorded).
 
     Notes
     -----
     Fields planned by the next issues belong here too: ``metrics`` (a subset of the
-    protocol's metrics, passed to ``get_protocol``), ``maps`` (``"model"`` or
-    ``"metric-specific"``) and ``executor`` (local threads or a Dask cluster).
+    protocol's metrics, passed to ``get_protocol``) and ``executor`` (local threads or a
+    Dask cluster).
     """
 
     model: str | None = None
@@ -133,10 +145,13 @@ class EvaluationRequest:
     chunk_size: int | None = None
     workers: int = 2
     batch_size: int = 32
+    maps: str = "raw"
+    map_options: Mapping[str, Any] = field(default_factory=dict)
+    density: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
-        for key in ("model_options", "dataset_options", "protocol_overrides"):
+        for key in ("model_options", "dataset_options", "protocol_overrides", "map_options"):
             set_(self, key, dict(getattr(self, key) or {}))
         if self.model is None and self.predictions is None:
             raise ValueError("nothing to evaluate: give --model NAME or --predictions PATH")
@@ -156,12 +171,35 @@ class EvaluationRequest:
                     raise ValueError(f"{flag} applies to --predictions")
             if self.model_info is not None and self.model_predictions is None:
                 raise ValueError("model_info describes model_predictions: give both")
+        self._check_maps()
         set_(self, "seed", check_seed(self.seed))
         if self.chunk_size is not None:
             set_(self, "chunk_size", positive_int(self.chunk_size, "--chunk-size"))
         set_(self, "workers", non_negative_int(self.workers, "--workers"))
         set_(self, "batch_size", positive_int(self.batch_size, "--batch-size"))
         set_(self, "fit_limit", positive_int(self.fit_limit, "fit_limit"))
+
+    def _check_maps(self) -> None:
+        from salbench.protocols.base import MAPS_CHOICES
+        from salbench.protocols.metric_maps import METRIC_SPECIFIC, MapDerivation
+
+        if self.maps not in MAPS_CHOICES:
+            raise ValueError(f"--maps must be one of {', '.join(MAPS_CHOICES)}, got {self.maps!r}")
+        if self.density and self.predictions is None:
+            raise ValueError("--density declares a --predictions file of log-densities; a model declares its own "
+                             "output")
+        if self.maps != METRIC_SPECIFIC:
+            if self.density:
+                raise ValueError("--density predictions are scored with --maps metric-specific")
+            if self.map_options:
+                raise ValueError("map options apply to --maps metric-specific")
+            return
+        if self.predictions is not None and not self.density:
+            raise ValueError("--maps metric-specific scores fixation densities: give a .npy/.npz file of "
+                             "natural-log densities with --density (docs/predictions.md)")
+        if self.save_maps is not None:
+            raise ValueError("--save-maps writes the model's own maps: use it with --maps raw")
+        MapDerivation.from_parameters(self.map_options)  # a bad option fails here, before any data is read
 
     @property
     def chunk(self) -> int:

@@ -7,8 +7,11 @@ per_image, higher_is_better}}, wall_time_s, predictions``. ``predictions`` is
 "dtypes"}`` or ``{"kind": "folder", "path", "n", "map_sha256": [...], "sha256"}``.
 ``file`` is a name in the results file's directory (no path). A results file
 never carries ``tolerances`` (``salbench check`` refuses one that does). Optional:
-``updated`` (when ``salbench check --update`` last rewrote it) and ``migrated``
-(``{"from": <older schema>, "by": "salbench <version>"}``).
+``updated`` (when ``salbench check --update`` last rewrote it), ``migrated``
+(``{"from": <older schema>, "by": "salbench <version>"}``), and ``maps`` with
+``map_derivation`` for an entry scored with metric-specific maps (``maps:
+"metric-specific"``, the stored predictions then natural-log densities; absent, or
+``"raw"``: every metric scored the model's own map).
 
 Files of an older schema are not read here: ``salbench check --update`` migrates
 them (:mod:`salbench.results.migrate`).
@@ -219,6 +222,11 @@ def validate_result(result: Mapping[str, Any], *, source: str = "<result>") -> N
         _validate_block(name, block, n, bad)
     if "tolerances" in result and not isinstance(result["tolerances"], Mapping):
         raise bad("tolerances must be an object")
+    maps = result.get("maps", "raw")
+    if maps not in ("raw", "metric-specific"):
+        raise bad(f"maps must be 'raw' or 'metric-specific', not {maps!r}")
+    if maps == "metric-specific" and not isinstance(result.get("map_derivation"), Mapping):
+        raise bad("an entry scored with metric-specific maps must record map_derivation (an object)")
     _validate_predictions(result.get("predictions"), n, bad)
 
 
