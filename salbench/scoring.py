@@ -55,7 +55,7 @@ def _bar(progress, total, desc):
 
 def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_size: int = 64,
                  workers: int = 2, progress: bool = True, indices=None, batched: bool = False,
-                 maps: str = "model", map_derivation=None):
+                 maps: str = "raw", map_derivation=None):
     """Score ``get_prediction(i)`` for the dataset's images under ``protocol``, chunk by chunk.
 
     Parameters
@@ -86,7 +86,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         returns their maps (a model predicting a batch): called once per chunk,
         chunks in order, from one thread that runs ahead of the workers (the next
         chunk is predicted while this one is scored).
-    maps : {"model", "metric-specific"}
+    maps : {"raw", "metric-specific"}
         ``"metric-specific"``: the predictions are log-densities, scored with metric-specific
         maps (two passes when a shuffled metric is scored; see the module notes).
     map_derivation : MapDerivation or mapping, optional
