@@ -84,3 +84,35 @@ def test_center_bias_scores_sauc_one_half_exactly(tmp_path, protocol):
     path = _eval(tmp_path, "center_bias", "metric-specific", protocol, extra=["--option", "n_images=8"])
     values = load_result(path)["metrics"]["auc_shuffled"]["per_image"]
     assert len(values) == 8 and all(v == 0.5 for v in values)
+
+
+def test_a_density_file_scores_as_the_model_it_came_from(tmp_path, capsys):
+    """``--predictions F.npz --density --maps metric-specific``: the model's float32 log-densities in a
+    file score exactly as ``--model`` does (the same stored values), and ``check`` recomputes it."""
+    from salbench.data import get_dataset
+    from salbench.models import create_model
+
+    opts = ["--option", "n_images=6"]
+    ds = get_dataset("synthetic", "val", preset="small", n_images=6)
+    ld = create_model("gold", output_size=[60, 80]).predict_log_density([ds[i] for i in range(len(ds))])
+    path = tmp_path / "logp.npz"
+    np.savez(path, names=np.array(ds.names[::-1]), predictions=np.asarray(ld, dtype=np.float32)[::-1])
+    res = tmp_path / "res"
+    model_entry = _eval(res, "gold", "metric-specific", "coursework",
+                        extra=[*opts, "--model-option", "output_size=[60,80]"])
+    args = ["eval", "--predictions", str(path), *SMALL, *opts, "--protocol", "coursework", "--results-dir", str(res),
+            "--name", "logp", "--maps", "metric-specific"]
+    assert main(args) == 2
+    assert "give a .npy/.npz file of natural-log densities with --density" in capsys.readouterr().err
+    assert main([*args, "--density", "--format", "json"]) == 0
+    file_entry = load_result(res / "synthetic__val__logp-metric-specific__coursework.json")
+    a, b = load_result(model_entry), file_entry
+    assert b["maps"] == "metric-specific" and a["image_names"] == b["image_names"]
+    for metric in a["metrics"]:
+        assert a["metrics"][metric]["per_image"] == b["metrics"][metric]["per_image"], metric
+    assert check_result(file_entry).status == "ok"
+    # not a log-density (densities, not their logs): one error line naming the image and the sum
+    np.savez(path, names=np.array(ds.names), predictions=np.exp(np.asarray(ld, dtype=np.float32)))
+    assert main([*args, "--density"]) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("salbench: error:")]
+    assert len(err) == 1 and "synthetic_val_00000.png" in err[0] and "not a log-density" in err[0]
