@@ -17,6 +17,10 @@ committed as one unit), so ``salbench check leaderboards`` can recompute each on
   networks, under ``mit`` and ``coursework``; ``center_bias`` and ``shallow_kl`` (distribution
   target, seed 0) also under ``salicon`` and ``exact`` (protocol comparison), and ``mit`` with the
   dataset's sigma-19 density as ground truth (``mit-dataset-gt``: issue 12's side-by-side comparison).
+* beside the raw entries of every density model (:data:`METRIC_SPECIFIC_MODELS`), under ``mit`` and
+  ``coursework``: the same model scored with metric-specific maps (``--maps metric-specific``,
+  entries ``<model>[-<tag>]-metric-specific``; issue 16). The trained ``shallow_kl`` runs are
+  scored from their stored maps (the density scaled to maximum 1, float16): see :func:`log_densities`.
 
 Shallow-network predictions come from GPU runs, never from this machine:
 ``--gpu-dir`` holding ``<tag>-<name>.npz`` files written by ``tests/benchmarks/gpu_issue11.py``
@@ -36,6 +40,7 @@ import io
 import json
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,6 +61,12 @@ PROTOCOL_OVERRIDES = {("nus", "salicon"): {"filter_anns": False}}
 COMPARED_RUN = "distribution-s0"
 # Entry-name suffix of the `mit-dataset-gt` comparison: the same maps as the run without it.
 DATASET_GT_TAG = "dataset-gt"
+# Density models also scored with metric-specific maps (issue 16), under these protocols.
+METRIC_SPECIFIC_MODELS = ("uniform", "center_bias", "gold", "shallow_kl")
+METRIC_SPECIFIC_PROTOCOLS = ("mit", "coursework")
+# The stored maps of a trained shallow_kl are its softmax divided by its maximum, rounded to float16:
+# a pixel below float16's smallest subnormal (2**-24 of the peak) is stored as 0 and read as this.
+STORED_DENSITY_FLOOR = 2.0 ** -24
 GPU_NAMES = {"shallow_mse": ("shallow_mse", "report"), "shallow_kl": ("shallow_kl", "softmax"),
              "shallow_kl-distribution": ("shallow_kl", "distribution")}
 
@@ -112,7 +123,8 @@ def committed_runs(out: Path, dataset: str, models: tuple[str, ...]):
         rec = json.loads(path.read_text())
         model = rec["model"]["name"]
         stem_model = path.name.split("__")[2]
-        if model not in models or stem_model in seen or stem_model.endswith(f"-{DATASET_GT_TAG}"):
+        if (model not in models or stem_model in seen or stem_model.endswith(f"-{DATASET_GT_TAG}")
+                or rec.get("maps") == "metric-specific"):
             continue  # a comparison entry is rescored with its run, never as a run of its own
         pred = rec.get("predictions") or {}
         file = out / pred.get("file", "")
@@ -133,11 +145,23 @@ def committed_runs(out: Path, dataset: str, models: tuple[str, ...]):
     return runs
 
 
+def log_densities(predictions) -> np.ndarray:
+    """A density model's stored maps (its density scaled to maximum 1) as normalised natural-log densities.
+
+    ``log(max(map, STORED_DENSITY_FLOOR)) - logsumexp``: the model's density to float16's relative
+    precision (~5e-4), the pixels stored as 0 at ``2**-24`` of the peak.
+    """
+    from scipy.special import logsumexp
+
+    ld = np.log(np.maximum(np.asarray(predictions, dtype=np.float64), STORED_DENSITY_FLOOR))
+    return ld - logsumexp(ld, axis=(1, 2), keepdims=True)
+
+
 def score_entries(model, dataset, out: Path, protocols, *, data_dir=None, options=None, predictions=None, info=None,
              tag=None):
     from salbench.evaluate import EvaluationRequest, evaluate
 
-    checkpoint = None
+    checkpoint = densities = None
     for protocol in protocols:
         overrides = dict(PROTOCOL_OVERRIDES.get((dataset, protocol), {}))
         name = protocol
@@ -156,6 +180,14 @@ def score_entries(model, dataset, out: Path, protocols, *, data_dir=None, option
         if result["model"]["checkpoint"] and checkpoint is None and predictions is None:
             # center_bias is fitted on the first protocol's run; the others reuse that fit.
             checkpoint = out / result["model"]["checkpoint"]["path"]
+        if model in METRIC_SPECIFIC_MODELS and name in METRIC_SPECIFIC_PROTOCOLS:  # issue 16: side by side
+            print(f"== {dataset} {model} {entry_tag or ''} {name} metric-specific maps", flush=True)
+            if predictions is not None and densities is None:
+                densities = log_densities(predictions)
+            derived = {**(info or {}), "log_density_from": "the stored maps of its raw entry (float16, scaled to "
+                       "maximum 1; floor 2**-24)"} if predictions is not None else None
+            evaluate(replace(request, checkpoint=checkpoint, maps="metric-specific", model_predictions=densities,
+                             model_info=derived), progress=False)
 
 
 def copy_logs(gpu_dir: Path | None, tag: str, out: Path) -> None:

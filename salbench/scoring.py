@@ -12,6 +12,12 @@ from ``(seed, n, image)`` before the first chunk.
     from salbench.scoring import score_stream
     result = score_stream(get_protocol("mit"), dataset, lambda i: maps[i], seed=0)
 
+With ``maps="metric-specific"`` the predictions are log-densities and every metric scores
+its own map of each (:class:`~salbench.protocols.base.Scorer`); the shuffled metrics' leave-
+one-out baseline needs every density first, so the predictions are read twice: a first pass
+adds each image's density to one running sum per image size (in image order), the second
+scores. Memory stays flat; ``get_prediction`` must return the same map both times.
+
 Ctrl-C stops the workers and raises :class:`ScoringInterrupted` (a KeyboardInterrupt
 saying how far it got; nothing is written).
 """
@@ -51,7 +57,7 @@ def _bar(progress, total, desc, done):
 
 def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_size: int = 64,
                  workers: int | None = None, progress: bool = True, indices=None, batched: bool = False,
-                 executor=None):
+                 executor=None, maps: str = "raw", map_derivation=None):
     """Score ``get_prediction(i)`` for the dataset's images under ``protocol``, chunk by chunk.
 
     Parameters
@@ -89,13 +95,19 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         ``executor.run_chunks(scorer, chunks)`` yields each chunk's rows
         (:meth:`~salbench.protocols.Scorer.score_rows`) in chunk order, after the scorer
         is set up here; ``get_prediction`` is not called (may be None). Numbers do not change.
+    maps : {"raw", "metric-specific"}
+        ``"metric-specific"``: the predictions are log-densities, scored with metric-specific
+        maps (two passes when a shuffled metric is scored; see the module notes).
+    map_derivation : MapDerivation or mapping, optional
+        The maps' parameters (:class:`~salbench.protocols.metric_maps.MapDerivation`).
 
     Returns
     -------
     ProtocolResult
         Per-image scores in the order of ``indices``; ``timings`` gains
         ``ground_truth_s``, ``wait_s`` (main thread waiting for decoding), ``score_s``,
-        ``total_s`` and ``images_per_s``.
+        ``total_s`` and ``images_per_s`` (and ``baseline_s``, the first pass of metric-specific
+        maps); ``map_derivation`` says how metric-specific maps were derived.
 
     Raises
     ------
@@ -131,7 +143,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
         gt = GroundTruthView.from_records(dataset)
     else:
         gt = GroundTruthView.from_dataset(dataset, indices)
-    scorer = protocol.scorer(gt, seed=seed)
+    scorer = protocol.scorer(gt, seed=seed, maps=maps, map_derivation=map_derivation)
     n = gt.n
 
     bar = _bar(progress, n, f"{protocol.name}: ground truth", f"{protocol.name}: ground truth for")
@@ -167,9 +179,42 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
             raise ValueError(f"get_prediction returned {len(maps)} maps for a chunk of {len(chunk)} images")
         return maps
 
+    def densities(index, prediction=None):  # first pass of metric-specific maps: the density at the ground truth
+        try:
+            return scorer.baseline_density(index, get_prediction(index) if prediction is None else prediction)
+        except Exception as exc:
+            exc.add_note(f"while reading the density of {gt.names[gt.position(index)]!r} (dataset index {index})")
+            raise
+
+    pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="salbench-score") if workers else None
+    baseline_s = 0.0
+    if scorer.needs_baseline:
+        t_base = time.perf_counter()
+        bar = _bar(progress, n, f"{protocol.name}: sAUC baseline", f"{protocol.name}: sAUC baseline of")
+        try:
+            for chunk in chunks:
+                given = predict(chunk) if batched else [None] * len(chunk)
+                items = list(pool.map(densities, chunk, given)) if pool is not None else [
+                    densities(i, m) for i, m in zip(chunk, given)]
+                scorer.add_baseline(items)  # in image order: the running sum does not depend on chunking
+                del items, given
+                if bar is not None:
+                    bar.update(len(chunk))
+        except KeyboardInterrupt:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            raise ScoringInterrupted(0, n, protocol.name) from None
+        except BaseException:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+        baseline_s = time.perf_counter() - t_base
+
     bar = _bar(progress, n, f"{protocol.name}: scoring", f"{protocol.name}: scored")
     blas = one_blas_thread()  # the workers are the parallelism; restored in the finally below
-    pool = ThreadPoolExecutor(max_workers=int(workers), thread_name_prefix="salbench-score") if workers else None
     feeder = ThreadPoolExecutor(max_workers=1, thread_name_prefix="salbench-predict") if batched and pool else None
     done = 0
     wait_s = 0.0
@@ -227,7 +272,7 @@ def score_stream(protocol, dataset, get_prediction: Callable, *, seed=0, chunk_s
     total = time.perf_counter() - t0
     result.timings.update(wait_s=wait_s, stream_s=time.perf_counter() - t_score, total_s=total,
                           images_per_s=n / total if total > 0 else float("inf"), chunk_size=int(chunk_size),
-                          workers=int(workers))
+                          workers=int(workers), baseline_s=baseline_s)
     return result
 
 

@@ -44,6 +44,6 @@ def hostile_results(dst: Path) -> Path:
                **{"model.name": HOSTILE, "model.options": {HOSTILE_OPTION: HOSTILE},
                   "model.training": {"label": HOSTILE, "target": HOSTILE_OPTION}})
     copy_entry(syn / "synthetic__val__center_bias__mit.json", d, "synthetic__val__center_bias-ms__mit.json",
-               maps="metric-specific")
+               maps="metric-specific", map_derivation={"parameters": {}})  # the defaults: audited like any entry
     (d / "synthetic__val__broken__mit.json").write_text('{"schema": "salbench.result/2", ')
     return dst

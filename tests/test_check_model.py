@@ -140,14 +140,14 @@ def test_predictions_without_a_model_say_so(tmp_path, capsys):
     from salbench.predictions import save_maps
 
     ds = get_dataset("synthetic", "val", **OPTIONS)
-    folder = tmp_path / "maps"
+    folder = tmp_path / "mymaps"  # the entry is named after the folder
     save_maps(folder, ds.names, [np.random.default_rng(i).random((48, 48)) for i in range(len(ds))])
     root = tmp_path / "res"
     evaluate(EvaluationRequest(predictions=folder, dataset="synthetic", dataset_options=OPTIONS, protocol="exact",
                                results_dir=root, workers=0), progress=False, log=lambda m: None)
     code, out, err = _check(root, capsys, "--strict")
     assert code == 0, err
-    assert "synthetic__val__maps-maps__exact.json: ok (predictions, no model)" in out
+    assert "synthetic__val__mymaps__exact.json: ok (predictions, no model)" in out
 
 
 def test_the_re_run_sample_is_seeded_and_reported(board, capsys, tmp_path):

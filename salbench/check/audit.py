@@ -10,6 +10,8 @@
   so that a tampered record cannot make ``check`` allocate without bound;
 * the predictions file exists, hashes to the recorded SHA-256 and holds exactly
   the recorded image names (a folder record: its digest matches its hashes);
+* an entry scored with metric-specific maps records parameters this salbench derives
+  the maps with (:func:`recorded_maps`);
 * the metric set is the one the entry computed (:func:`recorded_metrics`: its
   ``protocol.metrics``; every metric is installed here), every direction
   (``higher_is_better``) is the registry's, and every mean, CI, ``n`` and
@@ -279,6 +281,28 @@ def _predictions_audit(result: Mapping[str, Any], path: Path, errors: list[str],
                       f"({len(names)} maps, {result['n_images']} image names)")
 
 
+def recorded_maps(result: Mapping[str, Any]) -> tuple[str, Any]:
+    """``(maps, MapDerivation or None)`` the entry was scored with (``maps`` absent: raw, the model's own maps).
+
+    Raises
+    ------
+    ValueError
+        An unknown ``maps``, or metric-specific maps whose recorded parameters cannot be rebuilt.
+    """
+    from salbench.protocols.base import MAPS_CHOICES, MODEL_MAPS
+    from salbench.protocols.metric_maps import MapDerivation
+
+    maps = result.get("maps", MODEL_MAPS)
+    if maps not in MAPS_CHOICES:
+        raise ValueError(f"maps {maps!r} is not one of {', '.join(MAPS_CHOICES)}")
+    if maps == MODEL_MAPS:
+        return maps, None
+    derivation = result.get("map_derivation")
+    if not isinstance(derivation, Mapping) or not isinstance(derivation.get("parameters"), Mapping):
+        raise ValueError("metric-specific maps without map_derivation.parameters")
+    return maps, MapDerivation.from_parameters(derivation["parameters"])
+
+
 def audit(result: Mapping[str, Any], path: Path, tol: float, cache: dict | None, *,
           hash_files: bool = True) -> tuple[list[str], list[Drift], Any]:
     """Everything checkable without the data: ``(errors, drifts, protocol or None)``."""
@@ -294,6 +318,10 @@ def audit(result: Mapping[str, Any], path: Path, tol: float, cache: dict | None,
     if unknown_model:
         errors.append(unknown_model)
     proto = rebuild_protocol(result, errors, cache)
+    try:
+        recorded_maps(result)
+    except ValueError as exc:
+        errors.append(f"metric-specific maps cannot be rebuilt: {exc}")
     drifts = _static_drifts(entry, result, proto, tol) if proto is not None else []
     _predictions_audit(result, path, errors, hash_files=hash_files)
     return errors, drifts, proto

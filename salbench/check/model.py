@@ -244,7 +244,7 @@ def rerun(prepared: PreparedModel, result: Mapping[str, Any], path: Path, datase
     """
     if prepared.outcome is not None:
         return prepared.outcome
-    from salbench.evaluate.feeds import predict_chunk
+    from salbench.evaluate.feeds import predict_chunk, quantise_log_density
     from salbench.io.map_store import open_stored_predictions
     from salbench.results import quantise_map
 
@@ -253,6 +253,10 @@ def rerun(prepared: PreparedModel, result: Mapping[str, Any], path: Path, datase
     if pred.get("kind", "stored") != "stored":
         return ModelCheck("not verified", "model not verified: its maps are a folder of files, not maps salbench "
                                           "stored from the model")
+    specific = result.get("maps") == "metric-specific"  # stored: the model's log-densities, float32
+    if specific and result["model"].get("log_density_from"):
+        return ModelCheck("not verified", "model not verified: its log-densities were derived from "
+                                          f"{result['model']['log_density_from']}, not predicted by the model")
     names = list(result["image_names"])
     picked = sample(names, policy)
     key = json.dumps([prepared.key, cache.get("_dataset_key"), pred["sha256"], picked])
@@ -264,10 +268,16 @@ def rerun(prepared: PreparedModel, result: Mapping[str, Any], path: Path, datase
         position = {n: j for j, n in enumerate(stored.names)}
         for b in range(0, len(picked), RERUN_BATCH):
             batch = [names[j] for j in picked[b:b + RERUN_BATCH]]
-            maps = predict_chunk(prepared.model, [dataset[index[n]] for n in batch], RERUN_BATCH)
+            records = [dataset[index[n]] for n in batch]
+            if specific:
+                maps = predict_chunk(prepared.model, records, RERUN_BATCH, method="predict_log_density",
+                                     dtype=np.float64)
+            else:
+                maps = predict_chunk(prepared.model, records, RERUN_BATCH)
             for image, m in zip(batch, maps):
-                _compare(name, image, quantise_map(m, f"re-run prediction of {name} for {image}"),
-                         stored.load(position[image]))
+                label = f"re-run prediction of {name} for {image}"
+                again = quantise_log_density(m, label) if specific else quantise_map(m, label)
+                _compare(name, image, again, stored.load(position[image]))
     shown = f"all {len(names)} images" if len(picked) == len(names) else \
         f"{len(picked)} of {len(names)} images (sample seed {policy.seed})"
     check = ModelCheck("re-run", f"model {name} re-run on {shown} reproduced the stored maps exactly",

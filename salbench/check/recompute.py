@@ -6,7 +6,9 @@ recorded image present; the predictions are rescored (one map at a time, through
 value, mean, CI, ``n`` and ``n_excluded`` is compared with the recomputation, and so are
 the data side's counts the entry records (``ground_truth``: fixations dropped outside their
 image; ``n_aspect_mismatch``). The model that produced the maps is created as recorded and
-re-run on a sample of the images (:mod:`salbench.check.model`).
+re-run on a sample of the images (:mod:`salbench.check.model`) (an entry scored
+with metric-specific maps: its log-densities rescored the same way, and its
+``map_derivation`` record compared with the recomputation's).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any, Callable, Mapping
 import numpy as np
 
 from salbench.check.audit import (
-    audit, check_tolerance, close, excluded_count, set_and_direction_drifts, summary_drifts,
+    audit, check_tolerance, close, excluded_count, recorded_maps, set_and_direction_drifts, summary_drifts,
 )
 from salbench.check.model import ModelIdentityError, RerunPolicy, prepare, rerun
 from salbench.check.report import CheckReport, Drift, ModelCheck
@@ -170,8 +172,9 @@ def _entry_label(matched, k: int) -> str:
         return f"image {k}"
 
 
-def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> tuple[dict[str, np.ndarray], dict]:
-    """Per-image scores in the recorded image order (``{metric: ndarray}``) and the data side's counts."""
+def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> tuple[dict[str, np.ndarray], dict, dict | None]:
+    """Per-image scores in the recorded image order (``{metric: ndarray}``), the data side's counts and the
+    map derivation record (None: the model's own maps)."""
     import warnings
 
     from salbench.protocols.base import AspectMismatchWarning
@@ -186,10 +189,11 @@ def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> tuple[d
                           f"{result['dataset']['split']}")
     indices = [index[n] for n in names]
     whole = indices == list(range(len(dataset)))  # the whole split: its ground-truth cache entry
+    maps, derivation = recorded_maps(result)
     with warnings.catch_warnings():  # counted and compared below; the warning was eval's to give
         warnings.simplefilter("ignore", AspectMismatchWarning)
         res = score_stream(proto, dataset, get_prediction, seed=result["seed"], progress=False,
-                           indices=None if whole else indices)
+                           indices=None if whole else indices, maps=maps, map_derivation=derivation)
     got = list(res.names)
     if sorted(got) != sorted(names):
         raise _EntryError("the protocol scored other images than the record names")
@@ -197,7 +201,7 @@ def _score(result: Mapping[str, Any], proto, dataset, get_prediction) -> tuple[d
     perm = np.array([order[n] for n in names], dtype=np.intp)
     counts = {"ground_truth": ground_truth_counts(dataset.dropped_fixations_total(indices, warn=False)),
               "n_aspect_mismatch": res.n_aspect_mismatch}
-    return {k: np.asarray(v, dtype=np.float64)[perm] for k, v in res.scores.items()}, counts
+    return {k: np.asarray(v, dtype=np.float64)[perm] for k, v in res.scores.items()}, counts, res.map_derivation
 
 
 def _recompute_drifts(entry: str, result: Mapping[str, Any], proto, scores: Mapping[str, np.ndarray],
@@ -217,6 +221,21 @@ def _recompute_drifts(entry: str, result: Mapping[str, Any], proto, scores: Mapp
         drifts.append(Drift(entry, "n_excluded", "count", result["n_excluded"], now,
                             note=f"recorded {result['n_excluded']} images excluded, recomputed {now}"))
     return drifts
+
+
+def _derivation_drifts(entry: str, result: Mapping[str, Any], derivation: dict | None) -> list[Drift]:
+    """The recorded ``map_derivation`` against the recomputation's (every parameter and count it states)."""
+    if derivation is None:
+        return []
+    recorded = json.loads(json.dumps(result.get("map_derivation"), sort_keys=True))
+    now = json.loads(json.dumps(derivation, sort_keys=True))
+    if recorded == now:
+        return []
+    keys = sorted(set(recorded) | set(now))
+    diff = next(k for k in keys if recorded.get(k) != now.get(k))
+    return [Drift(entry, "map_derivation", diff, None, None,
+                  note=f"map_derivation.{diff} was {json.dumps(recorded.get(diff))[:200]}, recomputed "
+                       f"{json.dumps(now.get(diff))[:200]}")]
 
 
 def _schema_drift(entry: str, result: Mapping[str, Any]) -> list[Drift]:
@@ -274,9 +293,10 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
     try:
         dataset = _dataset(result, path, cache)
         get_prediction, close_source = _prediction_source(result, path, dataset)
-        scores, counts = _score(result, proto, dataset, get_prediction)
+        scores, counts, derivation = _score(result, proto, dataset, get_prediction)
         drifts = (_schema_drift(entry, result) + _data_dir_drift(entry, result)
-                  + _recompute_drifts(entry, result, proto, scores, tol) + _count_drifts(entry, result, counts))
+                  + _recompute_drifts(entry, result, proto, scores, tol) + _count_drifts(entry, result, counts)
+                  + _derivation_drifts(entry, result, derivation))
         model = rerun(prepared, result, path, dataset, policy, cache)
     except _Unavailable as exc:
         if static:
@@ -297,7 +317,8 @@ def check_result(result: Mapping[str, Any], *, tolerance: float | None = None,
             close_source()
     report = CheckReport(entry, "drift" if drifts else "ok", drifts=drifts,
                          new_scores={m: scores[m] for m in proto.metrics if m in scores},
-                         new_names=list(result["image_names"]), model=model, new_counts=counts)
+                         new_names=list(result["image_names"]), model=model, new_counts=counts,
+                         new_map_derivation=derivation)
     if drifts:
         report.message = drifts[0].detail
     return report
@@ -330,6 +351,8 @@ def update_result(result: Mapping[str, Any], report: CheckReport) -> dict[str, A
     updated = {k: v for k, v in result.items() if not k.startswith("_")}
     updated["metrics"] = metrics_block(report.new_scores)
     updated["protocol"] = {**updated["protocol"], "metrics": list(report.new_scores)}  # explicit from now on
+    if report.new_map_derivation is not None:
+        updated["map_derivation"] = report.new_map_derivation
     updated["n_excluded"] = count_excluded({k: b["per_image"] for k, b in updated["metrics"].items()})
     updated.update(report.new_counts)
     if updated["dataset"].get("data_dir") is not None and not reads_directory(updated["dataset"]["name"]):

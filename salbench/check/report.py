@@ -111,6 +111,7 @@ class CheckReport:
     model: ModelCheck | None = None
     #: recomputed counts of the data side (``ground_truth``, ``n_aspect_mismatch``) for ``--update``
     new_counts: dict[str, Any] = field(default_factory=dict)
+    new_map_derivation: dict | None = None  # recomputed ``map_derivation`` (metric-specific maps)
 
     @property
     def verification(self) -> str:

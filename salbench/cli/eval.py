@@ -7,6 +7,8 @@ Examples::
     salbench eval --model shallow_kl --save-maps maps/          # also write 8-bit PNG maps
     salbench eval --predictions maps/ --dataset salicon --data-dir ~/salicon --split val
     salbench eval --predictions preds.pkl --dataset salicon-pkl --data-dir DIR --protocol coursework
+    salbench eval --model gold --maps metric-specific           # each metric scores its own map of the density
+    salbench eval --predictions logp.npz --density --maps metric-specific --dataset nus --data-dir ../osie
 
 Both forms stream the split chunk by chunk (memory does not grow with the number of
 images) and write a results entry under ``--results-dir``: ``--model`` stores its
@@ -41,6 +43,16 @@ def register(subparsers) -> None:
                      help="a folder of maps matched to the images by file stem (PNG 8/16-bit, JPEG, TIFF, .npy), "
                      "or a .npy/.npz/.pkl file (matched by the names it carries, else by order); "
                      "see docs/predictions.md")
+    p.add_argument("--maps", choices=("raw", "metric-specific", "model"), default="raw",
+                   help="raw: every metric scores the model's own map (default; 'model' is a synonym); metric-specific: a density model's "
+                   "(or --density file's) predicted fixation density is scored on each metric with the map that "
+                   "metric rewards (Kuemmerer et al., ECCV 2018; docs/metrics.md)")
+    p.add_argument("--density", action="store_true",
+                   help="with --predictions: the file (.npy/.npz) holds natural-log fixation densities, one per "
+                   "image, each summing to 1 (checked); needed for --maps metric-specific")
+    p.add_argument("--map-option", action="append", default=[], metavar="KEY=VALUE",
+                   help="with --maps metric-specific: a parameter of the maps, e.g. sim_samples=200 (repeatable; "
+                   "docs/metrics.md)")
     p.add_argument("--name", default=None,
                    help="with --predictions: the name results and leaderboards give these maps "
                    "(default: the folder's name, or its parent's when it is called maps, predictions, saliency, ...; "
@@ -104,7 +116,8 @@ def request_from_args(args):
         data_dir=args.data_dir, dataset_options=parse_options(args.option), protocol=args.protocol,
         protocol_overrides=parse_options(args.protocol_option), seed=args.seed, results_dir=args.results_dir,
         chunk_size=args.chunk_size, workers=args.workers, batch_size=args.batch_size, metrics=args.metrics,
-        executor=args.executor)
+        executor=args.executor, maps="raw" if args.maps == "model" else args.maps, density=args.density,
+        map_options=parse_options(args.map_option))
 
 
 def result_record_to_doc(result: dict) -> dict:
@@ -113,6 +126,7 @@ def result_record_to_doc(result: dict) -> dict:
         "protocol": result["protocol"], "seed": result["seed"], "n_images": result["n_images"],
         "n_skipped": result["n_skipped"], "n_excluded": result["n_excluded"],
         "names": result["image_names"], "model": result["model"], "dataset": result["dataset"],
+        "maps": result.get("maps", "raw"),
         "metrics": {k: {"mean": m["mean"], "ci95": m["ci95"], "per_image": m["per_image"], "n": m["n"]}
                     for k, m in result["metrics"].items()},
     }
@@ -132,6 +146,8 @@ def render_table(doc: dict) -> str:
         label = name if info is None else f"{info.label} {'↑' if info.higher_is_better else '↓'}"
         rows.append([label, fmt(m["mean"]), f"[{fmt(lo)}, {fmt(hi)}]", m["n"]])
     head = f"protocol {doc['protocol']['name']}, seed {doc['seed']}, {doc['n_images']} images"
+    if doc.get("maps") == "metric-specific":
+        head += ", metric-specific maps"
     extra = []
     if doc.get("n_excluded"):
         extra.append(f"{doc['n_excluded']} without fixations excluded from every metric")

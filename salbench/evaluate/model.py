@@ -29,6 +29,8 @@ def prepare_model(plan: EvalPlan, *, log: Callable[[str], None] = print):
     request = plan.request
     name, checkpoint, options = request.model, request.checkpoint, dict(request.model_options)
     model = create_model(name, checkpoint=checkpoint, **options)
+    if request.maps != "raw":  # refused before any training or fitting
+        check_density_model(model, name)
     if getattr(model, "needs_training", False):
         checkpoint = _quick_checkpoint(name, plan.choice, train_if_needed=request.train_if_needed, seed=plan.seed,
                                        log=log)
@@ -125,3 +127,13 @@ def _quick_checkpoint(model_name: str, choice: DatasetChoice, *, train_if_needed
                             dataset_options=choice.options or None, out=run_dir)
     log(f"salbench: quick checkpoint {result.checkpoint} ({training.checkpoint_summary(result.checkpoint)})")
     return str(result.checkpoint)
+
+
+def check_density_model(model, name: str) -> None:
+    """ValueError (one line) unless ``model`` predicts a fixation density: what ``--maps metric-specific`` needs."""
+    from salbench.models.base import is_density_model
+
+    if not is_density_model(model):
+        raise ValueError(f"--maps metric-specific derives each metric's map from a predicted fixation density; "
+                         f"model {name} predicts saliency maps (output {getattr(model, 'output', 'saliency')!r}, "
+                         "see docs/plugins.md); use --maps raw")

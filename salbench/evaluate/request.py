@@ -81,6 +81,9 @@ class EvaluationRequest:
     predictions : path, optional
         Maps a user already has: a folder of maps matched to the images by file
         stem, or a ``.npy``/``.npz``/``.pkl`` file (``--predictions``; docs/predictions.md).
+    density : bool
+        With ``predictions``: the file holds natural-log fixation densities (``.npy``/``.npz``,
+        ``--density``), each checked to sum to 1; needed for ``maps="metric-specific"``.
     name : str, optional
         With ``predictions``: the model name of the entry (default: the folder's name, or its parent's when
         it is called ``maps``, ``predictions``, ...; :func:`~salbench.evaluate.default_predictions_name`).
@@ -134,10 +137,16 @@ class EvaluationRequest:
         ``distributed.Client`` the caller already holds (docs/dask.md). Numbers do
         not change.
 
-    Notes
-    -----
-    A field planned by the next issues belongs here too: ``maps`` (``"model"`` or
-    ``"metric-specific"``).
+    maps : {"raw", "metric-specific"}
+        ``"raw"``: every metric scores the model's own map (``--maps raw``, the default). ``"metric-specific"``:
+        the model's (or file's) fixation density is scored on each metric with the map that
+        metric rewards (ECCV 2018; docs/metrics.md): a density model (``model.output ==
+        "density"``) or ``density`` predictions. The entry stores the log-densities and is
+        named ``<model>-metric-specific``.
+    map_options : mapping
+        With ``maps="metric-specific"``: parameters of
+        :class:`~salbench.protocols.metric_maps.MapDerivation` (recorded).
+
     """
 
     model: str | None = None
@@ -166,10 +175,13 @@ class EvaluationRequest:
     batch_size: int = 32
     metrics: tuple[str, ...] | None = None
     executor: Any = field(default="local", compare=False)
+    maps: str = "raw"
+    map_options: Mapping[str, Any] = field(default_factory=dict)
+    density: bool = False
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalise once, here
-        for key in ("model_options", "dataset_options", "protocol_overrides"):
+        for key in ("model_options", "dataset_options", "protocol_overrides", "map_options"):
             set_(self, key, dict(getattr(self, key) or {}))
         if self.model is None and self.predictions is None:
             raise ValueError("nothing to evaluate: give --model NAME or --predictions PATH")
@@ -189,6 +201,7 @@ class EvaluationRequest:
                     raise ValueError(f"{flag} applies to --predictions")
             if self.model_info is not None and self.model_predictions is None:
                 raise ValueError("model_info describes model_predictions: give both")
+        self._check_maps()
         set_(self, "seed", check_seed(self.seed))
         if self.chunk_size is not None:
             set_(self, "chunk_size", positive_int(self.chunk_size, "--chunk-size"))
@@ -201,6 +214,31 @@ class EvaluationRequest:
             from salbench.evaluate.executor import parse_executor
 
             parse_executor(self.executor)  # a bad spelling fails here, before any data is read
+
+    def _check_maps(self) -> None:
+        from salbench.protocols.base import MAPS_CHOICES
+        from salbench.protocols.metric_maps import METRIC_SPECIFIC, MapDerivation
+
+        if self.maps not in MAPS_CHOICES:
+            raise ValueError(f"--maps must be one of {', '.join(MAPS_CHOICES)}, got {self.maps!r}")
+        if self.density and self.predictions is None:
+            raise ValueError("--density declares a --predictions file of log-densities; a model declares its own "
+                             "output")
+        if self.maps != METRIC_SPECIFIC:
+            if self.density:
+                raise ValueError("--density predictions are scored with --maps metric-specific")
+            if self.map_options:
+                raise ValueError("map options apply to --maps metric-specific")
+            return
+        if self.predictions is not None and not self.density:
+            raise ValueError("--maps metric-specific scores fixation densities: give a .npy/.npz file of "
+                             "natural-log densities with --density (docs/predictions.md)")
+        if self.save_maps is not None:
+            raise ValueError("--save-maps writes the model's own maps: use it with --maps raw")
+        if not (isinstance(self.executor, str) and self.executor == "local"):
+            raise ValueError("--maps metric-specific runs in this process (two passes over the images): "
+                             "--executor dask does not run it")
+        MapDerivation.from_parameters(self.map_options)  # a bad option fails here, before any data is read
 
     @property
     def chunk(self) -> int:

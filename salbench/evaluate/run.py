@@ -8,8 +8,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from salbench.evaluate.feeds import FolderMaps, ModelMaps, StoredMaps
-from salbench.evaluate.model import prepare_model
+from salbench.evaluate.feeds import FolderMaps, ModelMaps, StoredLogDensities, StoredMaps
+from salbench.evaluate.model import check_density_model, prepare_model
 from salbench.evaluate.plan import EvalPlan, dataset_record, plan_evaluation
 from salbench.evaluate.request import EvaluationRequest
 
@@ -43,6 +43,10 @@ def evaluate(request: EvaluationRequest, *, progress: bool = True,
     from salbench.predictions import open_predictions
 
     request.check_paths()
+    if request.density:  # one .npy/.npz of log-densities
+        from salbench.predictions.density import check_density_path
+
+        check_density_path(request.predictions)
     source = open_predictions(request.predictions) if request.predictions is not None else None  # fail fast
     plan = plan_evaluation(request, log=log)
     with open_executor(request.executor, log=log) as plan.client:
@@ -59,9 +63,12 @@ def _evaluate_model(plan: EvalPlan, progress: bool, log: Callable[[str], None]):
     request, ds = plan.request, plan.dataset
     given = request.model_predictions
     model = None
+    specific = _metric_specific(request)
     if given is None:
         model, model_record = prepare_model(plan, log=log)
     else:
+        if specific:  # predictions made elsewhere: the registered model must still be a density model
+            _require_density_model(request.model, request.model_options)
         if len(given) != len(ds):
             raise ValueError(f"{len(given)} predictions for {len(ds)} images of {plan.choice.name}/{plan.split}")
         model_record = {"name": request.model, "checkpoint": None, **dict(request.model_info or {})}
@@ -70,16 +77,22 @@ def _evaluate_model(plan: EvalPlan, progress: bool, log: Callable[[str], None]):
     t_model = time.perf_counter() - plan.started
     log(f"salbench: scoring {len(ds)} images with protocol {plan.protocol.name} (seed {plan.seed})")
     with ResultWriter(plan.results_dir, entry_stem(request.model, plan, request.tag)) as writer:
-        produce = ModelMaps(model, ds, request.batch_size, request.model) if model is not None else (
-            lambda indices: [given[int(i)] for i in indices])
-        feed = StoredMaps(ds.names, writer, produce, quantise=True, save_maps=request.save_maps)
-        remote = (chunk_executor(plan, model_source(plan, model_record),
-                                 record=stored_recorder(writer, ds.names, save_maps=request.save_maps))
-                  if model is not None else
-                  chunk_executor(plan, {"kind": "given"},
-                                 given=given_maps(writer, ds.names, produce, quantise=True, save_maps=request.save_maps)))
+        produce = ModelMaps(model, ds, request.batch_size, request.model, log_density=specific) if model is not None \
+            else (lambda indices: [given[int(i)] for i in indices])
+        if specific:  # log-densities at the model's output size, float32: what is scored and what check reads
+            feed = StoredLogDensities(ds.names, writer, produce, quantise=True)
+            remote = None  # metric-specific maps run here (refused with --executor dask by the request)
+        else:
+            feed = StoredMaps(ds.names, writer, produce, quantise=True, save_maps=request.save_maps)
+            remote = (chunk_executor(plan, model_source(plan, model_record),
+                                     record=stored_recorder(writer, ds.names, save_maps=request.save_maps))
+                      if model is not None else
+                      chunk_executor(plan, {"kind": "given"},
+                                     given=given_maps(writer, ds.names, produce, quantise=True,
+                                                      save_maps=request.save_maps)))
         scored = score_stream(plan.protocol, ds, feed, seed=plan.seed, chunk_size=request.chunk,
-                              workers=request.workers, progress=progress, batched=True, executor=remote)
+                              workers=request.workers, progress=progress, batched=True, executor=remote,
+                              **_maps_args(request))
         model_record.setdefault("output_size", _output_size(model, given))
         timings = {"load_model": t_model, "ground_truth": scored.timings["ground_truth_s"],
                    "predict": getattr(remote or produce, "predict_s", 0.0), "evaluate": scored.timings["stream_s"]}
@@ -102,8 +115,12 @@ def _evaluate_files(plan: EvalPlan, source, progress: bool, log: Callable[[str],
         log(f"salbench: {match.n_extra} maps in {path} match no image of {plan.choice.name}/{plan.split} "
             f"and are ignored (--allow-extra)")
     name = request.name or default_predictions_name(path)
+    if request.density:  # log-densities: each checked to sum to 1 when read, stored exactly as in the file
+        from salbench.predictions.density import LogDensityMatch
+
+        match = LogDensityMatch(match)
     model_record = {"name": name, "checkpoint": None, "source": "predictions",
-                    "predictions_source": source.describe()}
+                    "predictions_source": match.describe() if request.density else source.describe()}
     folder = path if source.kind == "folder" else None
     log(f"salbench: scoring {len(match)} images with protocol {plan.protocol.name} (seed {plan.seed})")
     with ResultWriter(plan.results_dir, entry_stem(name, plan), folder=folder) as writer:
@@ -111,7 +128,11 @@ def _evaluate_files(plan: EvalPlan, source, progress: bool, log: Callable[[str],
                       indices=match.indices)
         where = {"path": str(path.resolve()), "allow_missing": request.allow_missing,
                  "allow_extra": request.allow_extra}
-        if folder is not None:  # maps decoded by the workers, each hashed from the bytes decoded
+        if request.density:  # two passes over the file; the log-densities are stored in the entry
+            feed = StoredLogDensities(ds.names, writer, lambda indices: [match.load_raw(i) for i in indices],
+                                      quantise=False)
+            scored = score_stream(plan.protocol, ds, feed, batched=True, **common, **_maps_args(request))
+        elif folder is not None:  # maps decoded by the workers, each hashed from the bytes decoded
             feed = FolderMaps(match)
             remote = chunk_executor(plan, {"kind": "folder", **where},
                                     record=lambda chunk, got: feed.sha256.update(zip(chunk, got["sha256"])))
@@ -150,9 +171,34 @@ def _finish(plan: EvalPlan, writer, scored, model_record, timings, *, n_skipped:
         ground_truth=ground_truth_counts(dropped),
         n_aspect_mismatch=scored.n_aspect_mismatch,
     )
+    if scored.map_derivation is not None:  # absent: raw, the model's own maps (entries unchanged by default)
+        result["maps"] = scored.map_derivation["maps"]
+        result["map_derivation"] = scored.map_derivation
     path = writer.commit(result)
     result["predictions"] = writer.record["predictions"]
     return result, path
+
+
+def _metric_specific(request: EvaluationRequest) -> bool:
+    from salbench.protocols.metric_maps import METRIC_SPECIFIC
+
+    return request.maps == METRIC_SPECIFIC
+
+
+def _maps_args(request: EvaluationRequest) -> dict[str, Any]:
+    """``score_stream``'s ``maps`` and ``map_derivation`` for ``request``."""
+    if not _metric_specific(request):
+        return {}
+    from salbench.protocols.metric_maps import MapDerivation
+
+    return {"maps": request.maps, "map_derivation": MapDerivation.from_parameters(request.map_options)}
+
+
+def _require_density_model(name: str, options) -> None:
+    """ValueError unless the registered model ``name`` predicts a fixation density (``output == "density"``)."""
+    from salbench.models import create_model
+
+    check_density_model(create_model(name, **dict(options or {})), name)
 
 
 def _output_size(model, predictions):
@@ -168,6 +214,8 @@ def entry_stem(model_name: str, plan: EvalPlan, tag: str | None = None) -> str:
     from salbench.results import result_stem
 
     name = model_name if not tag else f"{model_name}-{tag}"
+    if _metric_specific(plan.request):  # never the same entry as the model's own maps
+        name = f"{name}-metric-specific"
     dataset = plan.choice.name
     if dataset == "folder":  # one name per folder dataset, so that two of them never share an entry
         where = Path(plan.choice.data_dir or ".").resolve().name

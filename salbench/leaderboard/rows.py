@@ -69,6 +69,8 @@ def variant_label(result: Mapping[str, Any]) -> str:
     trained = result["model"].get("trained") or {}
     if trained.get("completed") is False:  # a run cut short (e.g. by a device budget) says so in its label
         parts.append(f"stopped at epoch {trained.get('epochs')}/{trained.get('planned_epochs')}")
+    if result.get("maps") == "metric-specific":  # its own row, marked: each metric scored its map of the density
+        parts.append("metric-specific maps")
     return ", ".join(parts)
 
 

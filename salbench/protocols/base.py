@@ -44,7 +44,13 @@ from salbench.metrics._validate import unit_magnitude
 from salbench.metrics.registry import METRICS, get_metric, metrics_for, plugin_failures
 from salbench.predictions.aspect import aspect_mismatch
 from salbench.protocols.inputs import FusedKernel, ImageInputs
+from salbench.protocols.metric_maps import (MAP_KINDS, METRIC_SPECIFIC, MapDerivation, ShuffledBaseline,
+                                            check_log_density, image_seed, resize_log_density)
 from salbench.stats import mean_ci95
+
+MODEL_MAPS = "raw"
+#: What a scorer scores: the model's own map, or metric-specific maps of a predicted density.
+MAPS_CHOICES = (MODEL_MAPS, METRIC_SPECIFIC)
 
 
 @dataclass
@@ -75,6 +81,9 @@ class ProtocolResult:
         Images whose prediction had another aspect ratio than the stimulus and was stretched
         in the resize (:func:`salbench.predictions.aspect.aspect_mismatch`; shapes a protocol
         is defined on, :attr:`Scorer.aspect_exempt_shapes`, are not counted).
+    map_derivation : dict or None
+        Scored with metric-specific maps: how they were derived
+        (:meth:`~salbench.protocols.metric_maps.MapDerivation.record`); None: the model's maps.
     """
 
     protocol: str
@@ -86,6 +95,7 @@ class ProtocolResult:
     excluded: list = field(default_factory=list)
     conventions: dict = field(default_factory=dict)
     aspect_mismatch: list = field(default_factory=list)
+    map_derivation: dict | None = None
 
     @property
     def n_excluded(self) -> int:
@@ -222,11 +232,14 @@ class Protocol:
         """The parameters that change the model-independent ground truth (cache key)."""
         return {"protocol": self.name, **{k: self._params[k] for k in self.ground_truth_params}}
 
-    def scorer(self, gt, seed=0, *, fused: bool = True) -> "Scorer":
+    def scorer(self, gt, seed=0, *, fused: bool = True, maps: str = MODEL_MAPS, map_derivation=None) -> "Scorer":
         """A chunked scorer over ``gt`` (a GroundTruthView, a dataset, or a list of records).
 
         ``fused=False`` computes every metric per image through its registry function
-        (the reference the fused kernels are tested against).
+        (the reference the fused kernels are tested against). ``maps="metric-specific"``:
+        the predictions are log-densities and each metric scores its own map of the density
+        (``map_derivation``: a :class:`~salbench.protocols.metric_maps.MapDerivation`, default
+        its defaults; see :class:`Scorer`).
         """
         from salbench.protocols.view import GroundTruthView
 
@@ -234,17 +247,22 @@ class Protocol:
             gt = GroundTruthView.from_records(gt) if isinstance(gt, (list, tuple)) else GroundTruthView.from_dataset(gt)
         if gt.n == 0:
             raise ValueError("no images to evaluate")
-        return self.scorer_class(self, gt, _check_seed(seed), fused=fused)
+        return self.scorer_class(self, gt, _check_seed(seed), fused=fused, maps=maps, map_derivation=map_derivation)
 
-    def evaluate(self, predictions, records, *, seed=0) -> ProtocolResult:
-        """Score ``predictions`` (one 2-D map per record, any size) against ``records`` in memory."""
+    def evaluate(self, predictions, records, *, seed=0, maps: str = MODEL_MAPS, map_derivation=None) -> ProtocolResult:
+        """Score ``predictions`` (one 2-D map per record, any size) against ``records`` in memory.
+
+        ``maps="metric-specific"``: ``predictions`` are log-densities (see :meth:`scorer`).
+        """
         records = list(records)
         if len(predictions) != len(records):
             raise ValueError(f"got {len(predictions)} predictions for {len(records)} records")
         if len(records) == 0:
             raise ValueError("no records to evaluate")
         _check_seed(seed)
-        sc = self.scorer(records, seed=seed)
+        sc = self.scorer(records, seed=seed, maps=maps, map_derivation=map_derivation)
+        if sc.needs_baseline:
+            sc.add_baseline([sc.baseline_density(i, p) for i, p in enumerate(predictions)])
         sc.add(range(len(records)), predictions, records)
         return sc.result()
 
@@ -300,7 +318,19 @@ class Scorer:
     per_image : tuple of str
         The metrics computed per image through their registry functions.
     own_maps : frozenset of str
-        Metrics scored on a map of their own (``ImageInputs.maps``); empty here.
+        Metrics scored on a map of their own (``ImageInputs.maps``): every metric with
+        ``maps="metric-specific"``, else none.
+    maps : {"raw", "metric-specific"}
+        ``"raw"``: each prediction is the model's saliency map, brought to the ground truth
+        by the protocol's own pipeline (resize, quantisation, blur). ``"metric-specific"``: each
+        prediction is a log-density (any grid); it is renormalised, resized to the ground
+        truth's size in the log domain (:func:`~salbench.protocols.metric_maps.resize_log_density`)
+        and every metric scores its own map of it (:meth:`MapDerivation.maps
+        <salbench.protocols.metric_maps.MapDerivation.maps>`) with the protocol's usual inputs
+        and seeds, per image through its registry function: none of the protocol's prediction
+        pipeline applies (it would destroy the maps), no fused kernel runs. Shuffled metrics
+        need the leave-one-out baseline first: :meth:`baseline_density` / :meth:`add_baseline`
+        over every image, in order (``needs_baseline``), then :meth:`prepare` / :meth:`add`.
     """
 
     #: prepare() reads the image's ground-truth record (score_stream then loads it)
@@ -323,7 +353,8 @@ class Scorer:
     #: distributed run copies from the worker that scored a chunk (:meth:`score_rows`, :meth:`import_rows`)
     row_state: tuple[str, ...] = ("_scores", "_excluded")
 
-    def __init__(self, protocol: Protocol, gt, seed, *, fused: bool = True):
+    def __init__(self, protocol: Protocol, gt, seed, *, fused: bool = True, maps: str = MODEL_MAPS,
+                 map_derivation=None):
         self.protocol = protocol
         self.params = protocol.params
         self.gt = gt
@@ -332,6 +363,12 @@ class Scorer:
         self.metrics = tuple(protocol.metrics)
         self.entries = {m: get_metric(m) for m in self.metrics}
         self._kwargs = {m: metric_kwargs(e, self.params) for m, e in self.entries.items()}
+        self.maps, self.derivation = _maps_mode(maps, map_derivation, self.metrics, protocol.name)
+        self.needs_baseline = self.derivation is not None and any(
+            MAP_KINDS[m] == "log_ratio" for m in self.metrics)
+        self.baseline = ShuffledBaseline() if self.needs_baseline else None
+        self._baseline_next = 0  # images are added to the baseline in position order (fixed summation order)
+        self._sim_weight = np.full(self.n, np.nan)
         self.own_maps = frozenset(self._own_map_metrics())
         self.fused_plan = self._route(fused)
         in_fused = {m for _, cols in self.fused_plan for m in cols}
@@ -354,13 +391,13 @@ class Scorer:
         self.timings = {"ground_truth_s": 0.0, "prepare_s": 0.0, "score_s": 0.0}
 
     def _own_map_metrics(self):
-        """Metrics scored on a map of their own under these parameters (none here).
+        """Metrics scored on a map of their own under these parameters: all of them with metric-specific maps.
 
         A scorer whose :meth:`image_inputs` puts metric-specific maps in ``ImageInputs.maps``
         returns those metrics, decided from the parameters before any image is seen: they
         leave the fused kernels that read only the default map (``FusedKernel.metric_maps``).
         """
-        return ()
+        return self.metrics if self.maps == METRIC_SPECIFIC else ()
 
     def _route(self, use_fused: bool) -> list:
         """Which fused kernel computes which chosen metric; the rest run per image."""
@@ -402,9 +439,62 @@ class Scorer:
 
         ``record`` is its ground-truth record when :attr:`needs_record` (else None). Called
         from worker threads: read only what :meth:`_setup` built. Values no chosen metric
-        reads should be :class:`~salbench.protocols.inputs.lazy`.
+        reads should be :class:`~salbench.protocols.inputs.lazy`. ``prediction`` None (metric-
+        specific maps): only the ground-truth inputs, ``saliency`` None; the maps are added
+        by the scorer, at :meth:`map_shape`.
         """
         raise NotImplementedError
+
+    def map_shape(self, pos: int) -> tuple[int, int]:
+        """The ground truth's size of image ``pos``: where metric-specific maps are derived."""
+        return self.gt.shape(pos)
+
+    # -- metric-specific maps ------------------------------------------------------------
+    def density_at(self, pos: int, log_density) -> np.ndarray:
+        """A predicted log-density, checked, renormalised and resized to the ground truth of image ``pos``."""
+        label = f"log-density of {self.gt.names[pos]!r}"
+        return resize_log_density(check_log_density(log_density, label), self.map_shape(pos))
+
+    def baseline_density(self, index: int, log_density) -> tuple[int, np.ndarray]:
+        """``(pos, density at the ground truth's size)`` of one image for :meth:`add_baseline` (thread-safe)."""
+        self.setup()
+        pos = self.gt.position(index)
+        return pos, np.exp(self.density_at(pos, log_density))
+
+    def add_baseline(self, items) -> None:
+        """Add ``(pos, density)`` items to sAUC's leave-one-out sum; every image once, in position order.
+
+        The order is the image order whatever the chunks, so the float64 running sum (hence
+        every number) does not depend on chunking or workers.
+        """
+        if self.baseline is None:
+            return
+        for pos, density in items:
+            if pos != self._baseline_next:
+                raise ValueError(f"the sAUC baseline takes the images in order: got image {self.gt.names[pos]!r} "
+                                 f"(position {pos}), expected position {self._baseline_next}")
+            self.baseline.add_density(density)
+            self._baseline_next += 1
+
+    def _metric_specific_inputs(self, pos: int, log_density, record) -> ImageInputs | None:
+        if self.needs_baseline and self._baseline_next != self.n:
+            raise ValueError(f"metric-specific maps: the sAUC baseline holds {self._baseline_next} of {self.n} "
+                             "images; add every image's density (add_baseline) before scoring")
+        ld = self.density_at(pos, log_density)
+        inputs = self.image_inputs(pos, None, record)
+        if inputs is None:
+            return None
+        lb = self.baseline.log_baseline_excluding(ld) if self.needs_baseline else None
+        info: dict = {}
+        maps = self.derivation.maps(ld, self.protocol, self.params, metrics=self.metrics, log_baseline=lb,
+                                    seed=image_seed(0 if self.seed is None else self.seed, pos), info=info)
+        for metric, m in maps.items():
+            if m.shape != ld.shape:  # pragma: no cover - every map is derived at the ground truth's size
+                raise RuntimeError(f"map of {metric} has shape {m.shape}, not {ld.shape}")
+        if "sim" in info:
+            self._sim_weight[pos] = info["sim"]["mix_weight"]
+        inputs.maps.update(maps)
+        return inputs
 
     def prediction_map(self, prediction, pos: int, shape=None) -> np.ndarray:
         """``prediction`` as a finite float64 2-D map (errors name the image's dataset index).
@@ -459,7 +549,10 @@ class Scorer:
         pos = self.gt.position(index)
         if record is None and self.needs_record:
             record = self.gt.record(pos)
-        inputs = self.image_inputs(pos, prediction, record)
+        if self.derivation is not None:
+            inputs = self._metric_specific_inputs(pos, prediction, record)
+        else:
+            inputs = self.image_inputs(pos, prediction, record)
         if inputs is None:
             return Item(pos, index, None)
         values = {m: self.metric_value(m, inputs, pos) for m in self._threaded}
@@ -590,6 +683,12 @@ class Scorer:
             warnings.warn(f"{len(stretched)} of {self.n} predictions have another aspect ratio than their image and "
                           f"were stretched to its size (resized anyway, as MIT's code does; e.g. {self.gt.names[pos]}: "
                           f"{ph}x{pw} for {gh}x{gw}); see docs/predictions.md", AspectMismatchWarning, stacklevel=2)
+        derivation = None
+        if self.derivation is not None:
+            derivation = self.derivation.record(
+                self.protocol, metrics=self.metrics, seed=self.seed, baseline=self.baseline,
+                shapes={self.map_shape(p) for p in range(self.n)},
+                sim_weights=self._sim_weight if "sim_optimal" in {MAP_KINDS[m] for m in self.metrics} else None)
         return ProtocolResult(
             protocol=self.protocol.name,
             params=self.params,
@@ -600,7 +699,28 @@ class Scorer:
             excluded=[self.gt.names[p] for p in np.flatnonzero(self._excluded)],
             conventions=dict(self.protocol.conventions),
             aspect_mismatch=[self.gt.names[p] for p in stretched],
+            map_derivation=derivation,
         )
+
+
+# ----------------------------------------------------------------------------- maps
+def _maps_mode(maps, derivation, metrics, protocol_name):
+    """``(maps, MapDerivation or None)``, checked: metric-specific maps need a map for every metric."""
+    if maps not in MAPS_CHOICES:
+        raise ValueError(f"maps must be one of {', '.join(MAPS_CHOICES)}, got {maps!r}")
+    if maps == MODEL_MAPS:
+        if derivation is not None:
+            raise ValueError("map_derivation applies to maps='metric-specific'")
+        return maps, None
+    missing = [m for m in metrics if m not in MAP_KINDS]
+    if missing:
+        raise ValueError(f"metric-specific maps: no map is defined for {', '.join(missing)} under protocol "
+                         f"{protocol_name!r}; choose metrics among {', '.join(m for m in metrics if m in MAP_KINDS)}")
+    if derivation is None:
+        derivation = MapDerivation()
+    elif not isinstance(derivation, MapDerivation):
+        derivation = MapDerivation.from_parameters(derivation)
+    return maps, derivation
 
 
 # ----------------------------------------------------------------------------- validators

@@ -300,9 +300,13 @@ class CourseworkScorer(Scorer):
     def _bits(self, pos):
         return np.frombuffer(self._read("fixbits", pos), dtype=np.uint64)
 
+    def map_shape(self, pos):
+        return self.shape
+
     def image_inputs(self, pos, prediction, record):
-        q, wrapped = _quantise_one(self.prediction_map(prediction, pos, self.shape))
-        self._wrapped[pos] = wrapped
+        q = None  # metric-specific maps (prediction None): no quantisation, resize or blur; only the ground truth
+        if prediction is not None:
+            q, self._wrapped[pos] = _quantise_one(self.prediction_map(prediction, pos, self.shape))
         own = self._bits(pos)
         if not own.any():
             return None
@@ -319,8 +323,8 @@ class CourseworkScorer(Scorer):
         p = self.params
         inputs = ImageInputs(
             _q=q, _fixbits=own, _obits=lazy(obits), _target=lazy(target),
-            saliency=lazy(lambda: coursework_saliency(q, self.shape, float(p["blur_sigma"]),
-                                                      float(p["blur_truncate"]))),
+            saliency=None if q is None else lazy(lambda: coursework_saliency(q, self.shape, float(p["blur_sigma"]),
+                                                                             float(p["blur_truncate"]))),
             density=lazy(lambda: _minmax(inputs["_target"])),
             fixations=lazy(lambda: unpack_bits(own, self.shape)),
             other=lazy(lambda: unpack_bits(inputs["_obits"], self.shape)),

@@ -49,7 +49,8 @@ class ExactScorer(Scorer):
 
     def image_inputs(self, pos, prediction, record):
         shape = tuple(record.shape)
-        s = resize_keeping_constants(self.prediction_map(prediction, pos, shape), shape, bilinear)
+        s = None if prediction is None else resize_keeping_constants(self.prediction_map(prediction, pos, shape),
+                                                                     shape, bilinear)
         f = as_fixation_mask(record.fixation_map, shape, "fixations")
         if not f.any():
             return None

@@ -157,8 +157,10 @@ class MITScorer(Scorer):
 
     def image_inputs(self, pos, prediction, record):
         shape = self.gt.shape(pos) if record is None else tuple(record.shape)
-        s = resize_keeping_constants(self.prediction_map(prediction, pos, shape), shape, matlab_bicubic)
-        s = as_float_map(s, "saliency")
+        s = None  # metric-specific maps (prediction None): only the ground truth
+        if prediction is not None:
+            s = as_float_map(resize_keeping_constants(self.prediction_map(prediction, pos, shape), shape,
+                                                      matlab_bicubic), "saliency")
         if record is not None:
             f = as_fixation_mask(record.fixation_map, shape, "fixations")
         else:
@@ -169,7 +171,8 @@ class MITScorer(Scorer):
         def density():
             g = as_float_map(mit_fixation_density(f) if self.params["ground_truth"] == "mit" else record.density,
                              "density")
-            check_same_shape(s, g, "saliency", "density")
+            if s is not None:
+                check_same_shape(s, g, "saliency", "density")
             return g
 
         return ImageInputs(

@@ -123,7 +123,8 @@ class SaliconScorer(Scorer):
 
     def image_inputs(self, pos, prediction, record):
         shape = self.gt.shape(pos)
-        s = resize_keeping_constants(self.prediction_map(prediction, pos, shape), shape, _zoom)
+        s = None if prediction is None else resize_keeping_constants(self.prediction_map(prediction, pos, shape),
+                                                                     shape, _zoom)
         pts = self._points(pos)
         if len(pts) == 0:
             return None

@@ -7,12 +7,14 @@ per_image, higher_is_better}}, wall_time_s, predictions``. ``predictions`` is
 "dtypes"}`` or ``{"kind": "folder", "path", "n", "map_sha256": [...], "sha256"}``.
 ``file`` is a name in the results file's directory (no path). A results file
 never carries ``tolerances`` (``salbench check`` refuses one that does). Optional:
-``updated`` (when ``salbench check --update`` last rewrote it) and ``migrated``
+``updated`` (when ``salbench check --update`` last rewrote it), ``migrated``
 (``{"from": <older schema>, "by": "salbench <version>"}``); what the data side counted
 (written by ``salbench eval``, recomputed by ``salbench check``): ``ground_truth``
 (``{"dropped_fixations", "recorded_fixations", "images_with_dropped_fixations"}`` over the
 scored images, :func:`ground_truth_counts`) and ``n_aspect_mismatch`` (predictions stretched
-to their image's aspect ratio).
+to their image's aspect ratio); ``maps`` with ``map_derivation`` for an entry scored with
+metric-specific maps (``maps: "metric-specific"``, the stored predictions then natural-log
+densities; absent, or ``"raw"``: every metric scored the model's own map).
 
 ``protocol.metrics`` is the metric set the evaluation computed (``--metrics``, default
 every metric the protocol reports), registry names in registry order; ``salbench check``
@@ -267,6 +269,11 @@ def validate_result(result: Mapping[str, Any], *, source: str = "<result>") -> N
     if "tolerances" in result and not isinstance(result["tolerances"], Mapping):
         raise bad("tolerances must be an object")
     _validate_counts(result, n, bad)
+    maps = result.get("maps", "raw")
+    if maps not in ("raw", "metric-specific"):
+        raise bad(f"maps must be 'raw' or 'metric-specific', not {maps!r}")
+    if "map_derivation" in result and not isinstance(result["map_derivation"], Mapping):
+        raise bad("map_derivation must be an object")  # what it holds: salbench check rebuilds and compares it
     _validate_predictions(result.get("predictions"), n, bad)
 
 
