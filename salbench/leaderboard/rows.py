@@ -171,6 +171,23 @@ def group_rows(results: Iterable[Mapping[str, Any]]) -> list[Row]:
     return rows
 
 
+def select_results(results: Iterable[Mapping[str, Any]], dataset: str, split: str | None = None,
+                   protocol: str | None = None) -> list[Mapping[str, Any]]:
+    """The entries of one table: ``dataset`` and, where given, ``split`` and ``protocol``.
+
+    Raises
+    ------
+    ValueError
+        No entry matches.
+    """
+    chosen = [r for r in results if r["dataset"]["name"] == dataset
+              and (split is None or r["dataset"].get("split") == split)
+              and (protocol is None or r["protocol"]["name"] == protocol)]
+    if not chosen:
+        raise ValueError(f"no results for dataset={dataset} split={split} protocol={protocol}")
+    return chosen
+
+
 def metric_columns(chosen: Sequence[Mapping[str, Any]]) -> tuple[list[str], dict[str, bool | None]]:
     """Metrics measured in ``chosen`` in a fixed order (results files store them sorted by name)."""
     better: dict[str, bool | None] = {}

@@ -263,13 +263,9 @@ def table_significance(results: Iterable[Mapping[str, Any]], *, dataset: str, sp
         ``"different"``, ``"not compared"`` or null; ``mean_difference`` is the row
         minus the best row. Rows are ordered by label, then file.
     """
-    from salbench.leaderboard.rows import group_rows, metric_columns
+    from salbench.leaderboard.rows import group_rows, metric_columns, select_results
 
-    chosen = [r for r in results if r["dataset"]["name"] == dataset
-              and (split is None or r["dataset"].get("split") == split)
-              and (protocol is None or r["protocol"]["name"] == protocol)]
-    if not chosen:
-        raise ValueError(f"no results for dataset={dataset} split={split} protocol={protocol}")
+    chosen = select_results(results, dataset, split, protocol)
     metrics, better = metric_columns(chosen)
     rows = sorted(group_rows(chosen), key=lambda r: (r.label, str(r.first.get("_path", ""))))
     marks = mark_table(rows, metrics, better, alpha=alpha)

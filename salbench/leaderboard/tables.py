@@ -21,7 +21,8 @@ from typing import Any, Iterable, Mapping, Sequence
 from tabulate import tabulate
 
 from salbench.leaderboard.rows import (Row, card_metric, changed_params, comparison_metrics, group_rows,  # noqa: F401
-                                        metric_columns, metric_label, model_label, protocol_label, training_seed)
+                                        metric_columns, metric_label, model_label, protocol_label, select_results,
+                                        training_seed)
 
 # The report's Tables II and III: their metrics (registry names), in the report's column order.
 REPORT_METRICS = ("cc", "auc_shuffled", "auc_borji")
@@ -325,11 +326,7 @@ def leaderboard_table(
     ``alpha`` marks, per metric, the best row and the rows not significantly
     different from it (:mod:`salbench.leaderboard.significance`; None: no marks).
     """
-    chosen = [r for r in results if r["dataset"]["name"] == dataset
-              and (split is None or r["dataset"].get("split") == split)
-              and (protocol is None or r["protocol"]["name"] == protocol)]
-    if not chosen:
-        raise ValueError(f"no results for dataset={dataset} split={split} protocol={protocol}")
+    chosen = select_results(results, dataset, split, protocol)
     metrics, better = metric_columns(chosen)
     key = sort_by or metrics[0]
     if key not in metrics:
