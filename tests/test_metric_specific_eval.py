@@ -74,7 +74,7 @@ def test_check_recomputes_a_metric_specific_entry_and_applies_its_parameters(gol
     moved.write_text(json.dumps(edited))
     (tmp_path / result["predictions"]["file"]).write_bytes((path.parent / result["predictions"]["file"]).read_bytes())
     report = check_result(load_result(moved))
-    assert report.status == "drift"
+    assert report.status == "drift", (report.message, report.errors)
     assert {d.metric for d in report.drifts} >= {"auc_borji", "map_derivation"}
     assert "auc_judd" not in {d.metric for d in report.drifts}  # equalisation keeps AUC-Judd's ranking
 

@@ -140,9 +140,10 @@ def test_committed_osie_mit_marks_match_scipy_and_holm(committed):
     labels = [r["label"] for r in data["rows"]]
     cc = data["metrics"]["cc"]
     assert cc["higher_is_better"] is True and len(cc["groups"]) == 2
-    group = next(g for g in cc["groups"] if len(g["members"]) == 5)  # the rows under mit's defaults
+    group = next(g for g in cc["groups"] if g["label"] == "mit")  # the rows under mit's defaults
+    assert len(group["members"]) == 8  # 5 models, 3 of them also with metric-specific maps
     best = group["best"]
-    assert labels[best] == "shallow_kl [target=distribution, preset=distribution]"
+    assert labels[best] == "shallow_kl [target=distribution, preset=distribution, metric-specific maps]"
     assert data["rows"][best]["n_seeds"] == 3
     osie = REPO / "leaderboards" / "osie"
     best_values = np.mean([_per_image(osie / f, "cc") for f in data["rows"][best]["entries"]], axis=0)
@@ -153,7 +154,7 @@ def test_committed_osie_mit_marks_match_scipy_and_holm(committed):
         raw.append(stats.wilcoxon(values - best_values).pvalue)
         assert cc["rows"][i]["p_value"] == pytest.approx(raw[-1], rel=1e-12)
     assert [cc["rows"][i]["p_adjusted"] for i in others] == pytest.approx(list(holm(raw)), rel=1e-12)
-    assert [cc["rows"][i]["mark"] for i in others] == [DIFFERENT] * 4
+    assert [cc["rows"][i]["mark"] for i in others] == [DIFFERENT] * 7
     assert cc["rows"][best]["mark"] == BEST
 
 
@@ -164,7 +165,7 @@ def test_every_committed_table_gets_marks_and_a_footer(committed):
     assert "★" in text and "Holm-corrected" in text and "alpha = 0.05" in text
     assert "Rows of several training seeds are tested on their per-image values averaged over the seeds." in text
     # the two ground truths form two groups, each with its own best (other changed parameters may be named too)
-    assert re.search(r"mit \([^()]*ground_truth=dataset\) \(rows 1, 5\)", text), text[-400:]
+    assert re.search(r"mit \([^()]*ground_truth=dataset\) \(rows 2, 7\)", text), text[-400:]
     latex = leaderboard_table(committed, dataset="nus", protocol="mit", fmt="latex")
     assert "$\\star$" in latex and "★" not in latex and "\n% $\\star$ best row" in latex
     for plain in (leaderboard_table(committed, dataset="nus", protocol="mit", fmt="csv"),
@@ -173,7 +174,8 @@ def test_every_committed_table_gets_marks_and_a_footer(committed):
 
 
 def test_synthetic_mit_has_a_row_indistinguishable_from_the_best(committed):
-    data = table_significance(committed, dataset="synthetic", protocol="mit")
+    raw = [r for r in committed if r.get("maps", "raw") == "raw"]  # gold's metric-specific row is best by far
+    data = table_significance(raw, dataset="synthetic", protocol="mit")
     marks = {data["rows"][i]["label"]: r["mark"] for i, r in enumerate(data["metrics"]["auc_shuffled"]["rows"])}
     assert marks["gold"] == BEST and marks["shallow_kl [target=softmax, preset=full]"] == INDISTINGUISHABLE
 
