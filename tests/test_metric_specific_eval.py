@@ -116,3 +116,13 @@ def test_a_density_file_scores_as_the_model_it_came_from(tmp_path, capsys):
     assert main([*args, "--density"]) == 2
     err = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("salbench: error:")]
     assert len(err) == 1 and "synthetic_val_00000.png" in err[0] and "not a log-density" in err[0]
+
+
+def test_a_stretched_density_is_counted_as_a_raw_map_is(tmp_path):
+    """A 48x48 density scored on 480x640 images is stretched by the metric-specific maps too: counted
+    (``n_aspect_mismatch``) exactly as the raw maps of the same model are, and rechecked."""
+    opts = ["--option", "n_images=6", "--model-option", "output_size=[48,48]"]
+    raw = load_result(_eval(tmp_path, "gold", "raw", extra=opts))
+    specific = load_result(_eval(tmp_path, "gold", "metric-specific", extra=opts))
+    assert raw["n_aspect_mismatch"] == specific["n_aspect_mismatch"] == 6
+    assert check_result(specific).status == "ok"

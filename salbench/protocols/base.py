@@ -453,7 +453,11 @@ class Scorer:
     def density_at(self, pos: int, log_density) -> np.ndarray:
         """A predicted log-density, checked, renormalised and resized to the ground truth of image ``pos``."""
         label = f"log-density of {self.gt.names[pos]!r}"
-        return resize_log_density(check_log_density(log_density, label), self.map_shape(pos))
+        ld = check_log_density(log_density, label)
+        target = self.map_shape(pos)
+        if ld.shape not in self.aspect_exempt_shapes and aspect_mismatch(ld.shape, target):
+            self._stretched[pos] = (ld.shape, tuple(target))  # stretched like a raw map: counted the same way
+        return resize_log_density(ld, target)
 
     def baseline_density(self, index: int, log_density) -> tuple[int, np.ndarray]:
         """``(pos, density at the ground truth's size)`` of one image for :meth:`add_baseline` (thread-safe)."""
