@@ -124,6 +124,14 @@ class Metric:
         every protocol that supplies its ``needs`` (and, if it is sampled, draws seeds).
     kernel_args : tuple of str
         Names of the kernel's arguments after its inputs (empty for most).
+    metric_map : str or None
+        The map a predicted fixation density is scored with under ``--maps metric-specific``
+        (Kuemmerer et al. 2018; :mod:`salbench.protocols.metric_maps`): ``"density"``,
+        ``"log_ratio"``, ``"expected_empirical"``, ``"sim_optimal"`` or ``"info_gain"``; None:
+        the metric has none (refused with metric-specific maps).
+    ranks_only : bool
+        The value depends only on the ranking of the map's values (the AUCs): a
+        ``"density"`` map may then be rank-equalised.
     """
 
     name: str
@@ -139,6 +147,8 @@ class Metric:
     params: Mapping[str, str] = field(default_factory=dict)
     protocols: tuple[str, ...] | None = None
     kernel_args: tuple[str, ...] = ()
+    metric_map: str | None = None
+    ranks_only: bool = False
 
     def __post_init__(self):
         def put(attr, value):
@@ -179,59 +189,59 @@ class Metric:
 
 _MIT = ("mit",)
 _BUILTINS = [
-    Metric(name="cc", label="CC", higher_is_better=True, needs=("density",), func=cc, kernel=_cc_kernel,
+    Metric(name="cc", metric_map="expected_empirical", label="CC", higher_is_better=True, needs=("density",), func=cc, kernel=_cc_kernel,
            protocols=("mit", "coursework", "salicon", "exact"), constant_map=0.0,
            description="Pearson correlation with the density (MIT CC)"),
-    Metric(name="nss", label="NSS", higher_is_better=True, needs=("fixations",), func=nss, kernel=_nss_kernel,
+    Metric(name="nss", metric_map="density", label="NSS", higher_is_better=True, needs=("fixations",), func=nss, kernel=_nss_kernel,
            protocols=("mit", "exact"), constant_map=0.0, description="mean z-scored saliency at fixated pixels (MIT NSS)"),
-    Metric(name="nss_points", label="NSS (points)", higher_is_better=True, needs=("points",), func=nss_points,
+    Metric(name="nss_points", metric_map="density", label="NSS (points)", higher_is_better=True, needs=("points",), func=nss_points,
            kernel=_nss_points_kernel, protocols=("salicon",), constant_map=0.0,
            description="NSS over every fixation point, population std (pysaliency, SALICON server)"),
-    Metric(name="auc_judd", label="AUC-Judd", higher_is_better=True, needs=("fixations",), func=auc_judd,
+    Metric(name="auc_judd", metric_map="density", ranks_only=True, label="AUC-Judd", higher_is_better=True, needs=("fixations",), func=auc_judd,
            kernel=_auc_judd_kernel, seeded=True, params={"jitter": "auc_judd_jitter"}, protocols=_MIT,
            constant_map=0.5, description="ROC area, fixated values as thresholds (MIT AUC-Judd)"),
-    Metric(name="auc_borji", label="AUC-Borji", higher_is_better=True, needs=("fixations",), func=auc_borji,
+    Metric(name="auc_borji", metric_map="density", ranks_only=True, label="AUC-Borji", higher_is_better=True, needs=("fixations",), func=auc_borji,
            kernel=_auc_borji_kernel, sampled=True,
            params={"splits": "splits", "step": "step", "include_endpoint": "include_endpoint", "method": "auc_method"},
            protocols=("mit", "coursework"), constant_map=0.5, kernel_args=_SAMPLED_AUC_ARGS,
            description="sampled ROC area, uniform negatives (MIT AUC-Borji)"),
-    Metric(name="auc_shuffled", label="sAUC", higher_is_better=True, needs=("fixations", "other"), func=auc_shuffled,
+    Metric(name="auc_shuffled", metric_map="log_ratio", ranks_only=True, label="sAUC", higher_is_better=True, needs=("fixations", "other"), func=auc_shuffled,
            kernel=_auc_shuffled_kernel, sampled=True,
            params={"splits": "splits", "step": "step", "include_endpoint": "include_endpoint", "method": "auc_method"},
            protocols=("mit", "coursework"), constant_map=0.5, kernel_args=_SAMPLED_AUC_ARGS,
            description="sampled ROC area, other images' fixations as negatives (sAUC)"),
-    Metric(name="auc_borji_expected", label="AUC-Borji (expected)", higher_is_better=True, needs=("fixations",),
+    Metric(name="auc_borji_expected", metric_map="density", ranks_only=True, label="AUC-Borji (expected)", higher_is_better=True, needs=("fixations",),
            func=auc_borji_expected, kernel=_auc_borji_expected_kernel, params=("step", "include_endpoint"),
            protocols=(), constant_map=0.5, kernel_args=("thresholds", "include_endpoint"),
            description="expected value of AUC-Borji over its draws"),
-    Metric(name="auc_shuffled_expected", label="sAUC (expected)", higher_is_better=True,
+    Metric(name="auc_shuffled_expected", metric_map="log_ratio", ranks_only=True, label="sAUC (expected)", higher_is_better=True,
            needs=("fixations", "other"), func=auc_shuffled_expected, kernel=_auc_shuffled_expected_kernel,
            params=("step", "include_endpoint"), protocols=(), constant_map=0.5,
            kernel_args=("thresholds", "include_endpoint"), description="expected value of sAUC over its draws"),
-    Metric(name="auc_exact", label="AUC (exact)", higher_is_better=True, needs=("fixations",), func=auc_exact,
+    Metric(name="auc_exact", metric_map="density", ranks_only=True, label="AUC (exact)", higher_is_better=True, needs=("fixations",), func=auc_exact,
            kernel=_auc_exact_kernel, protocols=("exact",), constant_map=0.5,
            description="exact ROC area, all pixels as negatives, ties half"),
-    Metric(name="auc_shuffled_exact", label="sAUC (exact)", higher_is_better=True, needs=("fixations", "other"),
+    Metric(name="auc_shuffled_exact", metric_map="log_ratio", ranks_only=True, label="sAUC (exact)", higher_is_better=True, needs=("fixations", "other"),
            func=auc_shuffled_exact, kernel=_auc_shuffled_exact_kernel, protocols=("exact",), constant_map=0.5,
            description="exact ROC area, other images' fixations as negatives"),
-    Metric(name="auc_salicon", label="AUC (SALICON)", higher_is_better=True, needs=("points",), func=auc_salicon,
+    Metric(name="auc_salicon", metric_map="density", ranks_only=True, label="AUC (SALICON)", higher_is_better=True, needs=("points",), func=auc_salicon,
            kernel=_auc_salicon_kernel, sampled=True, params=("n_random", "step"), protocols=("salicon",),
            constant_map=0.5, kernel_args=("draw", "step"),
            description="SALICON server AUC: one draw of 100k uniform negatives, step 0.01"),
-    Metric(name="sauc_salicon", label="sAUC (SALICON)", higher_is_better=True, needs=("points", "other_weights"),
+    Metric(name="sauc_salicon", metric_map="log_ratio", ranks_only=True, label="sAUC (SALICON)", higher_is_better=True, needs=("points", "other_weights"),
            func=sauc_salicon, kernel=_sauc_salicon_kernel, params=("step",), protocols=("salicon",),
            constant_map=0.5, kernel_args=("step",),
            description="SALICON server sAUC: negatives weighted by how many other images fixate them"),
-    Metric(name="kld", label="KLD", higher_is_better=False, needs=("density",), func=kld, kernel=_kld_kernel,
+    Metric(name="kld", metric_map="expected_empirical", label="KLD", higher_is_better=False, needs=("density",), func=kld, kernel=_kld_kernel,
            protocols=("mit", "exact"), constant_map=UNIFORM,
            description="KL divergence of the prediction from the density (MIT KLdiv)"),
-    Metric(name="sim", label="SIM", higher_is_better=True, needs=("density",), func=sim, kernel=_sim_kernel,
+    Metric(name="sim", metric_map="sim_optimal", label="SIM", higher_is_better=True, needs=("density",), func=sim, kernel=_sim_kernel,
            protocols=("mit", "exact"), constant_map=UNIFORM,
            description="histogram intersection of min-max normalised maps (MIT SIM)"),
-    Metric(name="info_gain", label="IG", higher_is_better=True, needs=("fixations", "baseline"), func=info_gain,
+    Metric(name="info_gain", metric_map="info_gain", label="IG", higher_is_better=True, needs=("fixations", "baseline"), func=info_gain,
            kernel=_info_gain_kernel, protocols=_MIT, constant_map=UNIFORM,
            description="bits per fixation over a baseline (MIT InfoGain)"),
-    Metric(name="emd", label="EMD", higher_is_better=False, needs=("density",), func=emd, protocols=_MIT,
+    Metric(name="emd", metric_map="expected_empirical", label="EMD", higher_is_better=False, needs=("density",), func=emd, protocols=_MIT,
            params={"variant": "emd_variant"}, constant_map=UNIFORM,
            description="earth mover's distance as MIT EMD.m + FastEMD, maps downsampled 32x (variant 'mit': "
                        "signed cells, FastEMD's integer rounding; 'exact': exact OT of the clipped maps)"),

@@ -44,7 +44,7 @@ from salbench.metrics._validate import unit_magnitude
 from salbench.metrics.registry import METRICS, get_metric, metrics_for, plugin_failures
 from salbench.predictions.aspect import aspect_mismatch
 from salbench.protocols.inputs import FusedKernel, ImageInputs
-from salbench.protocols.metric_maps import (MAP_KINDS, METRIC_SPECIFIC, MapDerivation, ShuffledBaseline,
+from salbench.protocols.metric_maps import (METRIC_SPECIFIC, MapDerivation, ShuffledBaseline, map_kind,
                                             check_log_density, image_seed, resize_log_density)
 from salbench.stats import mean_ci95
 
@@ -365,7 +365,7 @@ class Scorer:
         self._kwargs = {m: metric_kwargs(e, self.params) for m, e in self.entries.items()}
         self.maps, self.derivation = _maps_mode(maps, map_derivation, self.metrics, protocol.name)
         self.needs_baseline = self.derivation is not None and any(
-            MAP_KINDS[m] == "log_ratio" for m in self.metrics)
+            map_kind(m) == "log_ratio" for m in self.metrics)
         self.baseline = ShuffledBaseline() if self.needs_baseline else None
         self._baseline_next = 0  # images are added to the baseline in position order (fixed summation order)
         self._sim_weight = np.full(self.n, np.nan)
@@ -692,7 +692,7 @@ class Scorer:
             derivation = self.derivation.record(
                 self.protocol, metrics=self.metrics, seed=self.seed, baseline=self.baseline,
                 shapes={self.map_shape(p) for p in range(self.n)},
-                sim_weights=self._sim_weight if "sim_optimal" in {MAP_KINDS[m] for m in self.metrics} else None)
+                sim_weights=self._sim_weight if "sim_optimal" in {map_kind(m) for m in self.metrics} else None)
         return ProtocolResult(
             protocol=self.protocol.name,
             params=self.params,
@@ -716,10 +716,10 @@ def _maps_mode(maps, derivation, metrics, protocol_name):
         if derivation is not None:
             raise ValueError("map_derivation applies to maps='metric-specific'")
         return maps, None
-    missing = [m for m in metrics if m not in MAP_KINDS]
+    missing = [m for m in metrics if map_kind(m) is None]
     if missing:
         raise ValueError(f"metric-specific maps: no map is defined for {', '.join(missing)} under protocol "
-                         f"{protocol_name!r}; choose metrics among {', '.join(m for m in metrics if m in MAP_KINDS)}")
+                         f"{protocol_name!r}; choose metrics among {', '.join(m for m in metrics if map_kind(m) is not None)}")
     if derivation is None:
         derivation = MapDerivation()
     elif not isinstance(derivation, MapDerivation):

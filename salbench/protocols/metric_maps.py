@@ -43,13 +43,14 @@ from scipy.ndimage import gaussian_filter1d, zoom
 
 from salbench.metrics.expected_sim import (MIX_WEIGHTS, SCORE_RESOLUTION, SeparableEmpiricalMaps, grid_positions,
                                            maximize_expected_sim)
+from salbench.metrics.registry import METRICS
 from salbench.predictions.density import DENSITY_SUM_TOL, check_log_density, log_sum_exp
 from salbench.protocols._resize import gaussian_blur
 # the filter of mit_fixation_density, as its two cached 1-D circulant matrices (read-only)
 from salbench.protocols.ground_truth import _circulant, _padded_size
 
 __all__ = [
-    "DENSITY_SUM_TOL", "LOG_RATIO_RESOLUTION", "MAP_KINDS", "METRIC_SPECIFIC", "MapDerivation", "SIM_DEFAULTS",
+    "DENSITY_SUM_TOL", "LOG_RATIO_RESOLUTION", "map_kind", "METRIC_SPECIFIC", "MapDerivation", "SIM_DEFAULTS",
     "ShuffledBaseline", "kernel_sigma", "sim_grid_stride", "upsample_linear",
     "check_log_density", "dataset_sigma", "derivation_record", "empirical_maps", "equalize",
     "expected_empirical_map", "image_seed", "info_gain_map", "log_ratio_map", "metric_specific_maps",
@@ -61,16 +62,17 @@ __all__ = [
 #: must not rank pixels (a model with the same density for every image must give a constant map).
 LOG_RATIO_RESOLUTION = 2.0 ** -30
 #: Map kind of every registry metric (metrics absent here have no metric-specific map).
-MAP_KINDS = {
-    "auc_judd": "density", "auc_borji": "density", "auc_exact": "density", "auc_borji_expected": "density",
-    "auc_salicon": "density", "nss": "density", "nss_points": "density",
-    "auc_shuffled": "log_ratio", "auc_shuffled_exact": "log_ratio", "auc_shuffled_expected": "log_ratio",
-    "sauc_salicon": "log_ratio",
-    "cc": "expected_empirical", "kld": "expected_empirical", "emd": "expected_empirical",
-    "sim": "sim_optimal",
-    "info_gain": "info_gain",
-}
-_AUC = ("auc_judd", "auc_borji", "auc_exact", "auc_borji_expected", "auc_salicon")
+def map_kind(metric: str) -> str | None:
+    """The kind of metric-specific map ``metric`` is scored with (its registry entry's ``metric_map``; None: none)."""
+    entry = METRICS.get(metric)
+    return None if entry is None else entry.metric_map
+
+
+def _equalized(metric: str, equalize_auc: bool) -> bool:
+    """A ``density`` map is rank-equalised for a metric that only ranks it (the AUCs), when asked."""
+    return equalize_auc and METRICS[metric].ranks_only and METRICS[metric].metric_map == "density"
+
+
 #: SIM optimiser defaults: pysaliency's SIMSaliencyMapModel draws 100 fixations per empirical map
 #: (the MIT/Tuebingen benchmark: 100 for MIT1003); ``samples`` empirical maps form the objective.
 SIM_DEFAULTS = {"fixation_count": 100, "samples": 100, "grid": 0.5}
@@ -526,11 +528,11 @@ class MapDerivation:
         cache: dict = {}
 
         def kind_map(kind, metric):
-            key = (kind, self.equalize_auc and metric in _AUC) if kind == "density" else kind
+            key = (kind, _equalized(metric, self.equalize_auc)) if kind == "density" else kind
             if key in cache:
                 return cache[key]
             if kind == "density":
-                out = equalize(density) if (self.equalize_auc and metric in _AUC) else density
+                out = equalize(density) if _equalized(metric, self.equalize_auc) else density
             elif kind == "log_ratio":
                 if log_baseline is None:
                     out = None
@@ -552,7 +554,7 @@ class MapDerivation:
 
         out = {}
         for m in metrics:
-            mp = kind_map(MAP_KINDS[m], m)
+            mp = kind_map(map_kind(m), m)
             if mp is not None:
                 out[m] = mp
         return out
@@ -569,7 +571,7 @@ class MapDerivation:
         """
         name, p = _resolve(protocol, params)
         metrics = _metrics(name, metrics)
-        kinds = {MAP_KINDS[m] for m in metrics}
+        kinds = {map_kind(m) for m in metrics}
         sizes = sorted({(int(h), int(w)) for h, w in (shapes or [(480, 640)])})
         kernels = {f"{h}x{w}": _empirical_kernel(name, p, (h, w), self.sigma) for h, w in sizes}
         for (h, w), k in zip(sizes, kernels.values()):
@@ -587,11 +589,11 @@ class MapDerivation:
                               "of the protocol's prediction pipeline",
             "density_sum_tolerance": DENSITY_SUM_TOL,
             "protocol": name,
-            "metric_maps": {m: MAP_KINDS[m] for m in metrics},
+            "metric_maps": {m: map_kind(m) for m in metrics},
         }
         if "density" in kinds:
-            rec["density"] = {"applies_to": [m for m in metrics if MAP_KINDS[m] == "density"],
-                              "equalized_for": [m for m in metrics if self.equalize_auc and m in _AUC],
+            rec["density"] = {"applies_to": [m for m in metrics if map_kind(m) == "density"],
+                              "equalized_for": [m for m in metrics if _equalized(m, self.equalize_auc)],
                               "equalization": "(average rank - 1) / N, ties share their average rank"}
         if "log_ratio" in kinds:
             rec["log_ratio"] = {"baseline": "leave-one-out mean of the model's own densities over the other images "
@@ -637,9 +639,10 @@ def _metrics(name, metrics):
 
         metrics = metrics_for(name)
     metrics = list(metrics)
-    unknown = [m for m in metrics if m not in MAP_KINDS]
+    unknown = [m for m in metrics if m not in METRICS or METRICS[m].metric_map is None]
     if unknown:
-        raise ValueError(f"no metric-specific map is defined for {unknown}; known: {sorted(MAP_KINDS)}")
+        known = sorted(m for m, e in METRICS.items() if e.metric_map is not None)
+        raise ValueError(f"no metric-specific map is defined for {unknown}; known: {known}")
     return metrics
 
 
