@@ -22,8 +22,8 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import is_constant_range, minmax, true_indices
-from salbench.metrics._validate import flat_inputs
+from salbench.metrics._kernels import is_constant_range, minmax, true_indices, true_indices_counted
+from salbench.metrics._validate import flat_inputs_ranged
 
 __all__ = [
     "auc_borji",
@@ -168,18 +168,110 @@ def _fast_cell(v, lo, inv, fast, kmax):
 def _cell_hists(s, fix, other, t):
     """Cell histograms of mm(s) over all pixels, fixated pixels and ``other`` pixels."""
     lo, hi = minmax(s)
-    return _cell_hists_core(s, true_indices(fix), true_indices(other), t, lo, hi)
+    return _cell_hists_core(s, true_indices(fix), true_indices(other), t, lo, hi, True)
+
+
+_PACK_BITS = 5  # bits per interval count in a packed word
+_PACK_ROUNDS = 31  # pixels per lane between flushes: a count fits its 5 bits
+_PACK_MAX_K = 11  # intervals that fit a 64-bit word with the "near a threshold" field after them
+_PACK_LANES = 256
 
 
 @njit
-def _cell_hists_core(s, fix_idx, oth_idx, t, lo, hi):
+def _packed_one(v, lo, inv, kmax):
+    """A pixel's packed count: ``1 << 5k`` strictly inside interval ``k``, 0 at the minimum, else ``1 << 5 kmax``.
+
+    "Strictly inside" is :func:`_fast_cell`'s test; the minimum (``v == lo``, normalised 0)
+    is cell 0, counted as what the other fields leave; the last field counts the pixels
+    near a threshold, which :func:`cell_in` classifies exactly.
+    """
+    xv = (v - lo) * inv
+    k0 = np.int32(xv)  # int32: converts a vector at a time (int64 does not vectorise as well)
+    fr = xv - k0
+    inside = (fr > 1e-9) & (fr < 1.0 - 1e-9) & (k0 < kmax)
+    word = np.uint64(1) << np.uint64(np.int32(_PACK_BITS) * (k0 if inside else kmax))
+    return np.uint64(0) if xv == 0.0 else word
+
+
+@njit
+def _all_cells_packed(s, lo, inv, kmax, b, e, h_all):
+    """Add the cells of every pixel to ``h_all`` (``kmax <= 11``, fast cells on).
+
+    Each pixel adds its packed count (:func:`_packed_one`) to one of 256 lanes, so one
+    64-bit add counts it in its interval's 5-bit field and the loop vectorises (a
+    histogram's scattered increments do not); after 31 rows the fields are added up.
+    Maps with large flat regions at their minimum (ReLU or thresholded maps) cost no more
+    than smooth ones. Pixels beyond the last whole row go through :func:`_fast_cell`.
+    """
+    n = s.size
+    lanes = np.zeros(_PACK_LANES, dtype=np.uint64)
+    mask = np.uint64((1 << _PACK_BITS) - 1)
+    near = np.uint64(1) << np.uint64(_PACK_BITS * kmax)
+    b0 = 0
+    while n - b0 >= _PACK_LANES:
+        rows = min(_PACK_ROUNDS, (n - b0) // _PACK_LANES)
+        size = rows * _PACK_LANES
+        blk = s[b0:b0 + size]  # slices indexed from 0: contiguous vector loads, not gathers
+        lanes[:] = 0
+        for r in range(rows):
+            row = blk[r * _PACK_LANES:(r + 1) * _PACK_LANES]
+            for j in range(_PACK_LANES):
+                lanes[j] += _packed_one(row[j], lo, inv, kmax)
+        counted = 0
+        for k in range(kmax + 1):
+            sh = np.uint64(_PACK_BITS * k)
+            c = np.uint64(0)
+            for j in range(_PACK_LANES):
+                c += (lanes[j] >> sh) & mask
+            count = np.int64(c)
+            counted += count
+            if k < kmax:
+                h_all[2 * k + 1] += count
+            elif count > 0:
+                for j in range(size):
+                    if _packed_one(blk[j], lo, inv, kmax) == near:
+                        h_all[cell_in(blk[j], lo, inv, b, e)] += 1
+        h_all[0] += size - counted  # the pixels at the minimum
+        b0 += size
+    for i in range(b0, n):
+        c = _fast_cell(s[i], lo, inv, True, kmax)
+        h_all[c if c >= 0 else cell_in(s[i], lo, inv, b, e)] += 1
+
+
+@njit
+def _all_cells_scatter(s, lo, inv, fast, kmax, b, e, h_all):
+    """Add the cells of every pixel to ``h_all`` (any thresholds): four histogram copies.
+
+    Runs of equal cells do not wait on each other's increments.
+    """
+    n_cells = h_all.size
+    n = s.size
+    hist = np.zeros(4 * n_cells, dtype=np.int64)
+    cells = np.empty(_BLOCK, dtype=np.int64)
+    for b0 in range(0, n, _BLOCK):
+        m = min(_BLOCK, n - b0)
+        blk = s[b0:b0 + m]
+        for j in range(m):
+            cells[j] = _fast_cell(blk[j], lo, inv, fast, kmax)
+        for j in range(m):
+            if cells[j] < 0:
+                cells[j] = cell_in(blk[j], lo, inv, b, e)
+        for j in range(m):
+            hist[(j & 3) * n_cells + cells[j]] += 1
+    for q in range(4):
+        for c in range(n_cells):
+            h_all[c] += hist[q * n_cells + c]
+
+
+@njit
+def _cell_hists_core(s, fix_idx, oth_idx, t, lo, hi, want_all):
     """:func:`_cell_hists` from the fixated and other pixels' indices and the map's extremes.
 
     The cell of a pixel is :func:`_cell_of` of its value under :func:`_normalised` (a
     constant map is all zeros: cell 0), found without normalising: :func:`_fast_cell`
     (vectorises), else :func:`cell_in` on the boundaries of :func:`cell_boundaries` (exact,
-    normalisation being monotone). All pixels go to one of four histogram copies (runs of
-    equal cells do not wait on each other's increments).
+    normalisation being monotone). The histogram of all pixels (AUC-Borji's negatives) is
+    the one full pass; ``want_all`` False leaves it zero (sAUC reads only the indexed pixels).
     """
     n_cells = 2 * t.size
     n = s.size
@@ -187,7 +279,8 @@ def _cell_hists_core(s, fix_idx, oth_idx, t, lo, hi):
     h_pos = np.zeros(n_cells, dtype=np.int64)
     h_oth = np.zeros(n_cells, dtype=np.int64)
     if is_constant_range(lo, hi):
-        h_all[0] = n  # mm(s) = 0 everywhere, and _cell_of(0.0, t) == 0
+        if want_all:
+            h_all[0] = n  # mm(s) = 0 everywhere, and _cell_of(0.0, t) == 0
         h_pos[0] = fix_idx.size
         h_oth[0] = oth_idx.size
         return h_all, h_pos, h_oth
@@ -196,20 +289,11 @@ def _cell_hists_core(s, fix_idx, oth_idx, t, lo, hi):
     inv = 1.0 / (step * (hi - lo))
     fast = t.size > 1 and step >= 1e-5
     kmax = t.size - 1
-    hist = np.zeros(4 * n_cells, dtype=np.int64)
-    cells = np.empty(_BLOCK, dtype=np.int64)
-    for b0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - b0)
-        for j in range(m):
-            cells[j] = _fast_cell(s[b0 + j], lo, inv, fast, kmax)
-        for j in range(m):
-            if cells[j] < 0:
-                cells[j] = cell_in(s[b0 + j], lo, inv, b, e)
-        for j in range(m):
-            hist[(j & 3) * n_cells + cells[j]] += 1
-    for q in range(4):
-        for c in range(n_cells):
-            h_all[c] += hist[q * n_cells + c]
+    if want_all:
+        if fast and kmax <= _PACK_MAX_K:
+            _all_cells_packed(s, lo, inv, kmax, b, e, h_all)
+        else:
+            _all_cells_scatter(s, lo, inv, fast, kmax, b, e, h_all)
     for idx, h in ((fix_idx, h_pos), (oth_idx, h_oth)):
         for k in range(idx.size):
             v = s[idx[k]]
@@ -473,21 +557,35 @@ def _expected_auc(pos, pop, n_draw, replace, include_endpoint):
 @njit
 def _auc_borji_kernel(s, f, t, splits, kseed, include_endpoint, logfact):
     """AUC-Borji of flat map ``s`` with fixations ``f`` (binned draws); NaN below 2 fixations."""
-    h_all, h_pos, _ = _cell_hists(s, f, f, t)
-    n_pos = h_pos.sum()
-    if n_pos < 2:
+    lo, hi = minmax(s)
+    return _auc_borji_core(s, true_indices(f), t, lo, hi, splits, kseed, include_endpoint, logfact)
+
+
+@njit
+def _auc_borji_core(s, fix_idx, t, lo, hi, splits, kseed, include_endpoint, logfact):
+    """:func:`_auc_borji_kernel` from the fixated indices and the map's extremes."""
+    if fix_idx.size < 2:
         return np.nan
-    return _sampled_auc(h_pos, h_all, n_pos, True, include_endpoint, splits, kseed, logfact)
+    h_all, h_pos, _ = _cell_hists_core(s, fix_idx, fix_idx[:0], t, lo, hi, True)
+    return _sampled_auc(h_pos, h_all, fix_idx.size, True, include_endpoint, splits, kseed, logfact)
 
 
 @njit
 def _auc_shuffled_kernel(s, f, other, t, splits, kseed, include_endpoint, logfact):
     """sAUC of flat map ``s``: negatives drawn without replacement from ``other``'s pixels."""
-    _, h_pos, h_oth = _cell_hists(s, f, other, t)
-    n_pos = h_pos.sum()
-    n_oth = h_oth.sum()
+    lo, hi = minmax(s)
+    return _auc_shuffled_core(s, true_indices(f), true_indices(other), t, lo, hi, splits, kseed,
+                              include_endpoint, logfact)
+
+
+@njit
+def _auc_shuffled_core(s, fix_idx, oth_idx, t, lo, hi, splits, kseed, include_endpoint, logfact):
+    """:func:`_auc_shuffled_kernel` from the indices and the map's extremes: no pass over all pixels."""
+    n_pos = fix_idx.size
+    n_oth = oth_idx.size
     if n_pos < 2 or n_oth == 0:
         return np.nan
+    _, h_pos, h_oth = _cell_hists_core(s, fix_idx, oth_idx, t, lo, hi, False)
     return _sampled_auc(h_pos, h_oth, min(n_pos, n_oth), False, include_endpoint, splits, kseed, logfact)
 
 
@@ -536,10 +634,16 @@ def _pixels_auc(u, fix, candidates, n_draw, replace, include_endpoint, splits, s
 # ----------------------------------------------------------------------------- public API
 def _prepare(saliency, fixations, other, step):
     """Flat saliency, fixation and other maps (all-False other when None), and the thresholds."""
+    s, fix, oth, t, _ = _prepare_ranged(saliency, fixations, other, step)
+    return s, fix, oth, t
+
+
+def _prepare_ranged(saliency, fixations, other, step):
+    """:func:`_prepare`, and the saliency map's ``(min, max)`` from its validation."""
     maps = {"fixations": fixations} if other is None else {"fixations": fixations, "other": other}
-    s, fix, *rest = flat_inputs(saliency, **maps)
+    (s, fix, *rest), ranges = flat_inputs_ranged(saliency, **maps)
     oth = rest[0] if rest else np.zeros(s.size, dtype=np.bool_)
-    return s, fix, oth, thresholds_for(step)
+    return s, fix, oth, thresholds_for(step), ranges[0][:2]
 
 
 def _check_splits(splits):
@@ -593,15 +697,16 @@ def auc_borji(saliency, fixations, *, splits=100, step=0.1, seed=None, include_e
     """
     splits = _check_splits(splits)
     _check_method(method)
-    s, fix, _, t = _prepare(saliency, fixations, None, step)
-    n = int(fix.sum())
+    s, fix, _, t, (lo, hi) = _prepare_ranged(saliency, fixations, None, step)
+    n = int(np.count_nonzero(fix))
     if n < 2:
         return float("nan")
     if method == "pixels":
         u = _normalised(s)
         return _pixels_auc(u, fix, None, n, True, include_endpoint, splits, float(step),
                            np.random.default_rng(seed))
-    return float(_auc_borji_kernel(s, fix, t, splits, _kernel_seed(seed), bool(include_endpoint), NO_TABLE))
+    return float(_auc_borji_core(s, true_indices_counted(fix, n), t, lo, hi, splits, _kernel_seed(seed),
+                                 bool(include_endpoint), NO_TABLE))
 
 
 def auc_shuffled(saliency, fixations, other, *, splits=100, step=0.1, seed=None,
@@ -622,9 +727,9 @@ def auc_shuffled(saliency, fixations, other, *, splits=100, step=0.1, seed=None,
     """
     splits = _check_splits(splits)
     _check_method(method)
-    s, fix, oth, t = _prepare(saliency, fixations, other, step)
-    n = int(fix.sum())
-    n_other = int(oth.sum())
+    s, fix, oth, t, (lo, hi) = _prepare_ranged(saliency, fixations, other, step)
+    n = int(np.count_nonzero(fix))
+    n_other = int(np.count_nonzero(oth))
     if n < 2 or n_other == 0:
         return float("nan")
     m = min(n, n_other)
@@ -632,8 +737,9 @@ def auc_shuffled(saliency, fixations, other, *, splits=100, step=0.1, seed=None,
         u = _normalised(s)
         return _pixels_auc(u, fix, np.flatnonzero(oth), m, False, include_endpoint,
                            splits, float(step), np.random.default_rng(seed))
-    return float(_auc_shuffled_kernel(s, fix, oth, t, splits, _kernel_seed(seed), bool(include_endpoint),
-                                      NO_TABLE))
+    # the hypergeometric draws read log(k!) for k <= n_other: a table saves the lgamma calls
+    return float(_auc_shuffled_core(s, true_indices_counted(fix, n), true_indices_counted(oth, n_other), t, lo, hi,
+                                    splits, _kernel_seed(seed), bool(include_endpoint), log_factorials(n_other + 2)))
 
 
 def auc_borji_expected(saliency, fixations, *, step=0.1, include_endpoint=True) -> float:

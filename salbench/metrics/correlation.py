@@ -7,31 +7,79 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import is_constant_range, mean_std, minmax, totals, true_indices
-from salbench.metrics._validate import as_float_map, flat_inputs, flat_point_indices
+from salbench.metrics._kernels import LANES, fold_lanes, is_constant_range, mean_std, minmax, true_indices
+from salbench.metrics._validate import (as_float64, as_float_map, check_same_shape, flat_inputs, flat_inputs_ranged,
+                                        flat_point_indices)
+
+
+_SHIFT_SAMPLES = 1024  # values averaged for the shift of the one-pass sums
 
 
 @njit
-def centred_sums(s, g, ms, mg):
-    """``(sum(ds * dg), sum(ds * ds), sum(dg * dg))`` with ``ds = s - ms``, ``dg = g - mg``, in index order."""
-    sxy = 0.0
-    sxx = 0.0
-    syy = 0.0
-    for i in range(s.size):
-        ds = s[i] - ms
-        dg = g[i] - mg
-        sxy += ds * dg
-        sxx += ds * ds
-        syy += dg * dg
-    return sxy, sxx, syy
+def shift_of(x, c):
+    """Mean of ``x * c`` over a strided sample of about 1024 entries: the shift of :func:`shifted_sums`.
+
+    Sums about a shift ``K`` give the centred sums in one pass, ``sum((x - m)^2) =
+    sum((x - K)^2) - n (m - K)^2``, and lose no accuracy to the subtraction when ``K`` is
+    within a fraction of a standard deviation of the mean ``m``, as a sample's mean is.
+    """
+    stride = max(1, x.size // _SHIFT_SAMPLES)
+    acc = 0.0
+    k = 0
+    for i in range(0, x.size, stride):
+        acc += x[i] * c
+        k += 1
+    return acc / k
+
+
+@njit
+def shifted_sums(s, g, ks, kg, cs, cg, extremes=False):
+    """Sums about shifts, and optionally the extremes of both maps, in one pass.
+
+    Returns ``(sum(d), sum(e), sum(d e), sum(d d), sum(e e), s_lo, s_hi, g_lo, g_hi)`` with
+    ``d = s cs - ks``, ``e = g cg - kg``, in the lane order of every whole-map sum
+    (:mod:`salbench.metrics._kernels`); the extremes (of ``s``, ``g`` as given) only when
+    ``extremes``, else zeros. ``cs``, ``cg``: powers of two that bring the maps to unit
+    magnitude (1.0: none); ``v * c`` is the value a scaled copy would hold, so no copy is
+    written.
+    """
+    sd = np.zeros(LANES)
+    se = np.zeros(LANES)
+    sde = np.zeros(LANES)
+    sdd = np.zeros(LANES)
+    see = np.zeros(LANES)
+    s_lo = np.full(LANES, s[0])
+    s_hi = np.full(LANES, s[0])
+    g_lo = np.full(LANES, g[0])
+    g_hi = np.full(LANES, g[0])
+    for b0 in range(0, s.size, LANES):
+        sb = s[b0:b0 + LANES]
+        gb = g[b0:b0 + LANES]
+        for j in range(sb.size):
+            x = sb[j]
+            y = gb[j]
+            if extremes:  # loop-invariant: the compiler makes a loop with and one without
+                s_lo[j] = min(s_lo[j], x)
+                s_hi[j] = max(s_hi[j], x)
+                g_lo[j] = min(g_lo[j], y)
+                g_hi[j] = max(g_hi[j], y)
+            d = x * cs - ks
+            e = y * cg - kg
+            sd[j] += d
+            se[j] += e
+            sde[j] += d * e
+            sdd[j] += d * d
+            see[j] += e * e
+    lo_hi = (s_lo.min(), s_hi.max(), g_lo.min(), g_hi.max()) if extremes else (0.0, 0.0, 0.0, 0.0)
+    return (fold_lanes(sd), fold_lanes(se), fold_lanes(sde), fold_lanes(sdd), fold_lanes(see)) + lo_hi
 
 
 @njit
 def _cc_from_sums(sxy, sxx, syy):
-    # Spreads that underflow to zero (denormal maps) mean "constant" as above.
-    if syy == 0.0:
+    # Spreads that round to zero or below (denormal or nearly constant maps) mean "constant" as above.
+    if syy <= 0.0:
         return np.nan
-    if sxx == 0.0:
+    if sxx <= 0.0:
         return 0.0
     r = sxy / (math.sqrt(sxx) * math.sqrt(syy))
     return min(1.0, max(-1.0, r))
@@ -41,14 +89,60 @@ def _cc_from_sums(sxy, sxx, syy):
 def _cc_kernel(s, g):
     s_lo, s_hi = minmax(s)
     g_lo, g_hi = minmax(g)
+    return _cc_core(s, g, s_lo, s_hi, g_lo, g_hi, 1.0, 1.0)
+
+
+@njit
+def _cc_core(s, g, s_lo, s_hi, g_lo, g_hi, cs, cg):
+    """CC of flat maps ``s * cs`` and ``g * cg`` whose extremes are known, in one pass.
+
+    The public function has the extremes from validation and passes the maps unscaled
+    with their unit-magnitude factors. The centred sums come from sums about a shift
+    (:func:`shift_of`, :func:`shifted_sums`): one pass over both maps instead of two.
+    """
     if is_constant_range(g_lo, g_hi):
         return np.nan  # correlation with a constant ground truth is undefined
     if is_constant_range(s_lo, s_hi):
         return 0.0  # a constant prediction carries no information: chance level
-    n = s.size
-    s_sum, g_sum = totals(s, g)
-    sxy, sxx, syy = centred_sums(s, g, s_sum / n, g_sum / n)
-    return _cc_from_sums(sxy, sxx, syy)
+    sums = shifted_sums(s, g, shift_of(s, cs), shift_of(g, cg), cs, cg)
+    return _cc_from_shifted(sums[:5], s.size)
+
+
+@njit
+def _cc_from_shifted(sums, n):
+    """CC from :func:`shifted_sums`: the centred sums are the shifted ones less ``n`` times the mean offsets."""
+    sd, se, sde, sdd, see = sums
+    return _cc_from_sums(sde - sd * (se / n), sdd - sd * (sd / n), see - se * (se / n))
+
+
+_SAFE_EXPONENT = 400  # |log2| of the largest magnitude within which CC's sums cannot under- or overflow
+
+
+@njit
+def _cc_scan(s, g):
+    """``(ok, cc)`` of maps not yet validated, in one pass: extremes and shifted sums together.
+
+    ``ok`` is False when a value is NaN or infinite (a sum or extreme is not finite) or a
+    map's largest magnitude is outside ``2**±400``: the caller then validates the maps and
+    brings them to unit magnitude first. Within that range every sum of :func:`_cc_core`
+    scales exactly with a power-of-two factor, so the result is the validated path's.
+    """
+    ks = shift_of(s, 1.0)
+    kg = shift_of(g, 1.0)
+    sums = shifted_sums(s, g, ks, kg, 1.0, 1.0, True)
+    s0, s1, g0, g1 = sums[5:]
+    ok = math.isfinite(ks) and math.isfinite(kg)
+    for v in sums:
+        ok = ok and math.isfinite(v)
+    for peak in (max(s1, -s0), max(g1, -g0)):
+        ok = ok and (peak == 0.0 or abs(math.frexp(peak)[1]) <= _SAFE_EXPONENT)
+    if not ok:
+        return False, np.nan
+    if is_constant_range(g0, g1):
+        return True, np.nan
+    if is_constant_range(s0, s1):
+        return True, 0.0
+    return True, _cc_from_shifted(sums[:5], s.size)
 
 
 @njit
@@ -94,7 +188,9 @@ def cc(saliency, density) -> float:
     Notes
     -----
     MIT z-scores both maps and calls ``corr2``; both steps reduce to Pearson's
-    correlation, computed here in one two-pass kernel.
+    correlation, computed here in one pass over both maps that also checks their values
+    (sums about a sampled mean, :func:`shifted_sums`, in the lane order of
+    :mod:`salbench.metrics._kernels`).
 
     Edge cases: a constant ``saliency`` (:func:`salbench.metrics.is_constant_map`,
     which includes a constant spread over a few ulps by a resize) returns ``0.0``
@@ -110,7 +206,15 @@ def cc(saliency, density) -> float:
     >>> round(cc(s, 2 * s + 1), 12)
     1.0
     """
-    return float(_cc_kernel(*flat_inputs(saliency, density=density)))
+    s = as_float64(saliency, "saliency")
+    g = as_float64(density, "density")
+    check_same_shape(s, g, "saliency", "density")
+    ok, value = _cc_scan(s.ravel(), g.ravel())  # one pass, values checked on the way
+    if ok:
+        return float(value)
+    # a NaN/inf (the validation names it) or an extreme magnitude: validate and scale first
+    (s, g), ((s_lo, s_hi, cs), (g_lo, g_hi, cg)) = flat_inputs_ranged(saliency, density=density, copy=False)
+    return float(_cc_core(s, g, s_lo, s_hi, g_lo, g_hi, cs, cg))
 
 
 def nss(saliency, fixations) -> float:

@@ -3,9 +3,8 @@
 Each image runs the single-image metric kernels of :mod:`salbench.metrics` through their
 ``*_core`` functions (so the values are those of the public functions, bit for bit), but
 what several metrics read is computed once per image: the extremes of both maps, their
-sums (CC, NSS, KLD), their min-max totals (SIM, IG), the centred sums (CC and NSS's
-standard deviation), the fixated pixels' indices, and the cell histograms of the
-fixated, other and all pixels (AUC-Borji and sAUC). The IG baseline's distribution is
+sums (NSS, KLD), their min-max totals (SIM, IG), the fixated pixels' indices, and the
+cell histograms of the fixated, other and all pixels (AUC-Borji and sAUC). The IG baseline's distribution is
 computed once per image size (the caller caches it), and the hypergeometric draws use a
 log-factorial table. The protocol calls :func:`mit_image` per image in the worker threads.
 """
@@ -16,10 +15,11 @@ import math
 
 import numpy as np
 from salbench._numba import njit
-from salbench.metrics._kernels import is_constant_range, minmax, mm_distribution, mm_total, total, totals, true_indices
+from salbench.metrics._kernels import (centred_squares, is_constant_range, minmax, mm_distribution, mm_total, total,
+                                       totals, true_indices)
 from salbench.metrics.auc import _auc_judd_core, _auc_judd_kernel
 from salbench.metrics.auc_sampled import _cell_hists_core, _sampled_auc
-from salbench.metrics.correlation import _cc_from_sums, _cc_kernel, _nss_from, _nss_kernel, centred_sums
+from salbench.metrics.correlation import _cc_core, _cc_kernel, _nss_from, _nss_kernel
 from salbench.metrics.distribution import (_info_gain_core, _info_gain_kernel, _kld_core, _kld_kernel, _sim_core,
                                            _sim_kernel, _without_mass)
 
@@ -41,39 +41,30 @@ def _one_image(si, gi, fi, oi, b, t, splits, kseeds, include_endpoint, want, log
         g_lo, g_hi = minmax(gi)
     want_f = want[1] or want[2] or want[3] or want[4] or want[7]
     fix_idx = true_indices(fi) if want_f else np.empty(0, dtype=np.int64)
-    # plain sums: CC's and NSS's means, KLD's normalisers
+    # plain sums: NSS's mean, KLD's normalisers
     s_sum = g_sum = 0.0
-    if want[0] or want[5]:
+    if want[5]:
         s_sum, g_sum = totals(si, gi)
     elif want[1]:
         s_sum = total(si)
     s_const = is_constant_range(s_lo, s_hi)
-    sxx = -1.0  # NSS's sum of squares, when CC computed it
     if want[0]:
-        if is_constant_range(g_lo, g_hi):
-            out[0] = np.nan  # as _cc_kernel
-        elif s_const:
-            out[0] = 0.0
-        else:
-            sxy, sxx, syy = centred_sums(si, gi, s_sum / n, g_sum / n)
-            out[0] = _cc_from_sums(sxy, sxx, syy)
+        out[0] = _cc_core(si, gi, s_lo, s_hi, g_lo, g_hi, 1.0, 1.0)
     if want[1]:
         if fix_idx.size == 0:
             out[1] = np.nan
         elif s_const:
             out[1] = 0.0
         else:
-            mean = s_sum / n
-            if sxx < 0.0:  # as mean_std(s, 1): the same sums as CC's
-                sxx = centred_sums(si, si, mean, mean)[1]
-            out[1] = _nss_from(si, fix_idx, mean, math.sqrt(sxx / (n - 1)))
+            mean = s_sum / n  # as mean_std(s, 1)
+            out[1] = _nss_from(si, fix_idx, mean, math.sqrt(centred_squares(si, mean) / (n - 1)))
     if want[2]:
         out[2] = _auc_judd_core(si, fix_idx, s_lo, s_hi)
     if want[3] or want[4]:
         oth_idx = true_indices(oi) if want[4] else fix_idx
-        h_all, h_pos, h_oth = _cell_hists_core(si, fix_idx, oth_idx, t, s_lo, s_hi)
-        n_pos = h_pos.sum()
-        n_oth = h_oth.sum()
+        h_all, h_pos, h_oth = _cell_hists_core(si, fix_idx, oth_idx, t, s_lo, s_hi, want[3])
+        n_pos = fix_idx.size
+        n_oth = oth_idx.size
         if n_pos >= 2:
             if want[3]:
                 out[3] = _sampled_auc(h_pos, h_all, n_pos, True, include_endpoint, splits, kseeds[0], logfact)
