@@ -17,8 +17,9 @@ from hypothesis.extra.numpy import arrays
 from scipy.ndimage import gaussian_filter
 
 from salbench.metrics import auc_shuffled, cc
-from salbench.metrics._kernels import (LANES, centred_squares, mean_std, minmax, total, totals, true_indices,
-                                       true_indices_counted)
+from salbench.metrics._kernels import (EPS, LANES, centred_squares, mean_std, minmax, mm_distribution, mm_total,
+                                       total, totals, true_indices, true_indices_counted)
+from salbench.metrics.distribution import _kld_kernel, _sim_kernel
 from salbench.metrics._validate import _times_power_of_two, flat_inputs_ranged
 from salbench.metrics.auc_sampled import (NO_TABLE, _all_cells_scatter, _auc_shuffled_core, _cell_hists_core,
                                           _cell_of, cell_boundaries, log_factorials, thresholds_for)
@@ -63,6 +64,25 @@ def test_lane_sums_follow_the_documented_order(x):
     mean, std = mean_std(x, 0)
     assert mean == m and std == math.sqrt(lane_sum((x - m) ** 2) / x.size)
     assert abs(total(x) - math.fsum(x.tolist())) <= 1e-9 * max(1.0, float(np.abs(x).sum()))
+
+
+@SETTINGS
+@given(arrays(np.float64, st.integers(2, 1300), elements=FINITE), arrays(np.float64, st.integers(2, 1300), elements=FINITE))
+def test_distribution_sums_follow_the_lane_order(x, y):
+    """mm_total / mm_distribution, SIM and KLD: their sums in the documented order, bit for bit."""
+    n = min(x.size, y.size)
+    x, y = x[:n], np.abs(y[:n])
+    lo, hi = float(x.min()), float(x.max())
+    if hi - lo <= 1e-12 * max(abs(hi), abs(lo)) or y.max() - y.min() <= 1e-12 * y.max():
+        return  # constant maps have their own documented answers (test_metrics_edge.py)
+    u = (x - lo) / (hi - lo)
+    assert mm_total(x, lo, hi) == lane_sum(u)
+    np.testing.assert_array_equal(mm_distribution(x), u / lane_sum(u))
+    v = (y - y.min()) / (y.max() - y.min())
+    assert _sim_kernel(x, y) == lane_sum(np.minimum(u / lane_sum(u), v / lane_sum(v)))
+    p = (x - min(lo, 0.0)) / lane_sum(x - min(lo, 0.0)) if lo < 0 else x / lane_sum(x)
+    q = y / lane_sum(y)
+    assert _kld_kernel(x, y) == lane_sum(q * np.log(EPS + q / (p + EPS)))
 
 
 @SETTINGS

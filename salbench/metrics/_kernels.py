@@ -8,8 +8,8 @@ through. The range test is relative (``CONSTANT_RTOL``) so that a constant map
 spread over a few ulps by a resize (bicubic weights do not sum to 1 exactly in
 floating point) is still constant: see :mod:`salbench.metrics.degenerate`.
 
-Sums over a whole map (:func:`total`, :func:`totals`, :func:`mean_std` and CC's
-shifted sums) share one order, :data:`LANES` interleaved partial sums: lane ``j``
+Sums over a whole map (:func:`total`, :func:`totals`, :func:`mean_std`, :func:`mm_total`,
+CC's shifted sums, KLD's and SIM's sums) share one order, :data:`LANES` interleaved partial sums: lane ``j``
 adds entries ``j, j + 256, j + 512, ...`` left to right, then the lanes are folded
 in halves (lane ``j`` plus lane ``j + 128``, then ``j + 64``, ... down to one). Each
 lane is a strict sum, so the compiler vectorises the loop without reassociating
@@ -85,12 +85,11 @@ def mm_distribution(x):
         out[:] = 1.0 / x.size
         return out
     rng = hi - lo
-    total = 0.0
     for i in range(x.size):
         out[i] = (x[i] - lo) / rng
-        total += out[i]
+    tot = total(out)  # the lane order: mm_total's double
     for i in range(x.size):
-        out[i] /= total
+        out[i] /= tot
     return out
 
 
@@ -216,19 +215,16 @@ def centred_squares(x, m):
 
 @njit
 def mm_total(x, lo, hi):
-    """``sum((x - lo) / (hi - lo))`` in index order: :func:`mm_distribution`'s normaliser (1.0 if constant)."""
+    """``sum((x - lo) / (hi - lo))`` in lane order: :func:`mm_distribution`'s normaliser (1.0 if constant)."""
     if is_constant_range(lo, hi):
         return 1.0
     rng = hi - lo
-    buf = np.empty(256)
-    acc = 0.0
-    for b0 in range(0, x.size, 256):  # a block at a time: the divisions vectorise, the sum stays in order
-        m = min(256, x.size - b0)
-        for j in range(m):
-            buf[j] = (x[b0 + j] - lo) / rng
-        for j in range(m):
-            acc += buf[j]
-    return acc
+    acc = np.zeros(LANES)
+    for b0 in range(0, x.size, LANES):
+        blk = x[b0:b0 + LANES]
+        for j in range(blk.size):
+            acc[j] += (blk[j] - lo) / rng
+    return fold_lanes(acc)
 
 
 @njit

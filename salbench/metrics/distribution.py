@@ -7,12 +7,9 @@ import math
 import numpy as np
 
 from salbench._numba import njit
-from salbench.metrics._kernels import (EPS, is_constant_range, minmax, mm_distribution, mm_total, mm_value, total, totals,
-                                      true_indices)
+from salbench.metrics._kernels import (EPS, LANES, fold_lanes, is_constant_range, minmax, mm_distribution, mm_total,
+                                      mm_value, total, totals, true_indices)
 from salbench.metrics._validate import flat_inputs
-
-_BLOCK = 256  # pixels converted to distribution values at a time (they stay in L1)
-
 
 @njit
 def _shifted_total(x, lo, hi, plain_total):
@@ -22,10 +19,12 @@ def _shifted_total(x, lo, hi, plain_total):
     """
     if is_constant_range(lo, hi) or lo >= 0.0:
         return plain_total  # no shift: x - 0.0 is x, the same sum
-    acc = 0.0
-    for i in range(x.size):
-        acc += x[i] - lo
-    return acc
+    acc = np.zeros(LANES)
+    for b0 in range(0, x.size, LANES):
+        blk = x[b0:b0 + LANES]
+        for j in range(blk.size):
+            acc[j] += blk[j] - lo
+    return fold_lanes(acc)
 
 
 @njit
@@ -78,16 +77,16 @@ def _kld_core(s, g, s_lo, s_hi, s_sum, g_lo, g_hi, g_sum):
     n = s.size
     s_tot = _shifted_total(s, s_lo, s_hi, s_sum)
     g_tot = _shifted_total(g, g_lo, g_hi, g_sum)
-    p = np.empty(_BLOCK)
-    q = np.empty(_BLOCK)
-    acc = 0.0
-    for b0 in range(0, n, _BLOCK):  # the distributions a block at a time (the divisions vectorise)
-        m = min(_BLOCK, n - b0)
+    p = np.empty(LANES)
+    q = np.empty(LANES)
+    acc = np.zeros(LANES)
+    for b0 in range(0, n, LANES):  # the distributions a block at a time (the divisions vectorise)
+        m = min(LANES, n - b0)
         _sum_values(s, b0, m, s_lo, s_hi, s_tot, p)
         _sum_values(g, b0, m, g_lo, g_hi, g_tot, q)
         for j in range(m):
-            acc += q[j] * math.log(EPS + q[j] / (p[j] + EPS))
-    return acc
+            acc[j] += q[j] * math.log(EPS + q[j] / (p[j] + EPS))
+    return fold_lanes(acc)
 
 
 @njit
@@ -106,16 +105,16 @@ def _sim_core(s, g, s_lo, s_hi, s_mm, g_lo, g_hi, g_mm):
     if _without_mass(g_lo, g_hi):
         return np.nan  # ground truth without mass: nothing to intersect with
     n = s.size
-    a = np.empty(_BLOCK)
-    b = np.empty(_BLOCK)
-    acc = 0.0
-    for b0 in range(0, n, _BLOCK):
-        m = min(_BLOCK, n - b0)
+    a = np.empty(LANES)
+    b = np.empty(LANES)
+    acc = np.zeros(LANES)
+    for b0 in range(0, n, LANES):
+        m = min(LANES, n - b0)
         _mm_values(s, b0, m, s_lo, s_hi, s_mm, a)
         _mm_values(g, b0, m, g_lo, g_hi, g_mm, b)
         for j in range(m):
-            acc += min(a[j], b[j])
-    return acc
+            acc[j] += min(a[j], b[j])
+    return fold_lanes(acc)
 
 
 @njit
