@@ -486,12 +486,15 @@ def _sampled_auc(pos, pop, n_draw, replace, include_endpoint, splits, seed, logf
         return _curve_area(pos.astype(np.float64), q.astype(np.float64), n_pos, n_draw * splits,
                            _skip_for(top_pos, include_endpoint))
     q = np.empty(pop.size, dtype=np.int64)
+    posf = pos.astype(np.float64)
+    qf = np.empty(pop.size)  # the counts as floats, refilled per split (no allocation in the loop)
     acc = 0.0
     for _ in range(splits):
         _draw_counts(pop, n_draw, replace, q, logfact)
         top = max(top_pos, _top_cell(q))
-        acc += _curve_area(pos.astype(np.float64), q.astype(np.float64), n_pos, n_draw,
-                           _skip_for(top, include_endpoint))
+        for c in range(q.size):
+            qf[c] = q[c]
+        acc += _curve_area(posf, qf, n_pos, n_draw, _skip_for(top, include_endpoint))
     return acc / splits
 
 
