@@ -19,6 +19,7 @@ from salbench.results import (
     save_predictions,
 )
 from salbench.protocols import get_protocol
+from tests.check_helpers import edit_json as _edit, run_check as _check
 
 OPTIONS = {"preset": "small", "n_images": 4}
 ENTRY = "synthetic__val__maps-mine__coursework.json"
@@ -63,18 +64,6 @@ def board(entry_template, tmp_path):
 
 def _entry(root):
     return root / ENTRY
-
-
-def _edit(path, fn):
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
-
-
-def _check(board, capsys, *args):
-    code = main(["check", str(board), *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_untouched_entry_passes(board, capsys):

@@ -17,9 +17,9 @@ import pytest
 
 from salbench.check import RerunPolicy, check_result, verification_status
 from salbench.check.model import sample
-from salbench.cli import main
 from salbench.evaluate import EvaluationRequest, evaluate
 from salbench.results import load_result
+from tests.check_helpers import edit_json as _edit, run_check as _check
 
 OPTIONS = {"preset": "small", "n_images": 6}
 
@@ -47,18 +47,6 @@ def board(template, tmp_path):
 
 def _entry(root, model):
     return root / f"synthetic__val__{model}__coursework.json"
-
-
-def _edit(path, fn):
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
-
-
-def _check(root, capsys, *args):
-    code = main(["check", str(root), *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def test_baselines_are_re_run_and_reproduce_their_maps(board, capsys):

@@ -18,13 +18,13 @@ import numpy as np
 import pytest
 
 from salbench.check import entry_verification
-from salbench.cli import main
 from salbench.evaluate import EvaluationRequest, evaluate
 from salbench.leaderboard.site import build_site, render_site
 from salbench.leaderboard.tables import leaderboard_table
 from salbench.results import load_result, load_results
 from salbench.results.schema import metrics_block
 from tests.test_check import ENTRY, make_entry
+from tests.check_helpers import run_check as _check
 
 OPTIONS = {"preset": "small", "n_images": 6}
 UNIFORM = "synthetic__val__uniform__coursework.json"
@@ -45,12 +45,6 @@ def board(template, tmp_path):
     root = tmp_path / "lb"
     shutil.copytree(template, root)
     return root
-
-
-def _check(root, capsys, *args):
-    code = main(["check", str(root), *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _verified_column(root):

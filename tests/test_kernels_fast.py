@@ -163,8 +163,8 @@ def test_shuffled_auc_without_the_all_pixel_pass_and_with_the_table():
 # ----------------------------------------------------------------------------- one-pass CC
 def _cc_validated(s, g):
     """CC of unit-magnitude copies through the registry's core (what the fused kernels run)."""
-    (sf, gf), ((s_lo, s_hi, _), (g_lo, g_hi, _)) = flat_inputs_ranged(s, density=g)
-    return _cc_core(sf, gf, s_lo, s_hi, g_lo, g_hi, 1.0, 1.0)
+    (sf, gf), ((s_lo, s_hi), (g_lo, g_hi)) = flat_inputs_ranged(s, density=g)
+    return _cc_core(sf, gf, s_lo, s_hi, g_lo, g_hi)
 
 
 @SETTINGS

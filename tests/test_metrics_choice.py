@@ -20,6 +20,7 @@ from salbench.cli import main
 from salbench.evaluate import EvaluationRequest, evaluate
 from salbench.results import ResultsFileError, build_result, load_result, validate_result
 from tests.test_plugins import metric_plugin_path  # noqa: F401 - the installed example metric plugin (fixture)
+from tests.check_helpers import edit_json as _edit, run_check as _check
 
 SMALL = {"preset": "small", "n_images": 10}
 ENTRY = "synthetic__val__given__{}.json"
@@ -34,18 +35,6 @@ def _eval(results_dir, protocol="mit", metrics=None, model="given"):
     request = EvaluationRequest(model=model, model_predictions=_maps(), model_info={"source": "predictions"},
                                 dataset_options=SMALL, protocol=protocol, metrics=metrics, results_dir=results_dir)
     return evaluate(request, progress=False, log=lambda m: None)
-
-
-def _edit(path, fn):
-    data = json.loads(path.read_text())
-    fn(data)
-    path.write_text(json.dumps(data))
-
-
-def _check(root, capsys, *args):
-    code = main(["check", str(root), *args])
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 # -- the request and the command line -------------------------------------------------------------------

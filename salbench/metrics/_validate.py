@@ -54,26 +54,21 @@ def _as_float(array, name: str, stack: bool) -> np.ndarray:
     return _ranged_map(a, name)[0]
 
 
-def _ranged_map(a: np.ndarray, name: str, copy: bool = True) -> tuple[np.ndarray, float, float, float]:
-    """A float64 map checked finite and brought to unit magnitude, its extremes and its factor.
+def _ranged_map(a: np.ndarray, name: str) -> tuple[np.ndarray, float, float]:
+    """A float64 map checked finite and brought to unit magnitude, with its extremes.
 
     One min and one max (NumPy's, at memory speed) serve three purposes: NaN propagates
     through both and an infinity is one of them (so both finite means every value is),
     they give the scale exponent, and the kernels need them (scaling by a power of two is
-    monotone, so the scaled extremes are the extremes of the scaled map). Returns
-    ``(map, lo, hi, factor)``: the scaled map and factor 1.0, or with ``copy`` False the
-    map itself and the power of two the kernel multiplies each value by (the same doubles
-    as the copy's; a 2.4 MB density is not written again).
+    monotone, so the scaled extremes are the extremes of the scaled map).
     """
     lo, hi = float(a.min()), float(a.max())
     if not (math.isfinite(lo) and math.isfinite(hi)):
         raise ValueError(f"{name} contains NaN or inf")
     e = _exponent_of(max(hi, -lo))
     if e in (0, 1):
-        return a, lo, hi, 1.0
-    if not copy and -1074 <= -e <= 1023:
-        return a, math.ldexp(lo, -e), math.ldexp(hi, -e), math.ldexp(1.0, -e)
-    return _times_power_of_two(a, -e), math.ldexp(lo, -e), math.ldexp(hi, -e), 1.0
+        return a, lo, hi
+    return _times_power_of_two(a, -e), math.ldexp(lo, -e), math.ldexp(hi, -e)
 
 
 def _times_power_of_two(a: np.ndarray, k: int) -> np.ndarray:
@@ -189,24 +184,23 @@ def flat_inputs(saliency, **maps) -> list:
     return flat_inputs_ranged(saliency, **maps)[0]
 
 
-def flat_inputs_ranged(saliency, copy: bool = True, **maps) -> tuple[list, list]:
-    """:func:`flat_inputs`, and the ``(min, max, factor)`` of each float map (None for a mask).
+def flat_inputs_ranged(saliency, **maps) -> tuple[list, list]:
+    """:func:`flat_inputs`, and the ``(min, max)`` of each float map (None for a mask).
 
     The extremes come from the validation pass (a kernel given them needs no pass of its
-    own) and are those of the unit-magnitude map. ``factor`` is 1.0, or with ``copy``
-    False the power of two the caller's kernel multiplies the returned (unscaled) map by.
+    own) and are those of the unit-magnitude map.
     """
-    s, lo, hi, c = _ranged_map(as_float64(saliency, "saliency"), "saliency", copy)
-    out, ranges = [s], [(lo, hi, c)]
+    s, lo, hi = _ranged_map(as_float64(saliency, "saliency"), "saliency")
+    out, ranges = [s], [(lo, hi)]
     for name, value in maps.items():
         if name in MASK_INPUTS:
             out.append(as_fixation_mask(value, s.shape, name))
             ranges.append(None)
         else:
-            m, m_lo, m_hi, m_c = _ranged_map(as_float64(value, name), name, copy)
+            m, m_lo, m_hi = _ranged_map(as_float64(value, name), name)
             check_same_shape(s, m, "saliency", name)
             out.append(m)
-            ranges.append((m_lo, m_hi, m_c))
+            ranges.append((m_lo, m_hi))
     return [a.ravel() for a in out], ranges
 
 

@@ -646,7 +646,7 @@ def _prepare_ranged(saliency, fixations, other, step):
     maps = {"fixations": fixations} if other is None else {"fixations": fixations, "other": other}
     (s, fix, *rest), ranges = flat_inputs_ranged(saliency, **maps)
     oth = rest[0] if rest else np.zeros(s.size, dtype=np.bool_)
-    return s, fix, oth, thresholds_for(step), ranges[0][:2]
+    return s, fix, oth, thresholds_for(step), ranges[0]
 
 
 def _check_splits(splits):

@@ -16,8 +16,8 @@ _SHIFT_SAMPLES = 1024  # values averaged for the shift of the one-pass sums
 
 
 @njit
-def shift_of(x, c):
-    """Mean of ``x * c`` over a strided sample of about 1024 entries: the shift of :func:`shifted_sums`.
+def shift_of(x):
+    """Mean of ``x`` over a strided sample of about 1024 entries: the shift of :func:`shifted_sums`.
 
     Sums about a shift ``K`` give the centred sums in one pass, ``sum((x - m)^2) =
     sum((x - K)^2) - n (m - K)^2``, and lose no accuracy to the subtraction when ``K`` is
@@ -27,21 +27,18 @@ def shift_of(x, c):
     acc = 0.0
     k = 0
     for i in range(0, x.size, stride):
-        acc += x[i] * c
+        acc += x[i]
         k += 1
     return acc / k
 
 
 @njit
-def shifted_sums(s, g, ks, kg, cs, cg, extremes=False):
+def shifted_sums(s, g, ks, kg, extremes=False):
     """Sums about shifts, and optionally the extremes of both maps, in one pass.
 
     Returns ``(sum(d), sum(e), sum(d e), sum(d d), sum(e e), s_lo, s_hi, g_lo, g_hi)`` with
-    ``d = s cs - ks``, ``e = g cg - kg``, in the lane order of every whole-map sum
-    (:mod:`salbench.metrics._kernels`); the extremes (of ``s``, ``g`` as given) only when
-    ``extremes``, else zeros. ``cs``, ``cg``: powers of two that bring the maps to unit
-    magnitude (1.0: none); ``v * c`` is the value a scaled copy would hold, so no copy is
-    written.
+    ``d = s - ks``, ``e = g - kg``, in the lane order of every whole-map sum
+    (:mod:`salbench.metrics._kernels`); the extremes only when ``extremes``, else zeros.
     """
     sd = np.zeros(LANES)
     se = np.zeros(LANES)
@@ -63,8 +60,8 @@ def shifted_sums(s, g, ks, kg, cs, cg, extremes=False):
                 s_hi[j] = max(s_hi[j], x)
                 g_lo[j] = min(g_lo[j], y)
                 g_hi[j] = max(g_hi[j], y)
-            d = x * cs - ks
-            e = y * cg - kg
+            d = x - ks
+            e = y - kg
             sd[j] += d
             se[j] += e
             sde[j] += d * e
@@ -89,23 +86,30 @@ def _cc_from_sums(sxy, sxx, syy):
 def _cc_kernel(s, g):
     s_lo, s_hi = minmax(s)
     g_lo, g_hi = minmax(g)
-    return _cc_core(s, g, s_lo, s_hi, g_lo, g_hi, 1.0, 1.0)
+    return _cc_core(s, g, s_lo, s_hi, g_lo, g_hi)
 
 
 @njit
-def _cc_core(s, g, s_lo, s_hi, g_lo, g_hi, cs, cg):
-    """CC of flat maps ``s * cs`` and ``g * cg`` whose extremes are known, in one pass.
-
-    The public function has the extremes from validation and passes the maps unscaled
-    with their unit-magnitude factors. The centred sums come from sums about a shift
-    (:func:`shift_of`, :func:`shifted_sums`): one pass over both maps instead of two.
-    """
+def _cc_degenerate(s_lo, s_hi, g_lo, g_hi):
+    """``(True, CC)`` when a map is constant (docs/metrics.md "Degenerate inputs"), else ``(False, NaN)``."""
     if is_constant_range(g_lo, g_hi):
-        return np.nan  # correlation with a constant ground truth is undefined
+        return True, np.nan  # correlation with a constant ground truth is undefined
     if is_constant_range(s_lo, s_hi):
-        return 0.0  # a constant prediction carries no information: chance level
-    sums = shifted_sums(s, g, shift_of(s, cs), shift_of(g, cg), cs, cg)
-    return _cc_from_shifted(sums[:5], s.size)
+        return True, 0.0  # a constant prediction carries no information: chance level
+    return False, np.nan
+
+
+@njit
+def _cc_core(s, g, s_lo, s_hi, g_lo, g_hi):
+    """CC of flat maps whose extremes are known, in one pass.
+
+    The centred sums come from sums about a shift (:func:`shift_of`,
+    :func:`shifted_sums`): one pass over both maps instead of two.
+    """
+    degenerate, value = _cc_degenerate(s_lo, s_hi, g_lo, g_hi)
+    if degenerate:
+        return value
+    return _cc_from_shifted(shifted_sums(s, g, shift_of(s), shift_of(g))[:5], s.size)
 
 
 @njit
@@ -127,9 +131,9 @@ def _cc_scan(s, g):
     brings them to unit magnitude first. Within that range every sum of :func:`_cc_core`
     scales exactly with a power-of-two factor, so the result is the validated path's.
     """
-    ks = shift_of(s, 1.0)
-    kg = shift_of(g, 1.0)
-    sums = shifted_sums(s, g, ks, kg, 1.0, 1.0, True)
+    ks = shift_of(s)
+    kg = shift_of(g)
+    sums = shifted_sums(s, g, ks, kg, True)
     s0, s1, g0, g1 = sums[5:]
     ok = math.isfinite(ks) and math.isfinite(kg)
     for v in sums:
@@ -138,10 +142,9 @@ def _cc_scan(s, g):
         ok = ok and (peak == 0.0 or abs(math.frexp(peak)[1]) <= _SAFE_EXPONENT)
     if not ok:
         return False, np.nan
-    if is_constant_range(g0, g1):
-        return True, np.nan
-    if is_constant_range(s0, s1):
-        return True, 0.0
+    degenerate, value = _cc_degenerate(s0, s1, g0, g1)
+    if degenerate:
+        return True, value
     return True, _cc_from_shifted(sums[:5], s.size)
 
 
@@ -213,8 +216,8 @@ def cc(saliency, density) -> float:
     if ok:
         return float(value)
     # a NaN/inf (the validation names it) or an extreme magnitude: validate and scale first
-    (s, g), ((s_lo, s_hi, cs), (g_lo, g_hi, cg)) = flat_inputs_ranged(saliency, density=density, copy=False)
-    return float(_cc_core(s, g, s_lo, s_hi, g_lo, g_hi, cs, cg))
+    (s, g), ((s_lo, s_hi), (g_lo, g_hi)) = flat_inputs_ranged(saliency, density=density)
+    return float(_cc_core(s, g, s_lo, s_hi, g_lo, g_hi))
 
 
 def nss(saliency, fixations) -> float:

@@ -8,7 +8,7 @@ import numpy as np
 
 from salbench._numba import njit
 from salbench.metrics._kernels import (EPS, LANES, fold_lanes, is_constant_range, minmax, mm_distribution, mm_total,
-                                      mm_value, total, totals, true_indices)
+                                      mm_value, totals, true_indices)
 from salbench.metrics._validate import flat_inputs
 
 @njit

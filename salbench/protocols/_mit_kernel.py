@@ -49,7 +49,7 @@ def _one_image(si, gi, fi, oi, b, t, splits, kseeds, include_endpoint, want, log
         s_sum = total(si)
     s_const = is_constant_range(s_lo, s_hi)
     if want[0]:
-        out[0] = _cc_core(si, gi, s_lo, s_hi, g_lo, g_hi, 1.0, 1.0)
+        out[0] = _cc_core(si, gi, s_lo, s_hi, g_lo, g_hi)
     if want[1]:
         if fix_idx.size == 0:
             out[1] = np.nan
